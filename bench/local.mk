@@ -1,0 +1,1 @@
+# bench/: benchmarks (not tests); run by hand, see docs/benchmarks.md.

@@ -1,0 +1,9 @@
+# metad/ daemon: ombra-metad (Raft node, AdminService, MetaService, HTTP).
+bin_PROGRAMS += metad/ombra-metad
+metad_ombra_metad_SOURCES = \
+	metad/main.c metad/metad.h \
+	metad/config.c metad/config.h \
+	metad/raftnode.c metad/raftnode.h \
+	metad/service.h metad/service_admin.c metad/service_meta.c \
+	metad/health.c
+metad_ombra_metad_LDADD = $(METAD_FSM_LIBS) $(OMBRA_BASE_LIBS)

@@ -1,0 +1,1 @@
+# tests/raft: see owner notes
