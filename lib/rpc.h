@@ -82,8 +82,7 @@ int rpc_server_start(struct rpc_server *srv, int *port, char *errmsg);
 
 /* Cancel every in-flight call, stop, and free the server; cb (may be NULL)
  * runs on the loop thread once everything is released. */
-void rpc_server_stop(struct rpc_server *srv, rpc_server_stop_cb cb,
-		     void *data);
+void rpc_server_stop(struct rpc_server *srv, rpc_server_stop_cb cb, void *data);
 
 /* Answer a unary call with resp (not owned; serialized immediately) and
  * status OK. */
@@ -96,14 +95,15 @@ void rpc_call_fail(struct rpc_call *call, grpc_status_code code,
 /* Like rpc_call_fail() and also sets trailing metadata key=value. */
 void rpc_call_fail_md(struct rpc_call *call, grpc_status_code code,
 		      const char *key, const char *value, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 
 /* Server streaming: queue one message (serialized now, sent in order). */
 void rpc_call_stream_send(struct rpc_call *call, const ProtobufCMessage *msg);
 
 /* Server streaming: end the stream with a status (OK or an error). */
 void rpc_call_finish(struct rpc_call *call, grpc_status_code code,
-		     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+		     const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* True once the client cancelled or the deadline passed. */
 bool rpc_call_cancelled(const struct rpc_call *call);
@@ -176,10 +176,12 @@ void rpc_cluster_destroy(struct rpc_cluster *cl);
  * 1 s) until timeout_ms is spent.  Requests that carry a request_id are safe
  * to retry; the caller must set one on every write. */
 int rpc_cluster_unary(struct rpc_cluster *cl,
-		      const ProtobufCServiceDescriptor *svc,
-		      const char *method, const ProtobufCMessage *req,
-		      ProtobufCMessage **resp, int timeout_ms,
-		      struct rpc_status *st);
+		      const ProtobufCServiceDescriptor *svc, const char *method,
+		      const ProtobufCMessage *req, ProtobufCMessage **resp,
+		      int timeout_ms, struct rpc_status *st);
+
+/* Canonical name of a status code ("NOT_FOUND"); static, never NULL. */
+const char *rpc_status_name(grpc_status_code code);
 
 /* Fill buf (len >= 37) with a random UUID-like request id. */
 void rpc_request_id(char *buf, size_t len);

@@ -23,6 +23,7 @@ clean-local:
 EXTRA_DIST += tests/py
 
 include tests/unit/lib.mk
+include tests/unit/rpc.mk
 include tests/unit/fsm.mk
 include tests/raft/local.mk
 include tests/integration/local.mk

@@ -1,0 +1,371 @@
+/* rpc_client.c: blocking gRPC client calls (unary and server streaming) on
+ * the gRPC core C API, for the CLI, tests and benchmarks.
+ *
+ * Each call gets its own pluck completion queue, so one rpc_client may be
+ * used by several threads at once (the channel is thread-safe).  Daemons do
+ * not use this: nothing may block their loop.
+ *
+ * Failure: every outcome is a gRPC status in struct rpc_status: transport
+ * problems arrive as UNAVAILABLE or DEADLINE_EXCEEDED from gRPC itself, a
+ * reply that does not decode as the method's output type becomes INTERNAL
+ * ("malformed response"). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/support/time.h>
+
+#include "rpc_internal.h"
+
+struct rpc_client {
+	grpc_channel *channel;
+	char *target;
+};
+
+struct rpc_stream {
+	grpc_call *call;
+	grpc_completion_queue *cq;
+	const ProtobufCMessageDescriptor *output;
+	grpc_metadata_array initial_md, trailing_md;
+	grpc_slice details;
+	grpc_status_code code;
+	bool ended;
+};
+
+int rpc_client_create(const char *target, const struct rpc_tls *tls,
+		      struct rpc_client **out, char *errmsg)
+{
+	struct rpc_client *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		ombra_errmsg_printf(errmsg, "rpc client: out of memory");
+		return OMBRA_ENOMEM;
+	}
+	rpc_library_ref();
+	grpc_channel_credentials *creds;
+	int rv = rpc_creds_channel(tls, &creds, errmsg);
+	if (rv != 0) {
+		rpc_library_unref();
+		free(c);
+		return rv;
+	}
+	grpc_arg args[3];
+	const grpc_channel_args *def = rpc_default_args();
+	size_t n = 0;
+	for (; n < def->num_args; n++)
+		args[n] = def->args[n];
+	if (tls && tls->server_name_override && tls->server_name_override[0]) {
+		args[n].type = GRPC_ARG_STRING;
+		args[n].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
+		args[n].value.string = (char *)tls->server_name_override;
+		n++;
+	}
+	grpc_channel_args cargs = {.num_args = n, .args = args};
+	c->channel = grpc_channel_create(target, creds, &cargs);
+	grpc_channel_credentials_release(creds);
+	c->target = strdup(target);
+	*out = c;
+	return 0;
+}
+
+void rpc_client_destroy(struct rpc_client *c)
+{
+	if (c == NULL)
+		return;
+	grpc_channel_destroy(c->channel);
+	free(c->target);
+	free(c);
+	rpc_library_unref();
+}
+
+const char *rpc_client_target(const struct rpc_client *c)
+{
+	return c->target;
+}
+
+static gpr_timespec deadline_after(int timeout_ms)
+{
+	if (timeout_ms <= 0)
+		timeout_ms = 30000;
+	return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+			    gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+}
+
+static void status_fill(struct rpc_status *st, grpc_status_code code,
+			grpc_slice details, const grpc_metadata_array *trailing)
+{
+	st->code = code;
+	size_t len = GRPC_SLICE_LENGTH(details);
+	if (len >= sizeof(st->message))
+		len = sizeof(st->message) - 1;
+	memcpy(st->message, GRPC_SLICE_START_PTR(details), len);
+	st->message[len] = '\0';
+	st->leader[0] = '\0';
+	for (size_t i = 0; trailing && i < trailing->count; i++) {
+		const grpc_metadata *m = &trailing->metadata[i];
+		if (grpc_slice_str_cmp(m->key, RPC_LEADER_MD_KEY) != 0)
+			continue;
+		size_t vl = GRPC_SLICE_LENGTH(m->value);
+		if (vl >= sizeof(st->leader))
+			vl = sizeof(st->leader) - 1;
+		memcpy(st->leader, GRPC_SLICE_START_PTR(m->value), vl);
+		st->leader[vl] = '\0';
+	}
+}
+
+static void status_local(struct rpc_status *st, grpc_status_code code,
+			 const char *msg)
+{
+	st->code = code;
+	snprintf(st->message, sizeof(st->message), "%s", msg);
+	st->leader[0] = '\0';
+}
+
+static int code_to_err(grpc_status_code code)
+{
+	switch (code) {
+	case GRPC_STATUS_OK:
+		return 0;
+	case GRPC_STATUS_INVALID_ARGUMENT:
+	case GRPC_STATUS_OUT_OF_RANGE:
+		return OMBRA_EINVAL;
+	case GRPC_STATUS_NOT_FOUND:
+		return OMBRA_ENOTFOUND;
+	case GRPC_STATUS_ALREADY_EXISTS:
+		return OMBRA_EEXIST;
+	case GRPC_STATUS_DEADLINE_EXCEEDED:
+		return OMBRA_ETIMEDOUT;
+	case GRPC_STATUS_CANCELLED:
+		return OMBRA_ECANCELED;
+	case GRPC_STATUS_FAILED_PRECONDITION:
+		return OMBRA_EPRECOND;
+	case GRPC_STATUS_UNIMPLEMENTED:
+		return OMBRA_EUNIMPL;
+	case GRPC_STATUS_UNAVAILABLE:
+		return OMBRA_EUNAVAIL;
+	case GRPC_STATUS_RESOURCE_EXHAUSTED:
+		return OMBRA_ENOMEM;
+	default:
+		return OMBRA_EINTERNAL;
+	}
+}
+
+/* Create a call on its own pluck queue; NULL method -> st filled. */
+static grpc_call *
+call_create(struct rpc_client *c, const ProtobufCServiceDescriptor *svc,
+	    const char *method, int timeout_ms, grpc_completion_queue **cq,
+	    const ProtobufCMethodDescriptor **md, struct rpc_status *st)
+{
+	*md = rpc_find_method(svc, method);
+	if (*md == NULL) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%s has no method %s", svc->name,
+			 method);
+		status_local(st, GRPC_STATUS_UNIMPLEMENTED, msg);
+		return NULL;
+	}
+	char path[256];
+	rpc_method_path(svc, *md, path, sizeof(path));
+	*cq = grpc_completion_queue_create_for_pluck(NULL);
+	grpc_slice mslice = grpc_slice_from_copied_string(path);
+	grpc_call *call = grpc_channel_create_call(
+	    c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, *cq, mslice, NULL,
+	    deadline_after(timeout_ms), NULL);
+	grpc_slice_unref(mslice);
+	return call;
+}
+
+static void cq_destroy(grpc_completion_queue *cq)
+{
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_pluck(
+		   cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+		   .type != GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+}
+
+/* Start a batch and wait for it on the call's pluck queue. */
+static bool run_batch(grpc_call *call, grpc_completion_queue *cq,
+		      const grpc_op *ops, size_t n)
+{
+	int tag;
+	if (grpc_call_start_batch(call, ops, n, &tag, NULL) != GRPC_CALL_OK)
+		return false;
+	grpc_event ev = grpc_completion_queue_pluck(
+	    cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	return ev.type == GRPC_OP_COMPLETE && ev.success;
+}
+
+int rpc_client_unary(struct rpc_client *c,
+		     const ProtobufCServiceDescriptor *svc, const char *method,
+		     const ProtobufCMessage *req, ProtobufCMessage **resp,
+		     int timeout_ms, struct rpc_status *st)
+{
+	*resp = NULL;
+	grpc_completion_queue *cq;
+	const ProtobufCMethodDescriptor *md;
+	grpc_call *call = call_create(c, svc, method, timeout_ms, &cq, &md, st);
+	if (call == NULL)
+		return code_to_err(st->code);
+
+	grpc_byte_buffer *send = rpc_pack(req);
+	grpc_byte_buffer *recv = NULL;
+	grpc_metadata_array initial_md, trailing_md;
+	grpc_metadata_array_init(&initial_md);
+	grpc_metadata_array_init(&trailing_md);
+	grpc_status_code code = GRPC_STATUS_UNKNOWN;
+	grpc_slice details = grpc_empty_slice();
+
+	grpc_op ops[6];
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = send;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &recv;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
+	ops[5].data.recv_status_on_client.status = &code;
+	ops[5].data.recv_status_on_client.status_details = &details;
+
+	if (!run_batch(call, cq, ops, 6))
+		status_local(st, GRPC_STATUS_INTERNAL,
+			     "gRPC could not run the call");
+	else
+		status_fill(st, code, details, &trailing_md);
+
+	if (st->code == GRPC_STATUS_OK) {
+		*resp = recv ? rpc_unpack(md->output, recv) : NULL;
+		if (*resp == NULL)
+			status_local(st, GRPC_STATUS_INTERNAL,
+				     "malformed response from server");
+	}
+	if (recv)
+		grpc_byte_buffer_destroy(recv);
+	grpc_byte_buffer_destroy(send);
+	grpc_slice_unref(details);
+	grpc_metadata_array_destroy(&initial_md);
+	grpc_metadata_array_destroy(&trailing_md);
+	grpc_call_unref(call);
+	cq_destroy(cq);
+	return code_to_err(st->code);
+}
+
+int rpc_client_stream(struct rpc_client *c,
+		      const ProtobufCServiceDescriptor *svc, const char *method,
+		      const ProtobufCMessage *req, int timeout_ms,
+		      struct rpc_stream **out, struct rpc_status *st)
+{
+	*out = NULL;
+	struct rpc_stream *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		status_local(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+			     "out of memory");
+		return OMBRA_ENOMEM;
+	}
+	const ProtobufCMethodDescriptor *md;
+	s->call = call_create(c, svc, method, timeout_ms, &s->cq, &md, st);
+	if (s->call == NULL) {
+		free(s);
+		return code_to_err(st->code);
+	}
+	s->output = md->output;
+	grpc_metadata_array_init(&s->initial_md);
+	grpc_metadata_array_init(&s->trailing_md);
+	s->details = grpc_empty_slice();
+
+	grpc_byte_buffer *send = rpc_pack(req);
+	grpc_op ops[4];
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = send;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata =
+	    &s->initial_md;
+	bool ok = run_batch(s->call, s->cq, ops, 4);
+	grpc_byte_buffer_destroy(send);
+	if (!ok) {
+		status_local(st, GRPC_STATUS_UNAVAILABLE,
+			     "could not send the request");
+		rpc_stream_close(s);
+		return OMBRA_EUNAVAIL;
+	}
+	status_local(st, GRPC_STATUS_OK, "");
+	*out = s;
+	return 0;
+}
+
+/* Collect the final status once the server ended the stream. */
+static void stream_end(struct rpc_stream *s, struct rpc_status *st)
+{
+	grpc_op op;
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	op.data.recv_status_on_client.trailing_metadata = &s->trailing_md;
+	op.data.recv_status_on_client.status = &s->code;
+	op.data.recv_status_on_client.status_details = &s->details;
+	if (run_batch(s->call, s->cq, &op, 1))
+		status_fill(st, s->code, s->details, &s->trailing_md);
+	else
+		status_local(st, GRPC_STATUS_INTERNAL,
+			     "could not receive the final status");
+	s->ended = true;
+}
+
+int rpc_stream_next(struct rpc_stream *s, ProtobufCMessage **msg,
+		    struct rpc_status *st)
+{
+	*msg = NULL;
+	if (s->ended) {
+		status_fill(st, s->code, s->details, &s->trailing_md);
+		return 0;
+	}
+	grpc_byte_buffer *recv = NULL;
+	grpc_op op;
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &recv;
+	if (!run_batch(s->call, s->cq, &op, 1) || recv == NULL) {
+		if (recv)
+			grpc_byte_buffer_destroy(recv);
+		stream_end(s, st);
+		return st->code == GRPC_STATUS_OK ? 0 : -1;
+	}
+	*msg = rpc_unpack(s->output, recv);
+	grpc_byte_buffer_destroy(recv);
+	if (*msg == NULL) {
+		status_local(st, GRPC_STATUS_INTERNAL,
+			     "malformed stream message from server");
+		grpc_call_cancel(s->call, NULL);
+		return -1;
+	}
+	status_local(st, GRPC_STATUS_OK, "");
+	return 1;
+}
+
+void rpc_stream_cancel(struct rpc_stream *s)
+{
+	grpc_call_cancel(s->call, NULL);
+}
+
+void rpc_stream_close(struct rpc_stream *s)
+{
+	if (s == NULL)
+		return;
+	if (!s->ended) {
+		struct rpc_status st;
+		grpc_call_cancel(s->call, NULL);
+		stream_end(s, &st);
+	}
+	grpc_slice_unref(s->details);
+	grpc_metadata_array_destroy(&s->initial_md);
+	grpc_metadata_array_destroy(&s->trailing_md);
+	grpc_call_unref(s->call);
+	cq_destroy(s->cq);
+	free(s);
+}

@@ -1,0 +1,803 @@
+/* rpc_server.c: generic gRPC server on the gRPC core C API, dispatching to
+ * handlers on the daemon's libuv loop.
+ *
+ * Threads.  A dedicated thread drains the server's completion queue and
+ * pushes every completed tag onto a locked list, then wakes the loop with
+ * uv_async_send().  Everything else (method lookup, decoding, handlers,
+ * starting batches, freeing) runs on the loop thread, so handlers touch
+ * daemon state without locks.
+ *
+ * A call's life.  request_call completes (tag_new) -> we start
+ * RECV_CLOSE_ON_SERVER (tag_close: tells us when the call is over, and
+ * whether it was cancelled) and RECV_MESSAGE (tag_recv) -> the request is
+ * decoded with the method's input descriptor and the handler runs -> the
+ * handler answers, now or later, which queues "send items" (messages and the
+ * final status) that go out one batch at a time (tag_send).  The call is
+ * freed when it has been answered, its close has arrived and no batch is in
+ * flight, whichever happens last.
+ *
+ * Failure.  Unknown methods get UNIMPLEMENTED and undecodable requests
+ * INVALID_ARGUMENT from this layer; a batch that gRPC refuses to start is
+ * logged and treated as a failed completion, never an abort. */
+#include <assert.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/support/time.h>
+
+#include "log.h"
+#include "rpc_internal.h"
+
+/* How many request_call slots are kept open for new calls. */
+#define SERVER_PENDING_ACCEPTS 32
+
+struct rpc_tag;
+typedef void (*tag_fn)(struct rpc_tag *tag, bool ok);
+struct rpc_tag {
+	tag_fn fn;
+	struct rpc_tag *next; /* completion list link */
+	bool ok;
+};
+
+struct method_entry {
+	char *path;
+	const ProtobufCServiceDescriptor *svc;
+	const ProtobufCMethodDescriptor *method;
+	rpc_handler_fn handler;
+	void *data;
+};
+
+/* One queued output of a call: a message, or the final status. */
+struct send_item {
+	struct send_item *next;
+	grpc_byte_buffer *message; /* NULL for the final status */
+	grpc_status_code code;
+	char *details;
+	char *md_key, *md_value;
+};
+
+struct rpc_call {
+	struct rpc_server *srv;
+	grpc_call *call;
+	grpc_call_details details;
+	grpc_metadata_array request_md;
+	char method_name[128];
+	const struct method_entry *entry;
+	ProtobufCMessage *request;
+	grpc_byte_buffer *recv_buffer;
+	int cancelled_flag; /* written by RECV_CLOSE_ON_SERVER */
+	struct rpc_tag tag_new, tag_recv, tag_close, tag_send;
+	bool accepted, close_done, recv_pending, send_pending;
+	bool initial_md_sent, answered, done_fired;
+	int pins; /* > 0 while our code runs a callback that may answer */
+	struct send_item *send_head, *send_tail;
+	/* Resources of the batch in flight, released when it completes. */
+	grpc_slice send_details;
+	grpc_metadata send_md;
+	bool send_has_details, send_has_md;
+	grpc_byte_buffer *send_buffer;
+	grpc_status_code final_code;
+	uint64_t start_ns;
+	rpc_call_done_cb done_cb;
+	void *done_data;
+	struct rpc_call *next_live, *prev_live;
+};
+
+struct rpc_server {
+	uv_loop_t *loop;
+	grpc_server *server;
+	grpc_completion_queue *cq;
+	char *listen;
+	struct rpc_tls tls;
+	char *tls_strings[4];
+	struct method_entry *methods;
+	size_t n_methods;
+	uv_async_t async;
+	uv_thread_t thread;
+	bool thread_started, started, stopping;
+	pthread_mutex_t lock;
+	struct rpc_tag *done_head, *done_tail; /* guarded by lock */
+	struct rpc_tag tag_shutdown;
+	bool shutdown_done;
+	struct rpc_call *live; /* every accepted or pending call */
+	size_t n_live;
+	rpc_server_observe_fn observe;
+	void *observe_data;
+	rpc_server_stop_cb stop_cb;
+	void *stop_data;
+};
+
+static void call_maybe_free(struct rpc_call *c);
+static void call_pump(struct rpc_call *c);
+static int server_request_one(struct rpc_server *srv);
+static void server_maybe_finish_stop(struct rpc_server *srv);
+
+/* ------------------------------------------------------------ cq thread */
+
+static void cq_thread_main(void *arg)
+{
+	struct rpc_server *srv = arg;
+	for (;;) {
+		grpc_event ev = grpc_completion_queue_next(
+		    srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		if (ev.type != GRPC_OP_COMPLETE)
+			continue;
+		struct rpc_tag *tag = ev.tag;
+		tag->ok = ev.success != 0;
+		tag->next = NULL;
+		pthread_mutex_lock(&srv->lock);
+		if (srv->done_tail)
+			srv->done_tail->next = tag;
+		else
+			srv->done_head = tag;
+		srv->done_tail = tag;
+		pthread_mutex_unlock(&srv->lock);
+		uv_async_send(&srv->async);
+	}
+}
+
+static void on_async(uv_async_t *async)
+{
+	struct rpc_server *srv = async->data;
+	pthread_mutex_lock(&srv->lock);
+	struct rpc_tag *tag = srv->done_head;
+	srv->done_head = srv->done_tail = NULL;
+	pthread_mutex_unlock(&srv->lock);
+	while (tag) {
+		struct rpc_tag *next = tag->next;
+		tag->fn(tag, tag->ok);
+		tag = next;
+	}
+	server_maybe_finish_stop(srv);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t now_ns(void)
+{
+	return uv_hrtime();
+}
+
+static char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void live_add(struct rpc_server *srv, struct rpc_call *c)
+{
+	c->next_live = srv->live;
+	c->prev_live = NULL;
+	if (srv->live)
+		srv->live->prev_live = c;
+	srv->live = c;
+	srv->n_live++;
+}
+
+static void live_remove(struct rpc_server *srv, struct rpc_call *c)
+{
+	if (c->prev_live)
+		c->prev_live->next_live = c->next_live;
+	else
+		srv->live = c->next_live;
+	if (c->next_live)
+		c->next_live->prev_live = c->prev_live;
+	srv->n_live--;
+}
+
+static grpc_call_error start_batch(struct rpc_call *c, const grpc_op *ops,
+				   size_t n, struct rpc_tag *tag)
+{
+	grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+	if (e != GRPC_CALL_OK)
+		log_error("rpc: %s: grpc_call_start_batch failed (%d)",
+			  c->method_name, (int)e);
+	return e;
+}
+
+static void send_item_free(struct send_item *it)
+{
+	if (it->message)
+		grpc_byte_buffer_destroy(it->message);
+	free(it->details);
+	free(it->md_key);
+	free(it->md_value);
+	free(it);
+}
+
+static void fire_done(struct rpc_call *c)
+{
+	if (c->done_fired)
+		return;
+	c->done_fired = true;
+	if (c->done_cb)
+		c->done_cb(c, c->done_data);
+}
+
+/* ------------------------------------------------------------ send path */
+
+static void release_send_resources(struct rpc_call *c)
+{
+	if (c->send_buffer) {
+		grpc_byte_buffer_destroy(c->send_buffer);
+		c->send_buffer = NULL;
+	}
+	if (c->send_has_details) {
+		grpc_slice_unref(c->send_details);
+		c->send_has_details = false;
+	}
+	if (c->send_has_md) {
+		grpc_slice_unref(c->send_md.key);
+		grpc_slice_unref(c->send_md.value);
+		c->send_has_md = false;
+	}
+}
+
+static void on_send(struct rpc_tag *tag, bool ok)
+{
+	struct rpc_call *c =
+	    (struct rpc_call *)((char *)tag -
+				offsetof(struct rpc_call, tag_send));
+	c->send_pending = false;
+	release_send_resources(c);
+	if (!ok) {
+		/* The client is gone: drop whatever is still queued. */
+		while (c->send_head) {
+			struct send_item *it = c->send_head;
+			c->send_head = it->next;
+			send_item_free(it);
+		}
+		c->send_tail = NULL;
+	}
+	call_pump(c);
+	call_maybe_free(c);
+}
+
+/* Start the next queued send item if none is in flight. */
+static void call_pump(struct rpc_call *c)
+{
+	if (c->send_pending || c->send_head == NULL)
+		return;
+	struct send_item *it = c->send_head;
+	c->send_head = it->next;
+	if (c->send_head == NULL)
+		c->send_tail = NULL;
+
+	grpc_op ops[3];
+	size_t n = 0;
+	memset(ops, 0, sizeof(ops));
+	if (!c->initial_md_sent) {
+		ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+		ops[n].data.send_initial_metadata.count = 0;
+		n++;
+		c->initial_md_sent = true;
+	}
+	if (it->message) {
+		c->send_buffer = it->message;
+		it->message = NULL;
+		ops[n].op = GRPC_OP_SEND_MESSAGE;
+		ops[n].data.send_message.send_message = c->send_buffer;
+		n++;
+	} else {
+		c->send_details = grpc_slice_from_copied_string(
+		    it->details ? it->details : "");
+		c->send_has_details = true;
+		ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+		ops[n].data.send_status_from_server.status = it->code;
+		ops[n].data.send_status_from_server.status_details =
+		    &c->send_details;
+		if (it->md_key) {
+			c->send_md.key =
+			    grpc_slice_from_copied_string(it->md_key);
+			c->send_md.value =
+			    grpc_slice_from_copied_string(it->md_value);
+			c->send_has_md = true;
+			ops[n]
+			    .data.send_status_from_server
+			    .trailing_metadata_count = 1;
+			ops[n].data.send_status_from_server.trailing_metadata =
+			    &c->send_md;
+		}
+		c->final_code = it->code;
+		n++;
+	}
+	send_item_free(it);
+	c->send_pending = true;
+	if (start_batch(c, ops, n, &c->tag_send) != GRPC_CALL_OK) {
+		c->send_pending = false;
+		release_send_resources(c);
+	}
+}
+
+static void call_enqueue(struct rpc_call *c, struct send_item *it)
+{
+	if (c->send_tail)
+		c->send_tail->next = it;
+	else
+		c->send_head = it;
+	c->send_tail = it;
+	call_pump(c);
+}
+
+/* Queue the final status; marks the call answered (once). */
+static void call_finish_v(struct rpc_call *c, grpc_status_code code,
+			  const char *key, const char *value, const char *fmt,
+			  va_list ap)
+{
+	if (c->answered) {
+		log_error("rpc: %s answered twice (bug); ignoring the second",
+			  c->method_name);
+		return;
+	}
+	c->answered = true;
+	c->final_code = code;
+	if (!c->close_done) {
+		struct send_item *it = calloc(1, sizeof(*it));
+		char msg[OMBRA_ERRMSG_LEN];
+		if (fmt)
+			vsnprintf(msg, sizeof(msg), fmt, ap);
+		else
+			msg[0] = '\0';
+		if (it) {
+			it->code = code;
+			it->details = strdup(msg);
+			it->md_key = xstrdup(key);
+			it->md_value = xstrdup(value);
+			call_enqueue(c, it);
+		}
+	}
+	call_maybe_free(c);
+}
+
+/* ------------------------------------------------------------ public API */
+
+void rpc_call_reply(struct rpc_call *c, const ProtobufCMessage *resp)
+{
+	rpc_call_stream_send(c, resp);
+	rpc_call_finish(c, GRPC_STATUS_OK, NULL);
+}
+
+void rpc_call_fail(struct rpc_call *c, grpc_status_code code, const char *fmt,
+		   ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	call_finish_v(c, code, NULL, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void rpc_call_fail_md(struct rpc_call *c, grpc_status_code code,
+		      const char *key, const char *value, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	call_finish_v(c, code, key, value, fmt, ap);
+	va_end(ap);
+}
+
+void rpc_call_finish(struct rpc_call *c, grpc_status_code code, const char *fmt,
+		     ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	call_finish_v(c, code, NULL, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void rpc_call_stream_send(struct rpc_call *c, const ProtobufCMessage *msg)
+{
+	if (c->answered || c->close_done)
+		return;
+	struct send_item *it = calloc(1, sizeof(*it));
+	if (it == NULL)
+		return;
+	it->message = rpc_pack(msg);
+	if (it->message == NULL) {
+		free(it);
+		return;
+	}
+	call_enqueue(c, it);
+}
+
+bool rpc_call_cancelled(const struct rpc_call *c)
+{
+	return c->close_done && c->cancelled_flag;
+}
+
+void rpc_call_on_done(struct rpc_call *c, rpc_call_done_cb cb, void *data)
+{
+	c->done_cb = cb;
+	c->done_data = data;
+}
+
+int64_t rpc_call_deadline_ms(const struct rpc_call *c)
+{
+	gpr_timespec deadline =
+	    gpr_convert_clock_type(c->details.deadline, GPR_CLOCK_MONOTONIC);
+	if (gpr_time_cmp(deadline, gpr_inf_future(GPR_CLOCK_MONOTONIC)) == 0)
+		return INT64_MAX;
+	gpr_timespec left =
+	    gpr_time_sub(deadline, gpr_now(GPR_CLOCK_MONOTONIC));
+	return (int64_t)left.tv_sec * 1000 + left.tv_nsec / 1000000;
+}
+
+const char *rpc_call_method(const struct rpc_call *c)
+{
+	return c->method_name;
+}
+
+/* ------------------------------------------------------------ call life */
+
+static void call_maybe_free(struct rpc_call *c)
+{
+	if (!c->accepted) {
+		/* request_call slot that never got a call (shutdown). */
+		return;
+	}
+	if (c->pins > 0 || !c->close_done || c->recv_pending ||
+	    c->send_pending || !c->answered || c->send_head != NULL)
+		return;
+	struct rpc_server *srv = c->srv;
+	if (srv->observe) {
+		double secs = (double)(now_ns() - c->start_ns) / 1e9;
+		grpc_status_code code =
+		    c->cancelled_flag ? GRPC_STATUS_CANCELLED : c->final_code;
+		srv->observe(srv->observe_data, c->method_name, code, secs);
+	}
+	if (c->request)
+		protobuf_c_message_free_unpacked(c->request, NULL);
+	if (c->recv_buffer)
+		grpc_byte_buffer_destroy(c->recv_buffer);
+	grpc_call_unref(c->call);
+	grpc_call_details_destroy(&c->details);
+	grpc_metadata_array_destroy(&c->request_md);
+	live_remove(srv, c);
+	free(c);
+}
+
+static void on_close(struct rpc_tag *tag, bool ok)
+{
+	struct rpc_call *c =
+	    (struct rpc_call *)((char *)tag -
+				offsetof(struct rpc_call, tag_close));
+	c->close_done = true;
+	if (!ok)
+		c->cancelled_flag = 1;
+	c->pins++;
+	fire_done(c);
+	c->pins--;
+	/* Anything still queued can no longer be delivered. */
+	if (!c->send_pending) {
+		while (c->send_head) {
+			struct send_item *it = c->send_head;
+			c->send_head = it->next;
+			send_item_free(it);
+		}
+		c->send_tail = NULL;
+	}
+	call_maybe_free(c);
+}
+
+static void on_recv(struct rpc_tag *tag, bool ok)
+{
+	struct rpc_call *c =
+	    (struct rpc_call *)((char *)tag -
+				offsetof(struct rpc_call, tag_recv));
+	c->recv_pending = false;
+	if (!ok || c->srv->stopping) {
+		c->answered = true; /* nobody will handle it */
+		call_maybe_free(c);
+		return;
+	}
+	if (c->recv_buffer == NULL) {
+		rpc_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+			      "%s: the client sent no request message",
+			      c->method_name);
+		return;
+	}
+	const ProtobufCMethodDescriptor *m = c->entry->method;
+	c->request = rpc_unpack(m->input, c->recv_buffer);
+	grpc_byte_buffer_destroy(c->recv_buffer);
+	c->recv_buffer = NULL;
+	if (c->request == NULL) {
+		rpc_call_fail(c, GRPC_STATUS_INVALID_ARGUMENT,
+			      "%s: request is not a valid %s message "
+			      "(malformed protobuf)",
+			      c->method_name, m->input->name);
+		return;
+	}
+	c->pins++;
+	c->entry->handler(c, c->request, c->entry->data);
+	c->pins--;
+	call_maybe_free(c);
+}
+
+static const struct method_entry *find_entry(const struct rpc_server *srv,
+					     grpc_slice path)
+{
+	size_t len = GRPC_SLICE_LENGTH(path);
+	const char *p = (const char *)GRPC_SLICE_START_PTR(path);
+	for (size_t i = 0; i < srv->n_methods; i++) {
+		const char *mp = srv->methods[i].path;
+		if (strlen(mp) == len && memcmp(mp, p, len) == 0)
+			return &srv->methods[i];
+	}
+	return NULL;
+}
+
+static void on_new(struct rpc_tag *tag, bool ok)
+{
+	struct rpc_call *c =
+	    (struct rpc_call *)((char *)tag -
+				offsetof(struct rpc_call, tag_new));
+	struct rpc_server *srv = c->srv;
+	if (!ok || srv->stopping) {
+		/* Server shutting down: the slot never became a call. */
+		if (c->call)
+			grpc_call_unref(c->call);
+		grpc_call_details_destroy(&c->details);
+		grpc_metadata_array_destroy(&c->request_md);
+		live_remove(srv, c);
+		free(c);
+		return;
+	}
+	server_request_one(srv);
+	c->accepted = true;
+	c->start_ns = now_ns();
+
+	grpc_slice path = c->details.method;
+	size_t plen = GRPC_SLICE_LENGTH(path);
+	const char *pstr = (const char *)GRPC_SLICE_START_PTR(path);
+	const char *slash = memrchr(pstr, '/', plen);
+	size_t off = slash ? (size_t)(slash - pstr) + 1 : 0;
+	size_t nlen = plen - off;
+	if (nlen >= sizeof(c->method_name))
+		nlen = sizeof(c->method_name) - 1;
+	memcpy(c->method_name, pstr + off, nlen);
+	c->method_name[nlen] = '\0';
+
+	grpc_op op;
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op.data.recv_close_on_server.cancelled = &c->cancelled_flag;
+	if (start_batch(c, &op, 1, &c->tag_close) != GRPC_CALL_OK) {
+		c->close_done = true;
+		c->cancelled_flag = 1;
+	}
+
+	c->entry = find_entry(srv, path);
+	if (c->entry == NULL || c->entry->handler == NULL) {
+		rpc_call_fail(c, GRPC_STATUS_UNIMPLEMENTED,
+			      "unknown method %.*s: this server does not "
+			      "implement it",
+			      (int)plen, pstr);
+		return;
+	}
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &c->recv_buffer;
+	c->recv_pending = true;
+	if (start_batch(c, &op, 1, &c->tag_recv) != GRPC_CALL_OK) {
+		c->recv_pending = false;
+		rpc_call_fail(c, GRPC_STATUS_INTERNAL,
+			      "%s: could not receive the request",
+			      c->method_name);
+	}
+}
+
+static int server_request_one(struct rpc_server *srv)
+{
+	struct rpc_call *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return OMBRA_ENOMEM;
+	c->srv = srv;
+	c->tag_new.fn = on_new;
+	c->tag_recv.fn = on_recv;
+	c->tag_close.fn = on_close;
+	c->tag_send.fn = on_send;
+	c->final_code = GRPC_STATUS_OK;
+	grpc_call_details_init(&c->details);
+	grpc_metadata_array_init(&c->request_md);
+	live_add(srv, c);
+	grpc_call_error e = grpc_server_request_call(
+	    srv->server, &c->call, &c->details, &c->request_md, srv->cq,
+	    srv->cq, &c->tag_new);
+	if (e != GRPC_CALL_OK) {
+		log_error("rpc: grpc_server_request_call failed (%d)", (int)e);
+		grpc_call_details_destroy(&c->details);
+		grpc_metadata_array_destroy(&c->request_md);
+		live_remove(srv, c);
+		free(c);
+		return OMBRA_EINTERNAL;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+int rpc_server_create(uv_loop_t *loop, const char *listen,
+		      const struct rpc_tls *tls, struct rpc_server **out,
+		      char *errmsg)
+{
+	struct rpc_server *srv = calloc(1, sizeof(*srv));
+	if (srv == NULL) {
+		ombra_errmsg_printf(errmsg, "rpc_server_create: out of memory");
+		return OMBRA_ENOMEM;
+	}
+	srv->loop = loop;
+	srv->listen = strdup(listen);
+	if (tls) {
+		srv->tls_strings[0] = xstrdup(tls->ca_file);
+		srv->tls_strings[1] = xstrdup(tls->cert_file);
+		srv->tls_strings[2] = xstrdup(tls->key_file);
+		srv->tls.ca_file = srv->tls_strings[0];
+		srv->tls.cert_file = srv->tls_strings[1];
+		srv->tls.key_file = srv->tls_strings[2];
+	}
+	pthread_mutex_init(&srv->lock, NULL);
+	rpc_library_ref();
+	srv->cq = grpc_completion_queue_create_for_next(NULL);
+	srv->server = grpc_server_create(rpc_default_args(), NULL);
+	grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
+	*out = srv;
+	return 0;
+}
+
+int rpc_server_add_service(struct rpc_server *srv,
+			   const ProtobufCServiceDescriptor *desc,
+			   const rpc_handler_fn *handlers, void *data)
+{
+	size_t n = srv->n_methods + desc->n_methods;
+	struct method_entry *m = realloc(srv->methods, n * sizeof(*m));
+	if (m == NULL)
+		return OMBRA_ENOMEM;
+	srv->methods = m;
+	for (unsigned i = 0; i < desc->n_methods; i++) {
+		struct method_entry *e = &srv->methods[srv->n_methods + i];
+		char path[256];
+		if (rpc_method_path(desc, &desc->methods[i], path,
+				    sizeof(path)) != 0)
+			return OMBRA_EINVAL;
+		e->path = strdup(path);
+		e->svc = desc;
+		e->method = &desc->methods[i];
+		e->handler = handlers[i];
+		e->data = data;
+	}
+	srv->n_methods = n;
+	return 0;
+}
+
+void rpc_server_set_observer(struct rpc_server *srv, rpc_server_observe_fn fn,
+			     void *data)
+{
+	srv->observe = fn;
+	srv->observe_data = data;
+}
+
+int rpc_server_start(struct rpc_server *srv, int *port, char *errmsg)
+{
+	grpc_server_credentials *creds;
+	int rv = rpc_creds_server(&srv->tls, &creds, errmsg);
+	if (rv != 0) {
+		ombra_errmsg_wrapf(errmsg, "rpc server %s", srv->listen);
+		return rv;
+	}
+	int bound = grpc_server_add_http2_port(srv->server, srv->listen, creds);
+	grpc_server_credentials_release(creds);
+	if (bound == 0) {
+		ombra_errmsg_printf(errmsg,
+				    "rpc server: cannot listen on %s (address "
+				    "in use or not local?)",
+				    srv->listen);
+		return OMBRA_EIO;
+	}
+	if (port)
+		*port = bound;
+	rv = uv_async_init(srv->loop, &srv->async, on_async);
+	if (rv != 0) {
+		ombra_errmsg_printf(errmsg, "rpc server: uv_async_init: %s",
+				    uv_strerror(rv));
+		return OMBRA_EIO;
+	}
+	srv->async.data = srv;
+	grpc_server_start(srv->server);
+	srv->started = true;
+	rv = uv_thread_create(&srv->thread, cq_thread_main, srv);
+	if (rv != 0) {
+		ombra_errmsg_printf(errmsg, "rpc server: thread: %s",
+				    uv_strerror(rv));
+		return OMBRA_EIO;
+	}
+	srv->thread_started = true;
+	for (int i = 0; i < SERVER_PENDING_ACCEPTS; i++)
+		if (server_request_one(srv) != 0) {
+			ombra_errmsg_printf(errmsg,
+					    "rpc server: cannot accept calls");
+			return OMBRA_EINTERNAL;
+		}
+	log_info("rpc: serving %zu methods on %s (%s)", srv->n_methods,
+		 srv->listen, srv->tls.ca_file ? "mutual TLS" : "insecure");
+	return 0;
+}
+
+static void on_shutdown(struct rpc_tag *tag, bool ok)
+{
+	struct rpc_server *srv =
+	    (struct rpc_server *)((char *)tag -
+				  offsetof(struct rpc_server, tag_shutdown));
+	srv->shutdown_done = true;
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+	struct rpc_server *srv = h->data;
+	rpc_server_stop_cb cb = srv->stop_cb;
+	void *data = srv->stop_data;
+	for (size_t i = 0; i < srv->n_methods; i++)
+		free(srv->methods[i].path);
+	free(srv->methods);
+	for (int i = 0; i < 4; i++)
+		free(srv->tls_strings[i]);
+	free(srv->listen);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+	rpc_library_unref();
+	if (cb)
+		cb(NULL, data);
+}
+
+/* Once the shutdown tag and every call are done, tear down the queue. */
+static void server_maybe_finish_stop(struct rpc_server *srv)
+{
+	if (!srv->stopping || !srv->shutdown_done || srv->n_live > 0)
+		return;
+	srv->stopping = false; /* run once */
+	grpc_server_destroy(srv->server);
+	grpc_completion_queue_shutdown(srv->cq);
+	uv_thread_join(&srv->thread);
+	grpc_completion_queue_destroy(srv->cq);
+	/* Completions that raced in after the last on_async are all ours and
+	 * already accounted for: n_live is 0 and shutdown is done. */
+	uv_close((uv_handle_t *)&srv->async, on_async_closed);
+}
+
+void rpc_server_stop(struct rpc_server *srv, rpc_server_stop_cb cb, void *data)
+{
+	srv->stop_cb = cb;
+	srv->stop_data = data;
+	if (!srv->started) {
+		grpc_server_destroy(srv->server);
+		grpc_completion_queue_shutdown(srv->cq);
+		grpc_event ev;
+		do {
+			ev = grpc_completion_queue_next(
+			    srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		} while (ev.type != GRPC_QUEUE_SHUTDOWN);
+		grpc_completion_queue_destroy(srv->cq);
+		for (size_t i = 0; i < srv->n_methods; i++)
+			free(srv->methods[i].path);
+		free(srv->methods);
+		for (int i = 0; i < 4; i++)
+			free(srv->tls_strings[i]);
+		free(srv->listen);
+		pthread_mutex_destroy(&srv->lock);
+		free(srv);
+		rpc_library_unref();
+		if (cb)
+			cb(NULL, data);
+		return;
+	}
+	srv->stopping = true;
+	srv->tag_shutdown.fn = on_shutdown;
+	grpc_server_shutdown_and_notify(srv->server, srv->cq,
+					&srv->tag_shutdown);
+	/* Cancelling every call makes each close complete; handlers that
+	 * still owe an answer (waiting on Raft, say) answer when their work
+	 * fails, and streaming handlers answer from their done callback. */
+	grpc_server_cancel_all_calls(srv->server);
+}
