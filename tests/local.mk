@@ -24,6 +24,7 @@ EXTRA_DIST += tests/py
 
 include tests/unit/lib.mk
 include tests/unit/rpc.mk
+include tests/unit/store.mk
 include tests/unit/fsm.mk
 include tests/raft/local.mk
 include tests/integration/local.mk

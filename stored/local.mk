@@ -1,0 +1,1 @@
+# stored/: storage node (segment store library for now).

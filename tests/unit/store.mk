@@ -1,0 +1,1 @@
+# tests/unit/store.mk: segment store tests.
