@@ -1,1 +1,16 @@
-# tests/integration: see owner notes
+# tests/integration: black-box tests against real ombra-metad processes on
+# loopback (Python gRPC client from tests/py/gen, ombractl, ombra-local).
+# Run through automake's harness with the environment of tests/local.mk;
+# .py files by $(PYTHON3), .sh files by bash.  Each test bounds its own run
+# time and stops every process it started.  The longest runs first so
+# that `make -j2 check` overlaps it with the others.
+INTEGRATION_TESTS = \
+	tests/integration/test_failover.py \
+	tests/integration/test_bad_input.py \
+	tests/integration/test_ombractl.sh \
+	tests/integration/test_launcher.sh \
+	tests/integration/test_http.py \
+	tests/integration/test_watch.py \
+	tests/integration/test_tls.py
+TESTS += $(INTEGRATION_TESTS)
+EXTRA_DIST += $(INTEGRATION_TESTS) tests/integration/lib.sh tests/run-all

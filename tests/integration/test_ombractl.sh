@@ -1,0 +1,171 @@
+#!/bin/bash
+# test_ombractl: the admin CLI against a real 3-member cluster (started with
+# ombra-local on free ports in a temp dir).
+#
+# Covers region add/list, node register/list, volume create (10GiB, 1MiB
+# segments, --replicas) / get / list / resize / shards / delete in human and
+# --json output (parsed with python3), exit codes (1 for server errors such
+# as NOT_FOUND and ALREADY_EXISTS, 2 for usage errors), and leader
+# following when only a follower's endpoint is given.
+#
+# Fails (exit 1) printing the command, its stdout/stderr and the metad log
+# tails.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+GIB=1073741824
+
+log "start a 3-region cluster"
+local_up --regions 3
+check "$TMP/up.json" 'len(d["processes"]) == 3 and all(p["running"] for p in d["processes"])' \
+	"ombra-local up did not report 3 running members"
+
+log "cluster status"
+ok cluster status
+contains 'leader' "$OUT" "cluster status (human) names no leader"
+EP_ALL=$EP
+for i in 0 1 2; do
+	EP=$(echo "$EP_ALL" | cut -d, -f$((i + 1)))
+	ok --json cluster status
+	cp "$OUT" "$TMP/status$i.json"
+done
+EP=$EP_ALL
+# cluster status --json on one endpoint: that member's GetClusterStatusResponse
+# (or a list of them, one per endpoint).
+norm='(d if isinstance(d, dict) else d[0])'
+LEADER_EP=
+FOLLOWER_EP=
+for i in 0 1 2; do
+	st=$(jpy "$TMP/status$i.json" "$norm[\"state\"]")
+	ep=$(echo "$EP_ALL" | cut -d, -f$((i + 1)))
+	case $st in
+	leader) LEADER_EP=$ep ;;
+	follower) FOLLOWER_EP=$ep ;;
+	esac
+	check "$TMP/status$i.json" "$norm[\"leader_address\"] != '' and len($norm[\"state_hash\"]) == 64" \
+		"member $ep: status without leader address or state hash"
+done
+[ -n "$LEADER_EP" ] && [ -n "$FOLLOWER_EP" ] ||
+	fail "no leader/follower among the 3 statuses (leader '$LEADER_EP', follower '$FOLLOWER_EP')"
+log "leader $LEADER_EP, a follower $FOLLOWER_EP"
+
+log "regions"
+ok region add r9
+expect_rc 1 region add r1
+contains 'ALREADY_EXISTS' "$ERR" "duplicate region add"
+ok region list
+for r in r1 r2 r3 r9; do contains "(^|[[:space:]])$r([[:space:]]|$)" "$OUT" "region list"; done
+ok --json region list
+check "$OUT" 'sorted(r["name"] for r in d["regions"]) == ["r1", "r2", "r3", "r9"]' \
+	"region list --json"
+
+log "nodes"
+for n in 1 2 3; do
+	ok node register "n$n" --region r1 --address "127.0.0.1:$((9100 + n))" \
+		--tier "fast:$TMP/n$n/fast:100GiB" --tier "slow:$TMP/n$n/slow:1TiB"
+done
+ok --json node list --region r1
+check "$OUT" 'sorted(n["name"] for n in d["nodes"]) == ["n1", "n2", "n3"]' "node list --json"
+check "$OUT" 'all(n["state"] == "NODE_UP" and n["capacity_bytes"] == 1124 * 2**30 for n in d["nodes"])' \
+	"nodes not UP or capacity not the sum of their tiers"
+ok node list
+for n in n1 n2 n3; do contains "$n" "$OUT" "node list"; done
+ok --json node list --region r2
+check "$OUT" 'd.get("nodes", []) == []' "node list --region r2 is not empty"
+
+log "volume create / get"
+ok volume create v1 --size 10GiB --region r1 --segment-size 1MiB --replicas 2
+ok --json volume get v1
+check "$OUT" "d['volume']['size_bytes'] == 10 * $GIB and d['volume']['segment_size_bytes'] == 2**20" \
+	"volume get v1 sizes"
+check "$OUT" "d['volume']['replicas'] == 2 and d['volume']['home_region'] == 'r1' and d['volume']['segment_count'] == 10240 and d['volume']['state'] == 'VOLUME_ACTIVE'" \
+	"volume get v1 fields"
+ok volume get v1
+contains 'v1' "$OUT" "volume get (human)"
+contains '10GiB|10 GiB' "$OUT" "volume get (human) size"
+ok --json volume create v2 --size 64MiB --region r2
+check "$OUT" "d['volume']['name'] == 'v2' and d['volume']['segment_size_bytes'] == 2**20 and d['volume']['replicas'] == 2" \
+	"volume create v2 --json defaults"
+
+log "volume list"
+ok volume list
+contains 'v1' "$OUT" "volume list"
+contains 'v2' "$OUT" "volume list"
+ok --json volume list --region r1
+check "$OUT" '[v["name"] for v in d["volumes"]] == ["v1"]' "volume list --region r1"
+
+log "volume resize"
+ok --json volume resize v1 --size 20GiB
+check "$OUT" "d['volume']['size_bytes'] == 20 * $GIB and d['volume']['segment_count'] == 20480" \
+	"resize to 20GiB"
+expect_rc 1 volume resize v1 --size 5GiB
+contains 'FAILED_PRECONDITION' "$ERR" "shrink"
+
+log "volume shards"
+ok --json volume shards v1
+cp "$OUT" "$TMP/shards.json"
+check "$TMP/shards.json" 'len(d["segments"]) == 1024 and d["next_segment"] == 1024' \
+	"shards: first page of 1024 with next_segment 1024"
+check "$TMP/shards.json" 'all(s["primary_node_id"] in {n["id"] for n in d["nodes"]} and len(s["replica_node_ids"]) == 1 and s["primary_node_id"] not in s["replica_node_ids"] for s in d["segments"])' \
+	"shards: every segment needs a known primary and one distinct replica"
+check "$TMP/shards.json" '[s["index"] for s in d["segments"]] == list(range(1024))' "shards: indexes"
+check "$TMP/shards.json" 'len({s["primary_node_id"] for s in d["segments"]}) == 3' \
+	"shards: 1024 segments should spread over all 3 nodes"
+ok --json volume shards v1 --first 20478 --max 5
+check "$OUT" '[s["index"] for s in d["segments"]] == [20478, 20479] and d["next_segment"] == 0' \
+	"shards: last page"
+ok volume shards v1 --max 4
+contains 'n[123]' "$OUT" "shards (human) names nodes"
+
+log "errors and exit codes"
+expect_rc 1 volume get nosuch
+contains 'NOT_FOUND' "$ERR" "get unknown volume"
+contains 'nosuch' "$ERR" "get unknown volume message"
+expect_rc 1 volume create v1 --size 1GiB --region r1
+contains 'ALREADY_EXISTS' "$ERR" "duplicate volume"
+expect_rc 1 volume create v3 --size 1GiB --region r7
+contains 'NOT_FOUND' "$ERR" "unknown region"
+expect_rc 2 volume create v3 --region r1
+expect_rc 2 volume create v3 --size 10XB --region r1
+expect_rc 2 volume create v3 --size 1GiB --region r1 --replicas many
+expect_rc 2 volume frobnicate v1
+expect_rc 2 nosuchcommand
+expect_rc 2 volume get
+ctl --help
+[ $RC -eq 0 ] || fail "ombractl --help exited $RC"
+contains 'volume' "$OUT" "--help mentions volume"
+timeout 60 "$OMBRACTL" --endpoints 127.0.0.1:1 --timeout-ms 1500 cluster status >"$OUT" 2>"$ERR"
+RC=$?
+[ $RC -eq 1 ] || fail "unreachable endpoint: exit $RC, expected 1"
+[ -s "$ERR" ] || fail "unreachable endpoint: no message"
+
+log "leader following from a follower endpoint"
+EP=$FOLLOWER_EP
+ok --json volume create v3 --size 1GiB --region r3 --replicas 1
+check "$OUT" "d['volume']['name'] == 'v3' and d['volume']['replicas'] == 1" "create via follower"
+ok --json volume get v3
+check "$OUT" "d['volume']['home_region'] == 'r3'" "get via follower"
+EP=$EP_ALL
+
+log "volume delete"
+timeout 60 "$OMBRACTL" --endpoints "$EP" volume delete v2 </dev/null >"$OUT" 2>"$ERR"
+RC=$?
+[ $RC -eq 2 ] || fail "delete without --yes on a non-TTY: exit $RC, expected 2"
+ok volume get v2
+ok volume delete v2 --yes
+expect_rc 1 volume get v2
+contains 'NOT_FOUND' "$ERR" "deleted volume"
+expect_rc 1 volume delete v2 --yes
+ok --json volume list
+check "$OUT" 'sorted(v["name"] for v in d["volumes"]) == ["v1", "v3"]' "volume list after delete"
+
+log "every member converged on the same state"
+sleep 1
+for i in 1 2 3; do
+	EP=$(echo "$EP_ALL" | cut -d, -f$i)
+	ok --json cluster status
+	jpy "$OUT" "$norm[\"state_hash\"]" >>"$TMP/hashes"
+done
+[ "$(sort -u "$TMP/hashes" | wc -l)" -eq 1 ] || { cat "$TMP/hashes" >&2; fail "state hashes differ"; }
+
+log "PASS"
