@@ -1,4 +1,9 @@
 # cli/: ombractl, the admin CLI.
 bin_PROGRAMS += cli/ombractl
-cli_ombractl_SOURCES = cli/ombractl.c
+cli_ombractl_SOURCES = \
+	cli/ombractl.c cli/cli.c cli/cli.h cli/cmd.h \
+	cli/cmd_cluster.c cli/cmd_status.c cli/cmd_region.c cli/cmd_node.c \
+	cli/cmd_volume.c cli/cmd_shards.c \
+	cli/parse.c cli/parse.h cli/format.c cli/format.h \
+	cli/table.c cli/table.h
 cli_ombractl_LDADD = $(OMBRA_BASE_LIBS)

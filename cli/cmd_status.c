@@ -1,0 +1,474 @@
+/* cmd_status.c: "ombractl cluster status": asks every metad member for
+ * GetClusterStatus directly (not through the leader), so the operator sees
+ * each member's own view: role, term, commit and applied index and a
+ * prefix of its state hash.  Members named in any answer but missing from
+ * --endpoints are asked too.  Probes run in parallel, one thread each, so
+ * the whole command takes at most two --timeout-ms rounds (given
+ * endpoints, then discovered ones).
+ *
+ * Failure: exit 1 when no member answers ("cannot reach any metad at
+ * ..."); members that do not answer are shown as unreachable with their
+ * error.  A state hash that differs between members at the same applied
+ * index is printed as a warning: it means the replicas diverged. */
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin.pb-c.h"
+#include "cmd.h"
+#include "format.h"
+#include "parse.h"
+#include "pbjson.h"
+#include "table.h"
+
+#define STATUS_MAX_PROBES 32
+#define STATUS_HASH_PREFIX 12
+
+struct status_probe {
+	char target[128];
+	const struct cli *cli;
+	struct rpc_client *client;
+	Ombra__V1__GetClusterStatusResponse *resp; /* NULL unless OK */
+	struct rpc_status st;
+	int rc;
+	pthread_t thread;
+	bool started;
+};
+
+struct status_run {
+	struct status_probe probes[STATUS_MAX_PROBES];
+	size_t n;
+};
+
+static bool status_has(const struct status_run *r, const char *target)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		if (strcmp(r->probes[i].target, target) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Add target unless known; false when the table is full. */
+static bool status_add(struct status_run *r, const struct cli *cli,
+		       const char *target, size_t len)
+{
+	struct status_probe *p;
+	char t[128];
+
+	if (len >= sizeof(t)) {
+		len = sizeof(t) - 1;
+	}
+	memcpy(t, target, len);
+	t[len] = '\0';
+	if (status_has(r, t)) {
+		return true;
+	}
+	if (r->n == STATUS_MAX_PROBES) {
+		return false;
+	}
+	p = &r->probes[r->n++];
+	memset(p, 0, sizeof(*p));
+	memcpy(p->target, t, len + 1);
+	p->cli = cli;
+	return true;
+}
+
+static void *status_probe_main(void *arg)
+{
+	struct status_probe *p = arg;
+	Ombra__V1__GetClusterStatusRequest req =
+	    OMBRA__V1__GET_CLUSTER_STATUS_REQUEST__INIT;
+	ProtobufCMessage *resp = NULL;
+
+	p->rc = rpc_client_unary(
+	    p->client, &ombra__v1__admin_service__descriptor,
+	    "GetClusterStatus", &req.base, &resp, p->cli->timeout_ms, &p->st);
+	if (p->rc == 0 && resp != NULL) {
+		p->resp = (Ombra__V1__GetClusterStatusResponse *)resp;
+	} else if (resp != NULL) {
+		protobuf_c_message_free_unpacked(resp, NULL);
+	}
+	if (p->rc == 0 && p->resp == NULL) {
+		p->rc = OMBRA_EINTERNAL;
+	}
+	return NULL;
+}
+
+/* Run probes [from, r->n): clients are created here, on this thread, and
+ * kept until status_run_close() so gRPC stays initialised throughout. */
+static void status_run_round(struct status_run *r, size_t from)
+{
+	char errmsg[OMBRA_ERRMSG_LEN];
+	const struct rpc_tls *tls;
+	size_t i;
+
+	for (i = from; i < r->n; i++) {
+		struct status_probe *p = &r->probes[i];
+
+		tls = p->cli->tls.ca_file != NULL ? &p->cli->tls : NULL;
+		errmsg[0] = '\0';
+		p->rc = rpc_client_create(p->target, tls, &p->client, errmsg);
+		if (p->rc != 0) {
+			p->client = NULL;
+			p->st.code = GRPC_STATUS_UNAVAILABLE;
+			snprintf(p->st.message, sizeof(p->st.message), "%s",
+				 errmsg);
+			continue;
+		}
+		if (pthread_create(&p->thread, NULL, status_probe_main, p) ==
+		    0) {
+			p->started = true;
+		} else {
+			/* No thread to spare: ask from here instead. */
+			status_probe_main(p);
+		}
+	}
+	for (i = from; i < r->n; i++) {
+		if (r->probes[i].started) {
+			pthread_join(r->probes[i].thread, NULL);
+			r->probes[i].started = false;
+		}
+	}
+}
+
+static void status_run_close(struct status_run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		if (r->probes[i].resp != NULL) {
+			protobuf_c_message_free_unpacked(
+			    &r->probes[i].resp->base, NULL);
+		}
+		if (r->probes[i].client != NULL) {
+			rpc_client_destroy(r->probes[i].client);
+		}
+	}
+	r->n = 0;
+}
+
+/* The answer of the member that says it leads, highest term first; else
+ * the first answer; NULL if none. */
+static const Ombra__V1__GetClusterStatusResponse *
+status_best(const struct status_run *r)
+{
+	const Ombra__V1__GetClusterStatusResponse *best = NULL;
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		const Ombra__V1__GetClusterStatusResponse *s =
+		    r->probes[i].resp;
+
+		if (s == NULL) {
+			continue;
+		}
+		if (best == NULL || (strcmp(s->state, "leader") == 0 &&
+				     (strcmp(best->state, "leader") != 0 ||
+				      s->term > best->term))) {
+			best = s;
+		}
+	}
+	return best;
+}
+
+static int status_print_json(const struct status_run *r)
+{
+	struct json_object *arr = json_object_new_array();
+	int rc = CLI_EXIT_OK;
+	size_t i;
+
+	if (arr == NULL) {
+		return cli_fail("out of memory while formatting JSON");
+	}
+	for (i = 0; i < r->n && rc == CLI_EXIT_OK; i++) {
+		const struct status_probe *p = &r->probes[i];
+		struct json_object *o = json_object_new_object();
+		struct json_object *v = NULL;
+
+		if (o == NULL || json_object_array_add(arr, o) != 0) {
+			json_object_put(o);
+			rc = cli_fail("out of memory while formatting JSON");
+			break;
+		}
+		json_object_object_add(o, "endpoint",
+				       json_object_new_string(p->target));
+		if (p->resp != NULL) {
+			v = pbjson_from_message(&p->resp->base);
+			json_object_object_add(o, "status", v);
+		} else {
+			v = json_object_new_object();
+			if (v != NULL) {
+				json_object_object_add(
+				    v, "code",
+				    json_object_new_string(
+					cli_status_name(p->st.code)));
+				json_object_object_add(
+				    v, "message",
+				    json_object_new_string(p->st.message));
+			}
+			json_object_object_add(o, "error", v);
+		}
+		if (v == NULL) {
+			rc = cli_fail("out of memory while formatting JSON");
+		}
+	}
+	if (rc == CLI_EXIT_OK) {
+		puts(json_object_to_json_string_ext(arr,
+						    JSON_C_TO_STRING_PRETTY));
+	}
+	json_object_put(arr);
+	return rc;
+}
+
+static void status_probe_row(struct table *t, const struct status_probe *p)
+{
+	const Ombra__V1__GetClusterStatusResponse *s = p->resp;
+	char h[FMT_LEN];
+
+	table_cell(t, p->target);
+	if (s == NULL) {
+		table_cell(t, "-");
+		table_cell(t, "unreachable");
+		for (int i = 0; i < 6; i++) {
+			table_cell(t, "-");
+		}
+		return;
+	}
+	table_cellf(t, "%" PRIu64, s->member_id);
+	table_cell(t, s->state);
+	table_cellf(t, "%" PRIu64, s->term);
+	if (s->leader_id != 0) {
+		table_cellf(t, "%" PRIu64, s->leader_id);
+	} else {
+		table_cell(t, "-");
+	}
+	table_cellf(t, "%" PRIu64, s->commit_index);
+	table_cellf(t, "%" PRIu64, s->applied_index);
+	table_cellf(t, "%" PRIu64, s->last_log_index);
+	table_cell(t, fmt_hash_prefix(s->state_hash, STATUS_HASH_PREFIX, h,
+				      sizeof(h)));
+}
+
+static int status_print_members(const Ombra__V1__GetClusterStatusResponse *s)
+{
+	static const char *const headers[] = {"ID", "ROLE", "RAFT", "GRPC",
+					      "MATCH"};
+	struct table t;
+	size_t i;
+	int rc;
+
+	table_init(&t, 5, headers, (1u << 0) | (1u << 4));
+	for (i = 0; i < s->n_members; i++) {
+		const Ombra__V1__MetadMember *m = s->members[i];
+
+		table_cellf(&t, "%" PRIu64, m->id);
+		table_cell(&t, m->role);
+		table_cell(&t, m->raft_address);
+		table_cell(&t, m->grpc_address);
+		table_cellf(&t, "%" PRIu64, m->match_index);
+	}
+	printf("\nmembers (as member %" PRIu64 " sees them):\n", s->member_id);
+	rc = table_print(&t, stdout);
+	table_close(&t);
+	return rc;
+}
+
+/* Warn about members whose state hash differs at equal applied index. */
+static void status_check_hashes(const struct status_run *r)
+{
+	size_t i, j;
+
+	for (i = 0; i < r->n; i++) {
+		const Ombra__V1__GetClusterStatusResponse *a =
+		    r->probes[i].resp;
+
+		for (j = i + 1; a != NULL && j < r->n; j++) {
+			const Ombra__V1__GetClusterStatusResponse *b =
+			    r->probes[j].resp;
+
+			if (b != NULL && a->applied_index == b->applied_index &&
+			    a->state_hash[0] != '\0' &&
+			    b->state_hash[0] != '\0' &&
+			    strcmp(a->state_hash, b->state_hash) != 0) {
+				printf("WARNING: members %" PRIu64
+				       " and %" PRIu64 " have different state "
+				       "hashes at applied index %" PRIu64 "\n",
+				       a->member_id, b->member_id,
+				       a->applied_index);
+			}
+		}
+	}
+}
+
+static int status_print_human(const struct status_run *r)
+{
+	static const char *const headers[] = {
+	    "ENDPOINT", "ID",	   "STATE",    "TERM", "LEADER",
+	    "COMMIT",	"APPLIED", "LAST-LOG", "HASH",
+	};
+	const Ombra__V1__GetClusterStatusResponse *best = status_best(r);
+	struct table t;
+	size_t i;
+	int rc;
+
+	table_init(&t, 9, headers,
+		   (1u << 1) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) |
+		       (1u << 7));
+	for (i = 0; i < r->n; i++) {
+		status_probe_row(&t, &r->probes[i]);
+	}
+	rc = table_print(&t, stdout);
+	table_close(&t);
+	if (rc == 0 && best != NULL) {
+		for (i = 0; i < r->n; i++) {
+			const struct status_probe *p = &r->probes[i];
+
+			if (p->resp == NULL) {
+				printf("%s: %s: %s\n", p->target,
+				       cli_status_name(p->st.code),
+				       p->st.message);
+			}
+		}
+		printf("\n");
+		if (best->leader_id != 0) {
+			printf("leader:  member %" PRIu64
+			       " at %s (term %" PRIu64 ")\n",
+			       best->leader_id,
+			       best->leader_address[0] != '\0'
+				   ? best->leader_address
+				   : "unknown address",
+			       best->term);
+		} else {
+			printf("leader:  none known\n");
+		}
+		printf("state:   %" PRIu32 " regions, %" PRIu32
+		       " nodes, %" PRIu32 " volumes (member %" PRIu64
+		       ", applied index %" PRIu64 ")\n",
+		       best->region_count, best->node_count, best->volume_count,
+		       best->member_id, best->applied_index);
+		printf("version: %s\n", best->version);
+		status_check_hashes(r);
+		rc = status_print_members(best);
+	}
+	if (rc != 0) {
+		return cli_fail("formatting the status table: %s",
+				ombra_strerror(rc));
+	}
+	return CLI_EXIT_OK;
+}
+
+/* Split cli->endpoints into probes; usage error if malformed. */
+static int status_parse_endpoints(struct cli *cli, struct status_run *r)
+{
+	const char *s = cli->endpoints;
+
+	while (*s != '\0') {
+		size_t len = strcspn(s, ",");
+		char one[128];
+
+		if (len == 0 || len >= sizeof(one)) {
+			return cli_usage(cli,
+					 "--endpoints '%s': expected "
+					 "HOST:PORT,HOST:PORT,...",
+					 cli->endpoints);
+		}
+		memcpy(one, s, len);
+		one[len] = '\0';
+		if (parse_hostport(one) != 0) {
+			return cli_usage(cli,
+					 "--endpoints: '%s' is not "
+					 "HOST:PORT",
+					 one);
+		}
+		if (!status_add(r, cli, one, len)) {
+			return cli_usage(cli,
+					 "--endpoints: more than %d "
+					 "endpoints",
+					 STATUS_MAX_PROBES);
+		}
+		s += len;
+		if (*s == ',') {
+			s++;
+			if (*s == '\0') {
+				return cli_usage(cli,
+						 "--endpoints '%s': "
+						 "trailing comma",
+						 cli->endpoints);
+			}
+		}
+	}
+	return CLI_EXIT_OK;
+}
+
+/* Queue the members named in the answers that were not asked yet. */
+static void status_discover(struct status_run *r, const struct cli *cli)
+{
+	size_t i, j, n = r->n;
+
+	for (i = 0; i < n; i++) {
+		const Ombra__V1__GetClusterStatusResponse *s =
+		    r->probes[i].resp;
+
+		for (j = 0; s != NULL && j < s->n_members; j++) {
+			const char *g = s->members[j]->grpc_address;
+
+			if (g[0] != '\0' && parse_hostport(g) == 0) {
+				status_add(r, cli, g, strlen(g));
+			}
+		}
+	}
+}
+
+int cmd_cluster_status(struct cli *cli, int argc, char **argv)
+{
+	struct status_run *r;
+	size_t i, first_round;
+	int c, rc;
+
+	optind = 0;
+	while ((c = cli_getopt(cli, argc, argv, "", NULL)) != -1) {
+		if (c == CLI_OPT_HELP) {
+			return cli_help(&cmd_cluster_group);
+		}
+		return CLI_EXIT_USAGE;
+	}
+	rc = cli_args(cli, argc, argv, 0, "", NULL);
+	if (rc == CLI_EXIT_OK) {
+		rc = cli_check_globals(cli);
+	}
+	if (rc != CLI_EXIT_OK) {
+		return rc;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		return cli_fail("out of memory");
+	}
+	rc = status_parse_endpoints(cli, r);
+	if (rc != CLI_EXIT_OK) {
+		goto out;
+	}
+	status_run_round(r, 0);
+	first_round = r->n;
+	status_discover(r, cli);
+	status_run_round(r, first_round);
+
+	for (i = 0; i < r->n && r->probes[i].resp == NULL; i++) {
+	}
+	if (i == r->n) {
+		rc = cli_report_rpc_error(cli, cli->endpoints, r->probes[0].rc,
+					  &r->probes[0].st);
+		goto out;
+	}
+	rc = cli->json ? status_print_json(r) : status_print_human(r);
+out:
+	status_run_close(r);
+	free(r);
+	return rc;
+}
