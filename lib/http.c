@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -356,16 +357,25 @@ int http_server_start(const char *listen, struct metrics_registry *reg,
 	s->health_data = health_data;
 	atomic_init(&s->started, false);
 
+	/* IPv6: the unspecified address ("[::]" or "" resolving to it)
+	 * takes IPv4 too; a specific IPv6 address only itself. */
 	if (ai->ai_family == AF_INET6) {
-		flags |= MHD_USE_IPv6;
+		const struct sockaddr_in6 *a6 =
+		    (const struct sockaddr_in6 *)ai->ai_addr;
+
+		flags |= IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr)
+			     ? MHD_USE_DUAL_STACK
+			     : MHD_USE_IPv6;
 	}
 	errno = 0;
+	/* The address comes from MHD_OPTION_SOCK_ADDR; the port argument
+	 * only makes libmicrohttpd's error messages name the right port. */
 	s->mhd = MHD_start_daemon(
-	    flags, 0, NULL, NULL, http_handle, s, MHD_OPTION_SOCK_ADDR,
-	    ai->ai_addr, MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, s,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONN_LIMIT,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_CONN_TIMEOUT_S,
-	    MHD_OPTION_END);
+	    flags, (uint16_t)atoi(port), NULL, NULL, http_handle, s,
+	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_EXTERNAL_LOGGER,
+	    http_mhd_log, s, MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned int)HTTP_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)HTTP_CONN_TIMEOUT_S, MHD_OPTION_END);
 	if (s->mhd == NULL) {
 		if (s->start_err[0] != '\0') {
 			ombra_errmsg_printf(errmsg, "%s", s->start_err);
