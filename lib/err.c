@@ -47,7 +47,8 @@ const char *ombra_strerror(int code)
 {
 	const struct err_row *row = err_row_get(code);
 
-	return row != NULL ? row->msg : "unknown error";
+	/* A code added to the enum without a row has no message yet. */
+	return row != NULL && row->msg != NULL ? row->msg : "unknown error";
 }
 
 int ombra_err_to_grpc(int code)

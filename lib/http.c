@@ -332,6 +332,12 @@ int http_server_start(const char *listen, struct metrics_registry *reg,
 	    MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 	int rv;
 
+	if (out == NULL) {
+		ombra_errmsg_printf(errmsg, "http_server_start(): out is NULL");
+		rv = OMBRA_EINVAL;
+		goto err;
+	}
+	*out = NULL;
 	rv = http_parse_listen(listen, host, sizeof(host), port, sizeof(port),
 			       errmsg);
 	if (rv != 0) {

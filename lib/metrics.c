@@ -520,16 +520,18 @@ static void metrics_format_double(double v, char *out, size_t len)
 /* HELP text escapes backslash and newline (format 0.0.4). */
 static void metrics_render_help(struct metrics_buf *b, const char *help)
 {
-	const char *p;
+	const char *p = help;
 
-	for (p = help; *p != '\0'; p++) {
-		if (*p == '\\') {
-			metrics_buf_printf(b, "\\\\");
-		} else if (*p == '\n') {
-			metrics_buf_printf(b, "\\n");
-		} else {
-			metrics_buf_printf(b, "%c", *p);
+	while (*p != '\0') {
+		size_t run = strcspn(p, "\\\n");
+
+		if (run > 0) {
+			metrics_buf_printf(b, "%.*s", (int)run, p);
+			p += run;
+			continue;
 		}
+		metrics_buf_printf(b, "%s", *p == '\\' ? "\\\\" : "\\n");
+		p++;
 	}
 }
 

@@ -309,6 +309,7 @@ static int pbjson_message(const ProtobufCMessage *msg, struct json_object **out)
 	return 0;
 }
 
+/* A NULL msg gives NULL, which json-c also uses for JSON null. */
 struct json_object *pbjson_from_message(const ProtobufCMessage *msg)
 {
 	struct json_object *obj = NULL;
