@@ -220,8 +220,10 @@ static int status_print_json(const struct status_run *r)
 		}
 	}
 	if (rc == CLI_EXIT_OK) {
-		puts(json_object_to_json_string_ext(arr,
-						    JSON_C_TO_STRING_PRETTY));
+		/* Same layout as pbjson_to_string(). */
+		puts(json_object_to_json_string_ext(
+		    arr, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+			     JSON_C_TO_STRING_NOSLASHESCAPE));
 	}
 	json_object_put(arr);
 	return rc;

@@ -75,21 +75,31 @@ size_t table_rows(const struct table *t)
 	return t->ncols == 0 ? 0 : t->n_cells / t->ncols;
 }
 
+static bool table_right(const struct table *t, size_t c)
+{
+	return (t->right_mask & (UINT32_C(1) << c)) != 0;
+}
+
+/* Print one row; nothing after the last non-empty cell, so no line ends
+ * in blanks. */
 static void table_print_row(const struct table *t, const char *const *row,
 			    const size_t *width, FILE *out)
 {
+	size_t end = t->ncols;
 	size_t c;
 
-	for (c = 0; c < t->ncols; c++) {
+	while (end > 0 && row[end - 1][0] == '\0' && !table_right(t, end - 1)) {
+		end--;
+	}
+	for (c = 0; c < end; c++) {
 		int w = (int)width[c];
-		bool last = c + 1 == t->ncols;
 
 		if (c > 0) {
 			fputs(TABLE_GAP, out);
 		}
-		if (t->right_mask & (UINT32_C(1) << c)) {
+		if (table_right(t, c)) {
 			fprintf(out, "%*s", w, row[c]);
-		} else if (last) {
+		} else if (c + 1 == end) {
 			fputs(row[c], out);
 		} else {
 			fprintf(out, "%-*s", w, row[c]);
