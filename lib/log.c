@@ -99,6 +99,10 @@ static void log_timestamp(char *ts, size_t len)
  * Returns the length the full line needs, excluding the NUL. */
 static int log_format(char *buf, size_t len, const char *ts, const char *tag,
 		      const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
+static int log_format(char *buf, size_t len, const char *ts, const char *tag,
+		      const char *fmt, va_list ap)
 {
 	int head;
 	int body;
