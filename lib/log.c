@@ -8,6 +8,7 @@
  * it is printed truncated, and a line stderr refuses is dropped. */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -53,6 +54,19 @@ int log_level_parse(const char *s)
 	return -1;
 }
 
+static pthread_once_t log_env_once = PTHREAD_ONCE_INIT;
+
+/* Programs and tests that log without log_init() still honour
+ * OMBRA_LOG_LEVEL; applied once, before the first line or log_init(). */
+static void log_env_default(void)
+{
+	int env_level = log_level_parse(getenv("OMBRA_LOG_LEVEL"));
+
+	if (env_level >= 0) {
+		atomic_store(&log_min_level, env_level);
+	}
+}
+
 /* OMBRA_LOG_LEVEL, when set to a known level, overrides the level the
  * daemon passes in, so an operator can turn on debug output without
  * editing configuration.  An unknown value is reported and ignored.
@@ -62,6 +76,7 @@ void log_init(const char *name, enum log_level level)
 	const char *env = getenv("OMBRA_LOG_LEVEL");
 	int env_level = -1;
 
+	pthread_once(&log_env_once, log_env_default);
 	if (name != NULL && name[0] != '\0') {
 		snprintf(log_name, sizeof(log_name), "%s", name);
 	}
@@ -149,6 +164,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (level < LOG_DEBUG || level > LOG_ERROR) {
 		level = LOG_ERROR;
 	}
+	pthread_once(&log_env_once, log_env_default);
 	if ((int)level < atomic_load(&log_min_level)) {
 		return;
 	}
