@@ -1,1 +1,20 @@
-# tests/unit: see owner notes
+# tests/unit: cmocka tests of the metadata state machine library
+# (libmetadfsm.a): command codec and validators, the LMDB state machine with
+# its snapshots and shard maps, and rendezvous placement.
+FSM_TEST_LDADD = $(METAD_FSM_LIBS) $(OMBRA_BASE_LIBS) $(CMOCKA_LIBS)
+
+check_PROGRAMS += tests/unit/test_cmd tests/unit/test_fsm \
+	tests/unit/test_placement
+TESTS += tests/unit/test_cmd tests/unit/test_fsm tests/unit/test_placement
+
+tests_unit_test_cmd_SOURCES = tests/unit/test_cmd.c
+tests_unit_test_cmd_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_cmd_LDADD = $(FSM_TEST_LDADD)
+
+tests_unit_test_fsm_SOURCES = tests/unit/test_fsm.c
+tests_unit_test_fsm_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_fsm_LDADD = $(FSM_TEST_LDADD)
+
+tests_unit_test_placement_SOURCES = tests/unit/test_placement.c
+tests_unit_test_placement_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_placement_LDADD = $(FSM_TEST_LDADD)

@@ -1,0 +1,701 @@
+/* fsm_query.c: the read side of the metadata state machine: volumes,
+ * regions, nodes, members, counts and volume shard maps, each answered
+ * from one LMDB read transaction (a consistent view at one applied index).
+ *
+ * Shard maps are computed, not stored (DESIGN.md, Placement): the default
+ * copies of a segment come from weighted rendezvous hashing over the home
+ * region's NODE_UP nodes, and only exceptions are read from LMDB.
+ *
+ * Failure: OMBRA_ENOTFOUND with a message naming the object, OMBRA_EINVAL
+ * for a malformed name, OMBRA_ENOMEM, or OMBRA_EIO for LMDB errors.  On
+ * error nothing is returned to the caller (outputs untouched or empty). */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "fsm_internal.h"
+#include "placement.h"
+
+#define FSM_SHARD_DEFAULT 1024u
+#define FSM_SHARD_MAX 65536u
+
+/* A growable array of message pointers. */
+struct fsm_vec {
+	ProtobufCMessage **items;
+	size_t n;
+	size_t cap;
+};
+
+static int fsm_vec_push(struct fsm_vec *v, ProtobufCMessage *m)
+{
+	ProtobufCMessage **grown;
+	size_t cap;
+
+	if (v->n == v->cap) {
+		cap = v->cap == 0 ? 16 : v->cap * 2;
+		grown = realloc(v->items, cap * sizeof(*grown));
+		if (grown == NULL)
+			return OMBRA_ENOMEM;
+		v->items = grown;
+		v->cap = cap;
+	}
+	v->items[v->n++] = m;
+	return 0;
+}
+
+/* Unpack every value of db (key order) for which keep() says yes. */
+typedef bool (*fsm_keep_fn)(const ProtobufCMessage *m, const void *arg);
+
+static int fsm_scan(struct fsm *f, MDB_txn *txn, enum fsm_db db,
+		    const ProtobufCMessageDescriptor *desc, fsm_keep_fn keep,
+		    const void *arg, struct fsm_vec *out, char *errmsg)
+{
+	MDB_cursor *cur;
+	MDB_val k;
+	MDB_val v;
+	int rc;
+	int rv = 0;
+
+	rc = mdb_cursor_open(txn, f->dbi[db], &cur);
+	if (rc != 0)
+		return fsm_lmdb_error(errmsg, rc, "mdb_cursor_open");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		ProtobufCMessage *m;
+
+		m = protobuf_c_message_unpack(desc, NULL, v.mv_size, v.mv_data);
+		if (m == NULL) {
+			ombra_errmsg_printf(errmsg,
+					    "%s: stored %s does not decode",
+					    fsm_db_names[db], desc->short_name);
+			rv = OMBRA_EIO;
+			break;
+		}
+		if (keep != NULL && !keep(m, arg)) {
+			protobuf_c_message_free_unpacked(m, NULL);
+			continue;
+		}
+		if (fsm_vec_push(out, m) != 0) {
+			protobuf_c_message_free_unpacked(m, NULL);
+			ombra_errmsg_printf(errmsg, "out of memory");
+			rv = OMBRA_ENOMEM;
+			break;
+		}
+	}
+	if (rv == 0 && rc != MDB_NOTFOUND)
+		rv = fsm_lmdb_error(errmsg, rc, "mdb_cursor_get");
+	mdb_cursor_close(cur);
+	return rv;
+}
+
+static int fsm_check_name(const char *what, const char *name, char *errmsg)
+{
+	return cmd_validate_name(what, name, errmsg) == 0 ? 0 : OMBRA_EINVAL;
+}
+
+int fsm_get_volume(struct fsm *f, const char *name, Ombra__V1__Volume **out,
+		   char *errmsg)
+{
+	MDB_txn *txn;
+	int rv;
+
+	rv = fsm_check_name("volume", name, errmsg);
+	if (rv != 0)
+		return rv;
+	rv = fsm_txn_begin(f, MDB_RDONLY, &txn, errmsg);
+	if (rv != 0)
+		return rv;
+	rv = fsm_volume_by_name(f, txn, name, out, errmsg);
+	mdb_txn_abort(txn);
+	return rv;
+}
+
+int fsm_get_volume_by_id(struct fsm *f, uint64_t id, Ombra__V1__Volume **out,
+			 char *errmsg)
+{
+	ProtobufCMessage *m = NULL;
+	MDB_txn *txn;
+	int rv;
+
+	rv = fsm_txn_begin(f, MDB_RDONLY, &txn, errmsg);
+	if (rv != 0)
+		return rv;
+	rv = fsm_id_get(f, txn, FSM_DB_VOLUMES, id,
+			&ombra__v1__volume__descriptor, &m, errmsg);
+	mdb_txn_abort(txn);
+	if (rv == OMBRA_ENOTFOUND)
+		ombra_errmsg_printf(errmsg, "volume %" PRIu64 " does not exist",
+				    id);
+	if (rv == 0)
+		*out = (Ombra__V1__Volume *)m;
+	return rv;
+}
+
+static bool fsm_keep_volume_region(const ProtobufCMessage *m, const void *arg)
+{
+	return strcmp(((const Ombra__V1__Volume *)m)->home_region,
+		      (const char *)arg) == 0;
+}
+
+int fsm_list_volumes(struct fsm *f, const char *region,
+		     Ombra__V1__Volume ***out, size_t *n, char *errmsg)
+{
+	struct fsm_vec vec = {NULL, 0, 0};
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn;
+	MDB_val k;
+	MDB_val v;
+	int rc;
+	int rv;
+
+	rv = fsm_txn_begin(f, MDB_RDONLY, &txn, errmsg);
+	if (rv != 0)
+		return rv;
+	/* Walk volume_names so that the answer is sorted by name. */
+	rc = mdb_cursor_open(txn, f->dbi[FSM_DB_VOLUME_NAMES], &cur);
+	if (rc != 0) {
+		rv = fsm_lmdb_error(errmsg, rc, "mdb_cursor_open");
+		goto out;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		ProtobufCMessage *m = NULL;
+
+		if (v.mv_size != 8) {
+			ombra_errmsg_printf(errmsg, "volume_names: bad id");
+			rv = OMBRA_EIO;
+			goto out;
+		}
+		rv = fsm_id_get(f, txn, FSM_DB_VOLUMES,
+				fsm_u64_decode(v.mv_data),
+				&ombra__v1__volume__descriptor, &m, errmsg);
+		if (rv == OMBRA_ENOTFOUND) {
+			ombra_errmsg_printf(
+			    errmsg, "volume_names: name without volume");
+			rv = OMBRA_EIO;
+		}
+		if (rv != 0)
+			goto out;
+		if (region != NULL && region[0] != '\0' &&
+		    !fsm_keep_volume_region(m, region)) {
+			protobuf_c_message_free_unpacked(m, NULL);
+			continue;
+		}
+		if (fsm_vec_push(&vec, m) != 0) {
+			protobuf_c_message_free_unpacked(m, NULL);
+			ombra_errmsg_printf(errmsg, "out of memory");
+			rv = OMBRA_ENOMEM;
+			goto out;
+		}
+	}
+	if (rc != MDB_NOTFOUND)
+		rv = fsm_lmdb_error(errmsg, rc, "mdb_cursor_get");
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (rv != 0) {
+		fsm_free_list(vec.items, vec.n);
+		return rv;
+	}
+	*out = (Ombra__V1__Volume **)vec.items;
+	*n = vec.n;
+	return 0;
+}
+
+/* Fill node_count of each region from the nodes DB. */
+static int fsm_count_region_nodes(struct fsm *f, MDB_txn *txn,
+				  Ombra__V1__Region **regions, size_t n,
+				  char *errmsg)
+{
+	struct fsm_vec nodes = {NULL, 0, 0};
+	size_t i;
+	size_t j;
+	int rv;
+
+	rv = fsm_scan(f, txn, FSM_DB_NODES, &ombra__v1__node__descriptor, NULL,
+		      NULL, &nodes, errmsg);
+	if (rv == 0) {
+		for (i = 0; i < n; i++) {
+			regions[i]->node_count = 0;
+			for (j = 0; j < nodes.n; j++) {
+				const Ombra__V1__Node *node =
+				    (const Ombra__V1__Node *)nodes.items[j];
+
+				if (strcmp(node->region, regions[i]->name) == 0)
+					regions[i]->node_count++;
+			}
+		}
+	}
+	fsm_free_list(nodes.items, nodes.n);
+	return rv;
+}
+
+int fsm_get_region(struct fsm *f, const char *name, Ombra__V1__Region **out,
+		   char *errmsg)
+{
+	ProtobufCMessage *m = NULL;
+	Ombra__V1__Region *region;
+	MDB_txn *txn;
+	MDB_val k;
+	int rv;
+
+	rv = fsm_check_name("region", name, errmsg);
+	if (rv != 0)
+		return rv;
+	rv = fsm_txn_begin(f, MDB_RDONLY, &txn, errmsg);
+	if (rv != 0)
+		return rv;
+	k.mv_size = strlen(name);
+	k.mv_data = (void *)name;
+	rv = fsm_pb_get(f, txn, FSM_DB_REGIONS, &k,
+			&ombra__v1__region__descriptor, &m, errmsg);
+	if (rv == OMBRA_ENOTFOUND)
+		ombra_errmsg_printf(errmsg,
+				    "region '%s' does not exist; add it with "
+				    "`ombractl region add %s`",
+				    name, name);
+	if (rv == 0) {
+		region = (Ombra__V1__Region *)m;
+		rv = fsm_count_region_nodes(f, txn, &region, 1, errmsg);
+		if (rv != 0)
+			protobuf_c_message_free_unpacked(m, NULL);
+		else
+			*out = region;
+	}
+	mdb_txn_abort(txn);
+	return rv;
+}
+
+int fsm_list_regions(struct fsm *f, Ombra__V1__Region ***out, size_t *n,
+		     char *errmsg)
+{
+	struct fsm_vec vec = {NULL, 0, 0};
+	MDB_txn *txn;
+	int rv;
+
+	rv = fsm_txn_begin(f, MDB_RDONLY, &txn, errmsg);
+	if (rv != 0)
+		return rv;
+	rv = fsm_scan(f, txn, FSM_DB_REGIONS, &ombra__v1__region__descriptor,
+		      NULL, NULL, &vec, errmsg);
+	if (rv == 0)
+		rv = fsm_count_region_nodes(
+		    f, txn, (Ombra__V1__Region **)vec.items, vec.n, errmsg);
+	mdb_txn_abort(txn);
+	if (rv != 0) {
+		fsm_free_list(vec.items, vec.n);
+		return rv;
+	}
+	*out = (Ombra__V1__Region **)vec.items;
+	*n = vec.n;
+	return 0;
+}
+
+int fsm_get_node(struct fsm *f, uint64_t id, Ombra__V1__Node **out,
+		 char *errmsg)
+{
+	ProtobufCMessage *m = NULL;
+	MDB_txn *txn;
+	int rv;
+
+	rv = fsm_txn_begin(f, MDB_RDONLY, &txn, errmsg);
+	if (rv != 0)
+		return rv;
+	rv = fsm_id_get(f, txn, FSM_DB_NODES, id, &ombra__v1__node__descriptor,
+			&m, errmsg);
+	mdb_txn_abort(txn);
+	if (rv == OMBRA_ENOTFOUND)
+		ombra_errmsg_printf(errmsg,
+				    "node %" PRIu64 " does not exist; list "
+				    "nodes with `ombractl node list`",
+				    id);
+	if (rv == 0)
+		*out = (Ombra__V1__Node *)m;
+	return rv;
+}
+
+static bool fsm_keep_node_region(const ProtobufCMessage *m, const void *arg)
+{
+	return strcmp(((const Ombra__V1__Node *)m)->region,
+		      (const char *)arg) == 0;
+}
+
+int fsm_list_nodes(struct fsm *f, const char *region, Ombra__V1__Node ***out,
+		   size_t *n, char *errmsg)
+{
+	struct fsm_vec vec = {NULL, 0, 0};
+	bool filter = region != NULL && region[0] != '\0';
+	MDB_txn *txn;
+	int rv;
+
+	rv = fsm_txn_begin(f, MDB_RDONLY, &txn, errmsg);
+	if (rv != 0)
+		return rv;
+	rv = fsm_scan(f, txn, FSM_DB_NODES, &ombra__v1__node__descriptor,
+		      filter ? fsm_keep_node_region : NULL, region, &vec,
+		      errmsg);
+	mdb_txn_abort(txn);
+	if (rv != 0) {
+		fsm_free_list(vec.items, vec.n);
+		return rv;
+	}
+	*out = (Ombra__V1__Node **)vec.items;
+	*n = vec.n;
+	return 0;
+}
+
+int fsm_list_members(struct fsm *f, Ombra__V1__MetadMember ***out, size_t *n,
+		     char *errmsg)
+{
+	struct fsm_vec vec = {NULL, 0, 0};
+	MDB_txn *txn;
+	int rv;
+
+	rv = fsm_txn_begin(f, MDB_RDONLY, &txn, errmsg);
+	if (rv != 0)
+		return rv;
+	rv = fsm_scan(f, txn, FSM_DB_MEMBERS,
+		      &ombra__v1__metad_member__descriptor, NULL, NULL, &vec,
+		      errmsg);
+	mdb_txn_abort(txn);
+	if (rv != 0) {
+		fsm_free_list(vec.items, vec.n);
+		return rv;
+	}
+	*out = (Ombra__V1__MetadMember **)vec.items;
+	*n = vec.n;
+	return 0;
+}
+
+int fsm_counts(struct fsm *f, uint32_t *regions, uint32_t *nodes,
+	       uint32_t *volumes)
+{
+	static const enum fsm_db dbs[3] = {FSM_DB_REGIONS, FSM_DB_NODES,
+					   FSM_DB_VOLUMES};
+	uint32_t *outs[3] = {regions, nodes, volumes};
+	char errmsg[OMBRA_ERRMSG_LEN];
+	MDB_txn *txn;
+	MDB_stat st;
+	int rv;
+	int i;
+
+	rv = fsm_txn_begin(f, MDB_RDONLY, &txn, errmsg);
+	if (rv != 0)
+		return rv;
+	for (i = 0; i < 3; i++) {
+		if (mdb_stat(txn, f->dbi[dbs[i]], &st) != 0) {
+			rv = OMBRA_EIO;
+			break;
+		}
+		if (outs[i] != NULL)
+			*outs[i] = st.ms_entries > UINT32_MAX
+				       ? UINT32_MAX
+				       : (uint32_t)st.ms_entries;
+	}
+	mdb_txn_abort(txn);
+	return rv;
+}
+
+/* ---- shard map ---- */
+
+struct fsm_ids {
+	uint64_t *ids;
+	size_t n;
+	size_t cap;
+};
+
+static int fsm_ids_push(struct fsm_ids *s, uint64_t id)
+{
+	uint64_t *grown;
+	size_t cap;
+
+	if (id == 0)
+		return 0;
+	if (s->n == s->cap) {
+		cap = s->cap == 0 ? 64 : s->cap * 2;
+		grown = realloc(s->ids, cap * sizeof(*grown));
+		if (grown == NULL)
+			return OMBRA_ENOMEM;
+		s->ids = grown;
+		s->cap = cap;
+	}
+	s->ids[s->n++] = id;
+	return 0;
+}
+
+static int fsm_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a;
+	uint64_t y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* Sort and drop duplicates in place. */
+static void fsm_ids_unique(struct fsm_ids *s)
+{
+	size_t i;
+	size_t m = 0;
+
+	if (s->n == 0)
+		return;
+	qsort(s->ids, s->n, sizeof(*s->ids), fsm_cmp_u64);
+	for (i = 1; i < s->n; i++) {
+		if (s->ids[i] != s->ids[m])
+			s->ids[++m] = s->ids[i];
+	}
+	s->n = m + 1;
+}
+
+static bool fsm_keep_up_in_region(const ProtobufCMessage *m, const void *arg)
+{
+	const Ombra__V1__Node *n = (const Ombra__V1__Node *)m;
+
+	return n->state == OMBRA__V1__NODE_STATE__NODE_UP &&
+	       strcmp(n->region, (const char *)arg) == 0;
+}
+
+/* Computed placement of one segment as a heap message shaped like an
+ * unpacked one, so protobuf_c_message_free_unpacked() frees it. */
+static Ombra__V1__SegmentPlacement *
+fsm_default_placement(const struct placement_node *nodes, size_t n,
+		      uint64_t volume_id, uint64_t segment, uint32_t replicas,
+		      uint64_t *scratch)
+{
+	Ombra__V1__SegmentPlacement *p;
+	size_t got;
+
+	p = malloc(sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	ombra__v1__segment_placement__init(p);
+	p->index = segment;
+	got = placement_pick(nodes, n, volume_id, segment, replicas, scratch);
+	if (got == 0)
+		return p;
+	p->primary_node_id = scratch[0];
+	if (got > 1) {
+		p->replica_node_ids =
+		    malloc((got - 1) * sizeof(*p->replica_node_ids));
+		if (p->replica_node_ids == NULL) {
+			free(p);
+			return NULL;
+		}
+		memcpy(p->replica_node_ids, scratch + 1,
+		       (got - 1) * sizeof(*p->replica_node_ids));
+		p->n_replica_node_ids = got - 1;
+	}
+	return p;
+}
+
+static int fsm_placement_ids(const Ombra__V1__SegmentPlacement *p,
+			     struct fsm_ids *ids)
+{
+	size_t i;
+	int rv;
+
+	rv = fsm_ids_push(ids, p->primary_node_id);
+	for (i = 0; rv == 0 && i < p->n_replica_node_ids; i++)
+		rv = fsm_ids_push(ids, p->replica_node_ids[i]);
+	for (i = 0; rv == 0 && i < p->n_shadows; i++) {
+		if (p->shadows[i] != NULL)
+			rv = fsm_ids_push(ids, p->shadows[i]->node_id);
+	}
+	return rv;
+}
+
+/* The segments [first, first+count) of vol into resp->segments. */
+static int fsm_shard_segments(struct fsm *f, MDB_txn *txn,
+			      const Ombra__V1__Volume *vol, uint64_t first,
+			      uint64_t count,
+			      Ombra__V1__GetVolumeShardingInfoResponse *resp,
+			      struct fsm_ids *ids, char *errmsg)
+{
+	struct fsm_vec up = {NULL, 0, 0};
+	struct placement_node *pn = NULL;
+	uint64_t scratch[CMD_REPLICAS_MAX];
+	uint32_t replicas;
+	MDB_cursor *cur = NULL;
+	uint8_t kb[16];
+	MDB_val k = {sizeof(kb), kb};
+	MDB_val v;
+	uint64_t s;
+	size_t i;
+	int rc;
+	int rv;
+
+	replicas =
+	    vol->replicas > CMD_REPLICAS_MAX ? CMD_REPLICAS_MAX : vol->replicas;
+	rv = fsm_scan(f, txn, FSM_DB_NODES, &ombra__v1__node__descriptor,
+		      fsm_keep_up_in_region, vol->home_region, &up, errmsg);
+	if (rv != 0)
+		goto out;
+	pn = calloc(up.n + 1, sizeof(*pn));
+	resp->segments = calloc(count, sizeof(*resp->segments));
+	if (pn == NULL || resp->segments == NULL) {
+		rv = OMBRA_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < up.n; i++) {
+		const Ombra__V1__Node *node =
+		    (const Ombra__V1__Node *)up.items[i];
+
+		pn[i].id = node->id;
+		pn[i].weight = node->capacity_bytes;
+	}
+	rc = mdb_cursor_open(txn, f->dbi[FSM_DB_PLACEMENTS], &cur);
+	if (rc != 0) {
+		rv = fsm_lmdb_error(errmsg, rc, "mdb_cursor_open");
+		goto out;
+	}
+	/* Merge: walk the volume's exceptions in key order alongside. */
+	fsm_placement_key(kb, vol->id, first);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	for (s = first; s < first + count; s++) {
+		Ombra__V1__SegmentPlacement *p = NULL;
+
+		while (rc == 0 && k.mv_size == 16 &&
+		       fsm_u64_decode(k.mv_data) == vol->id &&
+		       fsm_u64_decode((uint8_t *)k.mv_data + 8) < s)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		if (rc != 0 && rc != MDB_NOTFOUND) {
+			rv = fsm_lmdb_error(errmsg, rc, "mdb_cursor_get");
+			goto out;
+		}
+		if (rc == 0 && k.mv_size == 16 &&
+		    fsm_u64_decode(k.mv_data) == vol->id &&
+		    fsm_u64_decode((uint8_t *)k.mv_data + 8) == s) {
+			p = ombra__v1__segment_placement__unpack(
+			    NULL, v.mv_size, v.mv_data);
+			if (p == NULL) {
+				ombra_errmsg_printf(errmsg,
+						    "placement of segment "
+						    "%" PRIu64
+						    " does not decode",
+						    s);
+				rv = OMBRA_EIO;
+				goto out;
+			}
+			p->index = s;
+			p->exception = true;
+		} else {
+			p = fsm_default_placement(pn, up.n, vol->id, s,
+						  replicas, scratch);
+			if (p == NULL) {
+				rv = OMBRA_ENOMEM;
+				goto out;
+			}
+		}
+		resp->segments[resp->n_segments++] = p;
+		rv = fsm_placement_ids(p, ids);
+		if (rv != 0)
+			goto out;
+	}
+out:
+	if (rv == OMBRA_ENOMEM)
+		ombra_errmsg_printf(errmsg, "out of memory");
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	free(pn);
+	fsm_free_list(up.items, up.n);
+	return rv;
+}
+
+/* resp->nodes for every id in ids (sorted, unique).  A node id that has no
+ * record (cannot happen: nodes are never deleted) is skipped. */
+static int fsm_shard_nodes(struct fsm *f, MDB_txn *txn,
+			   const struct fsm_ids *ids,
+			   Ombra__V1__GetVolumeShardingInfoResponse *resp,
+			   char *errmsg)
+{
+	size_t i;
+	int rv;
+
+	if (ids->n == 0)
+		return 0;
+	resp->nodes = calloc(ids->n, sizeof(*resp->nodes));
+	if (resp->nodes == NULL) {
+		ombra_errmsg_printf(errmsg, "out of memory");
+		return OMBRA_ENOMEM;
+	}
+	for (i = 0; i < ids->n; i++) {
+		ProtobufCMessage *m = NULL;
+
+		rv = fsm_id_get(f, txn, FSM_DB_NODES, ids->ids[i],
+				&ombra__v1__node__descriptor, &m, errmsg);
+		if (rv == OMBRA_ENOTFOUND)
+			continue;
+		if (rv != 0)
+			return rv;
+		resp->nodes[resp->n_nodes++] = (Ombra__V1__Node *)m;
+	}
+	return 0;
+}
+
+int fsm_shard_map(struct fsm *f, const char *volume, uint64_t first,
+		  uint32_t max, Ombra__V1__GetVolumeShardingInfoResponse *resp,
+		  char *errmsg)
+{
+	struct fsm_ids ids = {NULL, 0, 0};
+	Ombra__V1__Volume *vol = NULL;
+	uint64_t count = 0;
+	MDB_txn *txn;
+	int rv;
+
+	if (resp == NULL) {
+		ombra_errmsg_printf(errmsg, "fsm_shard_map(): no response");
+		return OMBRA_EINVAL;
+	}
+	rv = fsm_check_name("volume", volume, errmsg);
+	if (rv != 0)
+		return rv;
+	if (max == 0)
+		max = FSM_SHARD_DEFAULT;
+	if (max > FSM_SHARD_MAX)
+		max = FSM_SHARD_MAX;
+	rv = fsm_txn_begin(f, MDB_RDONLY, &txn, errmsg);
+	if (rv != 0)
+		return rv;
+	rv = fsm_volume_by_name(f, txn, volume, &vol, errmsg);
+	if (rv != 0)
+		goto out;
+	resp->volume = vol;
+	resp->next_segment = 0;
+	if (first < vol->segment_count) {
+		count = vol->segment_count - first;
+		if (count > max)
+			count = max;
+		rv = fsm_shard_segments(f, txn, vol, first, count, resp, &ids,
+					errmsg);
+		if (rv != 0)
+			goto out;
+		fsm_ids_unique(&ids);
+		rv = fsm_shard_nodes(f, txn, &ids, resp, errmsg);
+		if (rv != 0)
+			goto out;
+		if (first + count < vol->segment_count)
+			resp->next_segment = first + count;
+	}
+out:
+	mdb_txn_abort(txn);
+	free(ids.ids);
+	if (rv != 0) {
+		fsm_free_shard_map(resp);
+		if (rv != OMBRA_ENOTFOUND)
+			ombra_errmsg_wrapf(errmsg, "shard map of '%s'", volume);
+	}
+	return rv;
+}
+
+void fsm_free_shard_map(Ombra__V1__GetVolumeShardingInfoResponse *resp)
+{
+	if (resp == NULL)
+		return;
+	if (resp->volume != NULL)
+		protobuf_c_message_free_unpacked(&resp->volume->base, NULL);
+	fsm_free_list(resp->segments, resp->n_segments);
+	fsm_free_list(resp->nodes, resp->n_nodes);
+	ombra__v1__get_volume_sharding_info_response__init(resp);
+}

@@ -1,0 +1,384 @@
+/* fsm_snapshot.c: the state machine as a libraft version-2 raft_fsm:
+ * apply (decode + fsm_apply_command), snapshot (compacted LMDB copy),
+ * snapshot_finalize and restore (swap the LMDB file).
+ *
+ * Snapshot buffer layout (one raft_malloc'd buffer, integers big-endian):
+ *   0   8  magic "OMBRASN1"
+ *   8   8  applied index of the image
+ *   16  8  image length in bytes
+ *   24  32 SHA-256 of the image
+ *   56  .. image: mdb_env_copyfd2(MDB_CP_COMPACT) of the environment
+ * The checksum catches a snapshot damaged on disk or on the wire before it
+ * replaces good state; LMDB itself does not checksum pages.
+ *
+ * libraft 0.15 (src/replication.c, src/snapshot.c): apply is called before
+ * r->last_applied is advanced, so the entry's index is last_applied + 1
+ * (dqlite relies on the same); with a version-2 fsm raft does not free the
+ * snapshot buffers (snapshot_finalize does), and a successful restore
+ * hands buf->base to the fsm, which frees it.
+ *
+ * Failure: a malformed entry is applied as a refusal (INVALID_ARGUMENT);
+ * LMDB failure in apply returns RAFT_IOERR.  A bad snapshot header or
+ * checksum returns RAFT_INVALID and leaves the state untouched; an I/O
+ * error while swapping returns RAFT_IOERR and, if the old environment
+ * could not be reopened, leaves the fsm closed (every call -> OMBRA_EIO). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "fsm_internal.h"
+#include "log.h"
+
+#define FSM_SNAP_MAGIC "OMBRASN1"
+#define FSM_SNAP_HEADER 56u
+
+static int fsm_sha256(const void *data, size_t len, unsigned char out[32])
+{
+	unsigned int n = 0;
+
+	if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != 32)
+		return -1;
+	return 0;
+}
+
+static int fsm_raft_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
+			  void **result)
+{
+	struct fsm *f = rf->data;
+	Ombra__V1__MetaCommand *cmd;
+	struct fsm_result *res;
+	uint64_t index;
+	int rv;
+
+	res = malloc(sizeof(*res));
+	if (res == NULL)
+		return RAFT_NOMEM;
+	if (f->raft != NULL) {
+		index = f->raft->last_applied + 1;
+	} else {
+		uint64_t applied = fsm_applied_index(f);
+
+		if (f->raft_counter < applied)
+			f->raft_counter = applied;
+		index = ++f->raft_counter;
+	}
+	cmd = cmd_decode(buf->base, buf->len);
+	if (cmd == NULL)
+		log_warn("fsm: malformed command at index %" PRIu64
+			 " (%zu bytes): applied as INVALID_ARGUMENT",
+			 index, buf->len);
+	rv = fsm_apply_command(f, index, cmd, res);
+	if (cmd != NULL)
+		ombra__v1__meta_command__free_unpacked(cmd, NULL);
+	if (rv != 0) {
+		log_error("fsm: %s", res->message);
+		free(res);
+		return RAFT_IOERR;
+	}
+	*result = res;
+	return 0;
+}
+
+/* Read all of fd (size bytes) into dst. */
+static int fsm_read_all(int fd, void *dst, size_t size)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n =
+		    pread(fd, (char *)dst + done, size - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int fsm_write_all(int fd, const void *src, size_t size)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = write(fd, (const char *)src + done, size - done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int fsm_raft_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[],
+			     unsigned *n_bufs)
+{
+	struct fsm *f = rf->data;
+	struct raft_buffer *arr = NULL;
+	uint8_t *base = NULL;
+	struct stat st;
+	uint64_t applied;
+	size_t image;
+	int fd;
+	int rc;
+
+	if (f->env == NULL || fsm_sync(f) != 0) {
+		log_error("fsm snapshot: sync failed");
+		return RAFT_IOERR;
+	}
+	applied = fsm_applied_index(f);
+	fd = memfd_create("ombra-fsm-snapshot", MFD_CLOEXEC);
+	if (fd < 0) {
+		log_error("fsm snapshot: memfd_create: %s", strerror(errno));
+		return RAFT_IOERR;
+	}
+	rc = mdb_env_copyfd2(f->env, fd, MDB_CP_COMPACT);
+	if (rc != 0) {
+		log_error("fsm snapshot: mdb_env_copyfd2: %s",
+			  mdb_strerror(rc));
+		goto err_io;
+	}
+	if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+		log_error("fsm snapshot: fstat: %s", strerror(errno));
+		goto err_io;
+	}
+	image = (size_t)st.st_size;
+	base = raft_malloc(FSM_SNAP_HEADER + image);
+	arr = raft_malloc(sizeof(*arr));
+	if (base == NULL || arr == NULL) {
+		log_error("fsm snapshot: out of memory for %zu bytes", image);
+		raft_free(base);
+		raft_free(arr);
+		close(fd);
+		return RAFT_NOMEM;
+	}
+	if (fsm_read_all(fd, base + FSM_SNAP_HEADER, image) != 0) {
+		log_error("fsm snapshot: read image: %s", strerror(errno));
+		goto err_io;
+	}
+	memcpy(base, FSM_SNAP_MAGIC, 8);
+	fsm_u64_encode(base + 8, applied);
+	fsm_u64_encode(base + 16, image);
+	if (fsm_sha256(base + FSM_SNAP_HEADER, image, base + 24) != 0) {
+		log_error("fsm snapshot: SHA-256 failed");
+		goto err_io;
+	}
+	close(fd);
+	arr[0].base = base;
+	arr[0].len = FSM_SNAP_HEADER + image;
+	*bufs = arr;
+	*n_bufs = 1;
+	f->snapshots_taken++;
+	return 0;
+
+err_io:
+	raft_free(base);
+	raft_free(arr);
+	close(fd);
+	return RAFT_IOERR;
+}
+
+static int fsm_raft_snapshot_finalize(struct raft_fsm *rf,
+				      struct raft_buffer *bufs[],
+				      unsigned *n_bufs)
+{
+	unsigned i;
+
+	if (*bufs != NULL) {
+		for (i = 0; i < *n_bufs; i++)
+			raft_free((*bufs)[i].base);
+		raft_free(*bufs);
+	}
+	*bufs = NULL;
+	*n_bufs = 0;
+	return 0;
+}
+
+/* Open the image at path read-only and check that it is an LMDB
+ * environment whose applied index is `want`. */
+static int fsm_check_image(const char *path, size_t image, uint64_t want)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	MDB_val k = {strlen(FSM_KEY_APPLIED), (void *)FSM_KEY_APPLIED};
+	MDB_val v;
+	int rc;
+	int rv = RAFT_INVALID;
+
+	rc = mdb_env_create(&env);
+	if (rc != 0)
+		return RAFT_NOMEM;
+	if (mdb_env_set_maxdbs(env, FSM_DB_COUNT) != 0 ||
+	    mdb_env_set_mapsize(env, image > FSM_MAP_SIZE ? image
+							  : FSM_MAP_SIZE) != 0)
+		goto out;
+	rc = mdb_env_open(env, path, MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK,
+			  0600);
+	if (rc != 0) {
+		log_error("fsm restore: image is not an LMDB file: %s",
+			  mdb_strerror(rc));
+		goto out;
+	}
+	rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+	if (rc != 0)
+		goto out;
+	rc = mdb_dbi_open(txn, fsm_db_names[FSM_DB_META], 0, &dbi);
+	if (rc == 0)
+		rc = mdb_get(txn, dbi, &k, &v);
+	if (rc != 0 || v.mv_size != 8 || fsm_u64_decode(v.mv_data) != want) {
+		log_error("fsm restore: image's applied index does not match "
+			  "its header (%" PRIu64 ")",
+			  want);
+		goto out;
+	}
+	rv = 0;
+out:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return rv;
+}
+
+/* Write the image to dir/data.mdb.tmp and fsync it. */
+static int fsm_write_image(const char *path, const void *data, size_t len)
+{
+	int fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_error("fsm restore: open %s: %s", path, strerror(errno));
+		return RAFT_IOERR;
+	}
+	if (fsm_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+		log_error("fsm restore: write %s: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return RAFT_IOERR;
+	}
+	if (close(fd) != 0) {
+		unlink(path);
+		return RAFT_IOERR;
+	}
+	return 0;
+}
+
+static void fsm_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+/* Swap dir/data.mdb for the image; reopen the environment. */
+static int fsm_swap_in(struct fsm *f, const uint8_t *image, size_t len,
+		       uint64_t index)
+{
+	char errmsg[OMBRA_ERRMSG_LEN];
+	char tmp[4096];
+	char dst[4096];
+	int rv;
+
+	if (snprintf(tmp, sizeof(tmp), "%s/data.mdb.tmp", f->dir) >=
+		(int)sizeof(tmp) ||
+	    snprintf(dst, sizeof(dst), "%s/data.mdb", f->dir) >=
+		(int)sizeof(dst))
+		return RAFT_IOERR;
+	rv = fsm_write_image(tmp, image, len);
+	if (rv != 0)
+		return rv;
+	rv = fsm_check_image(tmp, len, index);
+	if (rv != 0) {
+		unlink(tmp);
+		return rv;
+	}
+	fsm_env_close(f);
+	if (rename(tmp, dst) != 0) {
+		log_error("fsm restore: rename %s: %s", tmp, strerror(errno));
+		unlink(tmp);
+		rv = RAFT_IOERR;
+		/* fall through: reopen the old environment */
+	} else {
+		fsm_fsync_dir(f->dir);
+	}
+	if (fsm_env_open(f, errmsg) != 0) {
+		log_error("fsm restore: reopen: %s", errmsg);
+		return RAFT_IOERR;
+	}
+	return rv;
+}
+
+static int fsm_raft_restore(struct raft_fsm *rf, struct raft_buffer *buf)
+{
+	struct fsm *f = rf->data;
+	const uint8_t *p = buf->base;
+	unsigned char sum[32];
+	uint64_t index;
+	uint64_t image;
+	int rv;
+
+	if (p == NULL || buf->len < FSM_SNAP_HEADER ||
+	    memcmp(p, FSM_SNAP_MAGIC, 8) != 0) {
+		log_error("fsm restore: not an Ombra snapshot (%zu bytes)",
+			  buf->len);
+		return RAFT_INVALID;
+	}
+	index = fsm_u64_decode(p + 8);
+	image = fsm_u64_decode(p + 16);
+	if (image == 0 || image != buf->len - FSM_SNAP_HEADER) {
+		log_error("fsm restore: image length %" PRIu64
+			  " does not match buffer of %zu bytes",
+			  image, buf->len);
+		return RAFT_INVALID;
+	}
+	if (fsm_sha256(p + FSM_SNAP_HEADER, image, sum) != 0 ||
+	    memcmp(sum, p + 24, sizeof(sum)) != 0) {
+		log_error("fsm restore: snapshot at index %" PRIu64
+			  " fails its checksum",
+			  index);
+		return RAFT_INVALID;
+	}
+	if (f->env == NULL)
+		return RAFT_IOERR;
+	if (fsm_applied_index(f) < index) {
+		rv = fsm_swap_in(f, p + FSM_SNAP_HEADER, image, index);
+		if (rv != 0)
+			return rv;
+		log_info("fsm: restored snapshot at index %" PRIu64, index);
+	} else {
+		/* A restart: the local environment already has it all. */
+		log_info("fsm: kept local state at index %" PRIu64
+			 " over snapshot at %" PRIu64,
+			 fsm_applied_index(f), index);
+	}
+	if (f->raft_counter < fsm_applied_index(f))
+		f->raft_counter = fsm_applied_index(f);
+	f->snapshots_restored++;
+	raft_free(buf->base);
+	return 0;
+}
+
+void fsm_bind_raft(struct fsm *f, struct raft *r, struct raft_fsm *out)
+{
+	memset(out, 0, sizeof(*out));
+	f->raft = r;
+	f->raft_counter = fsm_applied_index(f);
+	out->version = 2;
+	out->data = f;
+	out->apply = fsm_raft_apply;
+	out->snapshot = fsm_raft_snapshot;
+	out->restore = fsm_raft_restore;
+	out->snapshot_finalize = fsm_raft_snapshot_finalize;
+}
