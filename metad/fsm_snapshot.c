@@ -21,7 +21,11 @@
  * LMDB failure in apply returns RAFT_IOERR.  A bad snapshot header or
  * checksum returns RAFT_INVALID and leaves the state untouched; an I/O
  * error while swapping returns RAFT_IOERR and, if the old environment
- * could not be reopened, leaves the fsm closed (every call -> OMBRA_EIO). */
+ * could not be reopened, leaves the fsm closed (every call -> OMBRA_EIO).
+ *
+ * fsm_snapshots_restored() counts restores that replaced the state; a
+ * restore skipped because the local state is already at or past the
+ * snapshot (a plain restart) is not counted. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -356,6 +360,7 @@ static int fsm_raft_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 		rv = fsm_swap_in(f, p + FSM_SNAP_HEADER, image, index);
 		if (rv != 0)
 			return rv;
+		f->snapshots_restored++;
 		log_info("fsm: restored snapshot at index %" PRIu64, index);
 	} else {
 		/* A restart: the local environment already has it all. */
@@ -365,7 +370,6 @@ static int fsm_raft_restore(struct raft_fsm *rf, struct raft_buffer *buf)
 	}
 	if (f->raft_counter < fsm_applied_index(f))
 		f->raft_counter = fsm_applied_index(f);
-	f->snapshots_restored++;
 	raft_free(buf->base);
 	return 0;
 }

@@ -647,6 +647,8 @@ static void test_restore_keeps_newer_local(void **state)
 	hash_of(b, after);
 	assert_string_equal(before, after);
 	assert_int_equal(fsm_applied_index(b), 7);
+	/* Nothing was replaced, so nothing counts as restored. */
+	assert_int_equal(fsm_snapshots_restored(b), 0);
 	fsm_close(b);
 }
 
