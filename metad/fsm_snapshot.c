@@ -17,6 +17,10 @@
  * snapshot buffers (snapshot_finalize does), and a successful restore
  * hands buf->base to the fsm, which frees it.
  *
+ * apply's result: a malloc'd struct fsm_result when a local raft_apply()
+ * is waiting for this entry (the proposer frees it), else NULL; see
+ * fsm_has_proposer().
+ *
  * Failure: a malformed entry is applied as a refusal (INVALID_ARGUMENT);
  * LMDB failure in apply returns RAFT_IOERR.  A bad snapshot header or
  * checksum returns RAFT_INVALID and leaves the state untouched; an I/O
@@ -30,6 +34,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,18 +58,45 @@ static int fsm_sha256(const void *data, size_t len, unsigned char out[32])
 	return 0;
 }
 
+/* True when raft holds a pending raft_apply() request for `index`, i.e.
+ * when libraft will hand the apply result to a proposer.  libraft 0.15
+ * (applyCommand in src/replication.c) silently drops the result of an
+ * entry nobody on this member proposed (every entry on a follower, entries
+ * of earlier terms on a new leader), so a result malloc'd for it would
+ * leak.  The pending requests are the public leader_state.requests queue
+ * of raft.h, linked through the RAFT__REQUEST header's queue field. */
+static bool fsm_has_proposer(struct raft *r, uint64_t index)
+{
+	void **head;
+	void **q;
+
+	if (r == NULL)
+		return true; /* driven directly: the caller takes the result */
+	if (raft_state(r) != RAFT_LEADER)
+		return false;
+	head = r->leader_state.requests;
+	for (q = head[0]; q != NULL && q != head; q = q[0]) {
+		const struct raft_apply *req =
+		    (const struct raft_apply *)((char *)q -
+						offsetof(struct raft_apply,
+							 queue));
+
+		if (req->type == RAFT_COMMAND && req->index == index)
+			return true;
+	}
+	return false;
+}
+
 static int fsm_raft_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
 			  void **result)
 {
 	struct fsm *f = rf->data;
 	Ombra__V1__MetaCommand *cmd;
-	struct fsm_result *res;
+	struct fsm_result local;
+	struct fsm_result *res = &local;
 	uint64_t index;
 	int rv;
 
-	res = malloc(sizeof(*res));
-	if (res == NULL)
-		return RAFT_NOMEM;
 	if (f->raft != NULL) {
 		index = f->raft->last_applied + 1;
 	} else {
@@ -73,6 +105,11 @@ static int fsm_raft_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
 		if (f->raft_counter < applied)
 			f->raft_counter = applied;
 		index = ++f->raft_counter;
+	}
+	if (fsm_has_proposer(f->raft, index)) {
+		res = malloc(sizeof(*res));
+		if (res == NULL)
+			return RAFT_NOMEM;
 	}
 	cmd = cmd_decode(buf->base, buf->len);
 	if (cmd == NULL)
@@ -84,10 +121,11 @@ static int fsm_raft_apply(struct raft_fsm *rf, const struct raft_buffer *buf,
 		ombra__v1__meta_command__free_unpacked(cmd, NULL);
 	if (rv != 0) {
 		log_error("fsm: %s", res->message);
-		free(res);
+		if (res != &local)
+			free(res);
 		return RAFT_IOERR;
 	}
-	*result = res;
+	*result = res != &local ? res : NULL;
 	return 0;
 }
 

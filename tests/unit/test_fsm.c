@@ -947,18 +947,53 @@ static void test_raft_apply_hook(void **state)
 	assert_int_equal(fsm_applied_index(fx->f), 3);
 
 	/* With a raft instance the index is last_applied + 1 (barriers and
-	 * configuration entries also take indexes). */
+	 * configuration entries also take indexes).  A follower has no
+	 * proposer waiting, so no result is allocated (libraft would drop
+	 * it). */
 	memset(&r, 0, sizeof(r));
+	r.state = RAFT_FOLLOWER;
 	r.last_applied = 9;
 	fsm_bind_raft(fx->f, &r, &rf);
 	c.name = "r10";
 	assert_int_equal(cmd_encode(&m, &buf), 0);
+	res = (void *)&r; /* must be overwritten */
 	assert_int_equal(rf.apply(&rf, &buf, (void **)&res), 0);
-	assert_int_equal(res->code, 0);
-	assert_int_equal(res->index, 10);
-	free(res);
-	raft_free(buf.base);
+	assert_null(res);
 	assert_int_equal(fsm_applied_index(fx->f), 10);
+
+	/* A leader with a pending raft_apply() for index 12 gets a result
+	 * for 12 only. */
+	{
+		struct raft_apply req;
+
+		memset(&req, 0, sizeof(req));
+		r.state = RAFT_LEADER;
+		r.last_applied = 10;
+		req.type = RAFT_COMMAND;
+		req.index = 12;
+		r.leader_state.requests[0] = req.queue;
+		r.leader_state.requests[1] = req.queue;
+		req.queue[0] = r.leader_state.requests;
+		req.queue[1] = r.leader_state.requests;
+		c.name = "r11";
+		raft_free(buf.base);
+		assert_int_equal(cmd_encode(&m, &buf), 0);
+		res = (void *)&r;
+		assert_int_equal(rf.apply(&rf, &buf, (void **)&res), 0);
+		assert_null(res);
+		assert_int_equal(fsm_applied_index(fx->f), 11);
+		r.last_applied = 11;
+		c.name = "r12";
+		raft_free(buf.base);
+		assert_int_equal(cmd_encode(&m, &buf), 0);
+		assert_int_equal(rf.apply(&rf, &buf, (void **)&res), 0);
+		assert_non_null(res);
+		assert_int_equal(res->code, 0);
+		assert_int_equal(res->index, 12);
+		free(res);
+	}
+	raft_free(buf.base);
+	assert_int_equal(fsm_applied_index(fx->f), 12);
 }
 
 static void test_reopen(void **state)
