@@ -768,6 +768,11 @@ static int fsm_dedup_store(struct fsm *f, MDB_txn *txn, uint64_t index,
 	return fsm_dedup_prune(f, txn, index, errmsg);
 }
 
+/* Contract in fsm.h.  cmd == NULL stands for an entry that did not decode
+ * (the raft hook passes it so): it is applied as an INVALID_ARGUMENT
+ * refusal, so that the applied index still moves with the log.  Order:
+ * replay check, request-id lookup, validation and effect, dedup record,
+ * applied index, commit, then the change listener. */
 int fsm_apply_command(struct fsm *f, uint64_t index,
 		      const Ombra__V1__MetaCommand *cmd, struct fsm_result *res)
 {
