@@ -12,6 +12,7 @@
  * message names the step), 0 after a clean shutdown. */
 #include <errno.h>
 #include <grpc/status.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,6 +374,9 @@ int main(int argc, char **argv)
 		metad_config_free(&d.cfg);
 		return 0;
 	}
+	/* A peer that closes its Raft or gRPC connection must give EPIPE on
+	 * write, not kill the process. */
+	signal(SIGPIPE, SIG_IGN);
 	snprintf(name, sizeof(name), "metad-%llu",
 		 (unsigned long long)d.cfg.id);
 	log_init(name, d.cfg.log_level);

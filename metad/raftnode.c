@@ -18,6 +18,7 @@
  * failures of requests reach their callbacks as OMBRA_EUNAVAIL. */
 #include <raft/uv.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,15 @@ struct raftnode {
 	struct raft_uv_transport transport;
 	struct raft_io io;
 	struct raft_fsm rfsm;
+	/* Log-matching guard around io (see guard_recv). */
+	int (*io_start)(struct raft_io *io, unsigned msecs,
+			raft_io_tick_cb tick, raft_io_recv_cb recv);
+	int (*io_send)(struct raft_io *io, struct raft_io_send *req,
+		       const struct raft_message *m, raft_io_send_cb cb);
+	raft_io_recv_cb raft_recv;
+	bool in_append;	       /* inside recv of an AppendEntries */
+	raft_index append_end; /* its prev_log_index + n_entries */
+	unsigned long clamped;
 	struct raft raft;
 	bool transport_ok, io_ok, raft_ok;
 
@@ -285,6 +295,40 @@ int raftnode_health(struct raftnode *rn, char *msg, size_t len)
 
 /* ------------------------------------------------------------ propose */
 
+/* raft_uv requires every entry's length to be a multiple of 8 bytes
+ * (uvSegmentBufferAppend asserts it in debug builds; Debian's release
+ * build writes unpadded entries its own loader then rejects as corrupt,
+ * truncating the log at restart, and over-reads them when replicating).
+ * Protobuf has no padding, so pad with an unknown length-delimited field
+ * number 7 (tag 0x3a, length, zero bytes), which decoders skip: 2..9
+ * bytes.  Returns 0 or OMBRA_ENOMEM (buf unchanged). */
+#define PAD_FIELD_TAG 0x3a /* field 7, wire type 2 (unused in MetaCommand) */
+
+static int pad_entry(struct raft_buffer *buf)
+{
+	size_t pad = (8 - buf->len % 8) % 8;
+	uint8_t *base;
+
+	if (pad == 0) {
+		return 0;
+	}
+	if (pad < 2) {
+		pad += 8;
+	}
+	base = raft_malloc(buf->len + pad);
+	if (base == NULL) {
+		return OMBRA_ENOMEM;
+	}
+	memcpy(base, buf->base, buf->len);
+	base[buf->len] = PAD_FIELD_TAG;
+	base[buf->len + 1] = (uint8_t)(pad - 2);
+	memset(base + buf->len + 2, 0, pad - 2);
+	raft_free(buf->base);
+	buf->base = base;
+	buf->len += pad;
+	return 0;
+}
+
 static void propose_done(struct raft_apply *req, int status, void *result)
 {
 	struct propose_req *p = req->data;
@@ -328,6 +372,9 @@ int raftnode_propose(struct raftnode *rn, Ombra__V1__MetaCommand *cmd,
 	}
 	cmd->time_unix_ms = wall_ms();
 	rv = cmd_encode(cmd, &buf);
+	if (rv == 0 && (rv = pad_entry(&buf)) != 0) {
+		raft_free(buf.base);
+	}
 	if (rv != 0) {
 		ombra_errmsg_printf(errmsg, "proposal: cannot encode %s: %s",
 				    cmd_kind(cmd), ombra_strerror(rv));
@@ -739,6 +786,79 @@ static void on_tick(uv_timer_t *t)
 	}
 }
 
+/* ------------------------------------------------------------ guard */
+
+/* Workaround for a log-matching bug of libraft 0.15 (found by the Raft
+ * fixture tests, tests/raft): a follower answers an AppendEntries that
+ * brings no new entry with last_log_index = its last *stored* index and
+ * commits up to min(leader_commit, last index).  When it still holds a
+ * deposed leader's entries past prev_log_index, the leader records a match
+ * it does not have (an entry can then commit on a minority) and the
+ * follower may apply the deposed leader's entry.  Raft (Ongaro's thesis,
+ * fig. 3.1) bounds both by the last entry *in the request*, so the guard
+ * clamps a received AppendEntries' leader_commit to prev_log_index +
+ * n_entries and the last_log_index of a success result sent while handling
+ * it (libraft answers such a request synchronously) to the same bound. */
+static struct raftnode *raftnode_of_io(struct raft_io *io)
+{
+	return (struct raftnode *)(void *)((char *)io -
+					   offsetof(struct raftnode, io));
+}
+
+static void guard_recv(struct raft_io *io, struct raft_message *m)
+{
+	struct raftnode *rn = raftnode_of_io(io);
+
+	if (m->type == RAFT_IO_APPEND_ENTRIES) {
+		struct raft_append_entries *ae = &m->append_entries;
+		raft_index end = ae->prev_log_index + ae->n_entries;
+
+		if (ae->leader_commit > end) {
+			ae->leader_commit = end;
+			rn->clamped++;
+		}
+		rn->in_append = true;
+		rn->append_end = end;
+	}
+	rn->raft_recv(io, m);
+	rn->in_append = false;
+}
+
+static int guard_send(struct raft_io *io, struct raft_io_send *req,
+		      const struct raft_message *m, raft_io_send_cb cb)
+{
+	struct raftnode *rn = raftnode_of_io(io);
+	struct raft_message copy;
+
+	if (rn->in_append && m->type == RAFT_IO_APPEND_ENTRIES_RESULT &&
+	    m->append_entries_result.rejected == 0 &&
+	    m->append_entries_result.last_log_index > rn->append_end) {
+		/* raft_uv encodes the message before returning. */
+		copy = *m;
+		copy.append_entries_result.last_log_index = rn->append_end;
+		rn->clamped++;
+		return rn->io_send(io, req, &copy, cb);
+	}
+	return rn->io_send(io, req, m, cb);
+}
+
+static int guard_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
+		       raft_io_recv_cb recv)
+{
+	struct raftnode *rn = raftnode_of_io(io);
+
+	rn->raft_recv = recv;
+	return rn->io_start(io, msecs, tick, guard_recv);
+}
+
+static void guard_install(struct raftnode *rn)
+{
+	rn->io_start = rn->io.start;
+	rn->io_send = rn->io.send;
+	rn->io.start = guard_start;
+	rn->io.send = guard_send;
+}
+
 /* ------------------------------------------------------------ start */
 
 static int metrics_create(struct raftnode *rn, struct metrics_registry *reg)
@@ -837,6 +957,7 @@ static int raft_setup(struct raftnode *rn, char *errmsg)
 		return raftnode_map_error(rv);
 	}
 	rn->io_ok = true;
+	guard_install(rn);
 	rv =
 	    raft_init(&rn->raft, &rn->io, &rn->rfsm, cfg->id, cfg->raft_listen);
 	if (rv != 0) {
@@ -891,6 +1012,13 @@ int raftnode_start(const struct raftnode_options *o, struct raftnode **out,
 	atomic_init(&rn->health_leader, 0);
 	*out = rn;
 
+	if (protobuf_c_message_descriptor_get_field(
+		&ombra__v1__meta_command__descriptor, 7) != NULL) {
+		ombra_errmsg_printf(errmsg,
+				    "raftnode: MetaCommand field 7 is used; "
+				    "pick another padding field");
+		return OMBRA_EINTERNAL;
+	}
 	rv = metrics_create(rn, o->metrics);
 	if (rv != 0) {
 		ombra_errmsg_printf(errmsg, "raftnode: metrics: out of memory");
@@ -943,7 +1071,8 @@ static void on_raft_closed(struct raft *r)
 {
 	struct raftnode *rn = r->data;
 
-	log_info("raft: closed");
+	log_info("raft: closed (log-matching guard clamped %lu messages)",
+		 rn->clamped);
 	close_step_done(rn);
 }
 
