@@ -12,11 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "admin.pb-c.h"
 #include "parse.h"
 #include "pbjson.h"
+#include "tlscheck.h"
 
 #define CLI_MAX_LONGOPTS 24
 
@@ -121,21 +121,12 @@ int cli_set_global(struct cli *cli, int code, const char *arg)
 	return CLI_EXIT_OK;
 }
 
-static int cli_check_readable(const struct cli *cli, const char *opt,
-			      const char *path)
-{
-	if (access(path, R_OK) != 0) {
-		return cli_usage(cli, "%s %s: %s", opt, path, strerror(errno));
-	}
-	return CLI_EXIT_OK;
-}
-
 int cli_check_globals(const struct cli *cli)
 {
 	const struct rpc_tls *t = &cli->tls;
 	int n = (t->ca_file != NULL) + (t->cert_file != NULL) +
 		(t->key_file != NULL);
-	int rc;
+	char errmsg[OMBRA_ERRMSG_LEN];
 
 	if (n == 0) {
 		if (t->server_name_override != NULL) {
@@ -149,14 +140,10 @@ int cli_check_globals(const struct cli *cli)
 		return cli_usage(cli, "TLS needs all of --tls-ca, --tls-cert "
 				      "and --tls-key");
 	}
-	rc = cli_check_readable(cli, "--tls-ca", t->ca_file);
-	if (rc == CLI_EXIT_OK) {
-		rc = cli_check_readable(cli, "--tls-cert", t->cert_file);
+	if (tlscheck_files(t, errmsg) != 0) {
+		return cli_usage(cli, "%s", errmsg);
 	}
-	if (rc == CLI_EXIT_OK) {
-		rc = cli_check_readable(cli, "--tls-key", t->key_file);
-	}
-	return rc;
+	return CLI_EXIT_OK;
 }
 
 int cli_getopt(struct cli *cli, int argc, char **argv, const char *shortopts,
@@ -319,8 +306,8 @@ int cli_call(struct cli *cli, const char *method, const ProtobufCMessage *req,
 		if (rc != 0) {
 			cli->cluster = NULL;
 			if (rc == OMBRA_EINVAL || rc == OMBRA_ECONFIG) {
-				return cli_usage(cli, "--endpoints '%s': %s",
-						 cli->endpoints, errmsg);
+				return cli_usage(cli, "--endpoints: %s",
+						 errmsg);
 			}
 			return cli_fail("cannot set up a client for %s: %s",
 					cli->endpoints, errmsg);

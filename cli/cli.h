@@ -95,7 +95,8 @@ int cli_args(const struct cli *cli, int argc, char **argv, int n,
  * printing why the value is bad. */
 int cli_set_global(struct cli *cli, int code, const char *arg);
 
-/* Check the options taken together (TLS files all or none, readable).
+/* Check the options taken together: TLS files all or none, each a valid
+ * PEM file, the key matching the certificate (tlscheck.h).
  * Returns CLI_EXIT_OK or CLI_EXIT_USAGE after printing the problem. */
 int cli_check_globals(const struct cli *cli);
 

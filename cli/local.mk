@@ -5,5 +5,5 @@ cli_ombractl_SOURCES = \
 	cli/cmd_cluster.c cli/cmd_status.c cli/cmd_region.c cli/cmd_node.c \
 	cli/cmd_volume.c cli/cmd_shards.c \
 	cli/parse.c cli/parse.h cli/format.c cli/format.h \
-	cli/table.c cli/table.h
+	cli/table.c cli/table.h cli/tlscheck.c cli/tlscheck.h
 cli_ombractl_LDADD = $(OMBRA_BASE_LIBS)

@@ -5,6 +5,7 @@
  * Failure: exit status 2 for a wrong command line (nothing sent), 1 when
  * the cluster refuses or cannot be reached, 0 on success; each failure is
  * one "ombractl: ..." line on stderr. */
+#include <grpc/support/log.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +136,14 @@ static int ombractl_globals(struct cli *cli, int argc, char **argv)
 	return CLI_EXIT_USAGE; /* '?': cli_getopt printed why */
 }
 
+/* gRPC's own log lines (handshake failures and the like) would break the
+ * one-line error contract; the final status we print carries the cause.
+ * Kept when GRPC_VERBOSITY is set, for debugging. */
+static void ombractl_grpc_log_discard(gpr_log_func_args *args)
+{
+	(void)args;
+}
+
 int main(int argc, char **argv)
 {
 	struct cli cli;
@@ -146,6 +155,9 @@ int main(int argc, char **argv)
 	cli.endpoints =
 	    env != NULL && env[0] != '\0' ? env : CLI_DEFAULT_ENDPOINTS;
 	cli.timeout_ms = CLI_DEFAULT_TIMEOUT_MS;
+	if (getenv("GRPC_VERBOSITY") == NULL) {
+		gpr_set_log_function(ombractl_grpc_log_discard);
+	}
 
 	rc = ombractl_globals(&cli, argc, argv);
 	if (rc != CLI_EXIT_OK) {
