@@ -48,7 +48,7 @@
 #define TRF_SNAPSHOT_THRESHOLD 32
 #define TRF_SNAPSHOT_TRAILING 8
 #define TRF_DEFAULT_SEEDS 200
-#define TRF_DEFAULT_STEPS 300
+#define TRF_DEFAULT_STEPS 800
 #define TRF_MAX_FAILURES 5
 #define TRF_MAX_OBJECTS 1024
 #define TRF_NAME_LEN 32
@@ -122,8 +122,10 @@ static bool trf_rng_chance(struct trf_rng *g, unsigned percent)
  *    whose follower-side append() fails synchronously (recvCb frees the
  *    batch that replicationAppend's error path already released).  The shim
  *    injects the same countdown/repeat faults itself, into the calls whose
- *    failure libraft handles: set_term, set_vote, truncate, and append on a
- *    leader (raft_apply() then fails).  Follower appends are left alone.
+ *    failure libraft handles: append on a leader (raft_apply() then fails:
+ *    a transient fault), and set_term, set_vote and truncate (libraft then
+ *    turns unavailable for good: a crash without restart).  Follower
+ *    appends are left alone.
  */
 
 struct trf_shim {
@@ -146,6 +148,7 @@ struct trf_shim {
 	struct raft *raft;     /* the member whose io this is */
 	int fault_countdown;   /* calls left before failing; -1 = off */
 	int fault_repeat;      /* failures left once triggered */
+	bool fault_any;	       /* false: only leader appends fail */
 	raft_io_recv_cb recv;  /* raft's own receive callback */
 	bool in_append;	       /* inside recv of an AppendEntries */
 	raft_index append_end; /* its prev_log_index + n_entries */
@@ -219,11 +222,14 @@ static int trf_shim_start(struct raft_io *io, unsigned msecs,
 }
 
 /* Arm a fault: the call after `countdown` more fault-able calls fails,
- * and so do the `repeat` - 1 after it.  countdown -1 disarms. */
-static void trf_shim_fault_arm(struct trf_shim *g, int countdown, int repeat)
+ * and so do the `repeat` - 1 after it; any: also the calls whose failure
+ * makes libraft unavailable.  countdown -1 disarms. */
+static void trf_shim_fault_arm(struct trf_shim *g, int countdown, int repeat,
+			       bool any)
 {
 	g->fault_countdown = countdown;
 	g->fault_repeat = repeat;
+	g->fault_any = any;
 }
 
 /* Same semantics as the fixture's own fault counter. */
@@ -260,7 +266,7 @@ static int trf_shim_set_term(struct raft_io *io, raft_term term)
 {
 	struct trf_shim *g = trf_shim_of(io);
 
-	if (trf_shim_fault_tick(g)) {
+	if (g->fault_any && trf_shim_fault_tick(g)) {
 		return RAFT_IOERR;
 	}
 	return g->set_term(io, term);
@@ -270,7 +276,7 @@ static int trf_shim_set_vote(struct raft_io *io, raft_id server_id)
 {
 	struct trf_shim *g = trf_shim_of(io);
 
-	if (trf_shim_fault_tick(g)) {
+	if (g->fault_any && trf_shim_fault_tick(g)) {
 		return RAFT_IOERR;
 	}
 	return g->set_vote(io, server_id);
@@ -281,7 +287,7 @@ static int trf_shim_truncate(struct raft_io *io, raft_index index)
 {
 	struct trf_shim *g = trf_shim_of(io);
 
-	if (g->install == NULL && trf_shim_fault_tick(g)) {
+	if (g->install == NULL && g->fault_any && trf_shim_fault_tick(g)) {
 		return RAFT_IOERR;
 	}
 	if (g->install != NULL || index < g->first) {
@@ -370,6 +376,7 @@ struct trf_volume {
 	char name[TRF_NAME_LEN];
 	uint64_t size;	   /* bytes, as proposed by the create */
 	uint64_t min_size; /* largest size acknowledged (create or resize) */
+	uint64_t id;	   /* id acknowledged by the create, 0 = none yet */
 	bool create_acked;
 	bool delete_proposed;
 	bool delete_acked;
@@ -383,6 +390,7 @@ struct trf_region {
 struct trf_node {
 	char name[TRF_NAME_LEN];
 	unsigned region; /* index into regions */
+	uint64_t id;	 /* id acknowledged by the registration */
 	bool acked;
 };
 
@@ -407,19 +415,28 @@ struct trf_cluster;
 
 /* One raft_apply() in flight or finished.  Owned by the cluster's list and
  * freed only at teardown, after raft_fixture_close(), so a callback fired
- * while closing still finds it. */
+ * while closing still finds it.  Everything the command is built from is
+ * kept, so that a client retry can send the very same command again. */
 struct trf_proposal {
 	struct raft_apply req; /* req.data == this */
 	struct trf_cluster *cluster;
 	struct trf_proposal *next;
 	enum trf_kind kind;
 	unsigned object; /* index into the model array of its kind */
-	uint64_t size;	 /* resize: requested bytes */
-	unsigned server; /* member it was proposed on */
-	bool pending;	 /* accepted by raft_apply(), callback not yet run */
+	char request_id[48];
+	uint64_t time_ms;      /* stamped by the proposer */
+	uint64_t size;	       /* resize: requested bytes */
+	uint64_t segment_size; /* create: 0 = default */
+	unsigned home_region;  /* create: index into regions */
+	unsigned replicas;     /* create: 0 = default */
+	uint64_t capacity;     /* register: tier bytes */
+	bool retry;	       /* same request_id as an earlier one */
+	unsigned server;       /* member it was proposed on */
+	bool pending; /* accepted by raft_apply(), callback not yet run */
 	bool done;
-	int status; /* raft status given to the callback */
-	int code;   /* fsm_result code when status == 0 */
+	int status;	    /* raft status given to the callback */
+	int code;	    /* fsm_result code when status == 0 */
+	uint64_t object_id; /* fsm_result object_id when status == 0 */
 };
 
 struct trf_server {
@@ -435,6 +452,7 @@ struct trf_stats {
 	unsigned long proposals;
 	unsigned long acked;
 	unsigned long refused; /* committed, state-dependent refusal */
+	unsigned long retries; /* proposals repeating a request_id */
 	unsigned long lost;    /* failed raft_apply or callback status != 0 */
 	unsigned long kills;
 	unsigned long partitions;
@@ -464,6 +482,9 @@ struct trf_cluster {
 	unsigned long next_request;
 	struct trf_model model;
 	struct trf_stats stats;
+	/* First contradiction seen by a callback ("" = none); callbacks
+	 * cannot fail the test themselves. */
+	char violation[256];
 };
 
 /* Seed of the run in progress, for the SIGABRT handler. */
@@ -825,8 +846,24 @@ static void trf_retire_broken(struct trf_cluster *c)
 	}
 }
 
-/* Re-apply our partitions after raft_fixture_revive(), which reconnects
- * the revived member to everyone. */
+/* Symmetric cut of the link i-j.  The fixture's disconnect, reconnect,
+ * saturate and desaturate each act on one direction (i -> j) only. */
+static void trf_cut(struct trf_cluster *c, unsigned i, unsigned j, bool cut)
+{
+	if (cut) {
+		raft_fixture_disconnect(&c->fixture, i, j);
+		raft_fixture_disconnect(&c->fixture, j, i);
+	} else {
+		raft_fixture_reconnect(&c->fixture, i, j);
+		raft_fixture_reconnect(&c->fixture, j, i);
+	}
+	c->cut[i][j] = c->cut[j][i] = cut;
+}
+
+/* Re-apply our link faults after raft_fixture_revive(), which lifts the
+ * saturation between the revived member and every live one (kill() is a
+ * saturation of all its links; our cuts use the separate connected flag,
+ * re-applied here only for good measure). */
 static void trf_apply_links(struct trf_cluster *c, unsigned i)
 {
 	unsigned j;
@@ -836,7 +873,7 @@ static void trf_apply_links(struct trf_cluster *c, unsigned i)
 			continue;
 		}
 		if (c->cut[i][j]) {
-			raft_fixture_disconnect(&c->fixture, i, j);
+			trf_cut(c, i, j, true);
 		}
 		if (c->saturated[i][j]) {
 			raft_fixture_saturate(&c->fixture, i, j);
@@ -849,9 +886,26 @@ static void trf_apply_links(struct trf_cluster *c, unsigned i)
 
 /* ---- proposals */
 
+/* An acknowledged command names the object it touched; every
+ * acknowledgement of the same object (a retry, a later resize) must name the
+ * same id: the state machine created it once. */
+static void trf_model_same_id(struct trf_cluster *c, uint64_t *known,
+			      const struct trf_proposal *p, const char *name)
+{
+	if (*known == 0) {
+		*known = p->object_id;
+	} else if (*known != p->object_id && c->violation[0] == '\0') {
+		snprintf(c->violation, sizeof c->violation,
+			 "%s acknowledged with id %" PRIu64 " after id %" PRIu64
+			 " (request %s)",
+			 name, p->object_id, *known, p->request_id);
+	}
+}
+
 static void trf_model_record(struct trf_cluster *c, struct trf_proposal *p)
 {
 	struct trf_model *m = &c->model;
+	struct trf_volume *v = &m->volumes[p->object];
 	bool acked = p->status == 0 && p->code == 0;
 
 	if (p->status != 0) {
@@ -870,22 +924,25 @@ static void trf_model_record(struct trf_cluster *c, struct trf_proposal *p)
 		break;
 	case TRF_REGISTER_NODE:
 		m->nodes[p->object].acked = true;
+		trf_model_same_id(c, &m->nodes[p->object].id, p,
+				  m->nodes[p->object].name);
 		break;
 	case TRF_CREATE_VOLUME:
-		m->volumes[p->object].create_acked = true;
-		if (m->volumes[p->object].size >
-		    m->volumes[p->object].min_size) {
-			m->volumes[p->object].min_size =
-			    m->volumes[p->object].size;
+		v->create_acked = true;
+		if (v->size > v->min_size) {
+			v->min_size = v->size;
 		}
+		trf_model_same_id(c, &v->id, p, v->name);
 		break;
 	case TRF_RESIZE_VOLUME:
-		if (p->size > m->volumes[p->object].min_size) {
-			m->volumes[p->object].min_size = p->size;
+		if (p->size > v->min_size) {
+			v->min_size = p->size;
 		}
+		trf_model_same_id(c, &v->id, p, v->name);
 		break;
 	case TRF_DELETE_VOLUME:
-		m->volumes[p->object].delete_acked = true;
+		v->delete_acked = true;
+		trf_model_same_id(c, &v->id, p, v->name);
 		break;
 	}
 }
@@ -902,34 +959,32 @@ static void trf_apply_cb(struct raft_apply *req, int status, void *result)
 		/* A committed command always has a result; a missing one
 		 * is reported as an internal error so the check fails. */
 		p->code = res != NULL ? res->code : -1;
+		p->object_id = res != NULL ? res->object_id : 0;
 	}
 	free(res);
 	trf_model_record(p->cluster, p);
 }
 
-/* Fill cmd for proposal p.  Strings point into the model (which outlives
- * the encoding); tier is caller storage for RegisterNode. */
-static void trf_build_command(struct trf_cluster *c,
+/* Fill cmd from proposal p.  Strings point into p and the model (which
+ * outlive the encoding); address, tier and body are caller storage. */
+static void trf_build_command(const struct trf_cluster *c,
 			      const struct trf_proposal *p,
-			      Ombra__V1__MetaCommand *cmd, char *request_id,
-			      size_t request_id_len, char *address,
+			      Ombra__V1__MetaCommand *cmd, char *address,
 			      size_t address_len, Ombra__V1__Tier *tier,
 			      Ombra__V1__Tier **tiers, void *body)
 {
-	struct trf_model *m = &c->model;
+	const struct trf_model *m = &c->model;
 
 	ombra__v1__meta_command__init(cmd);
-	snprintf(request_id, request_id_len, "trf-%u-%lu", c->seed,
-		 c->next_request++);
-	cmd->request_id = request_id;
-	cmd->time_unix_ms = (uint64_t)raft_fixture_time(&c->fixture);
+	cmd->request_id = (char *)p->request_id;
+	cmd->time_unix_ms = p->time_ms;
 
 	switch (p->kind) {
 	case TRF_ADD_REGION: {
 		Ombra__V1__CmdAddRegion *b = body;
 
 		ombra__v1__cmd_add_region__init(b);
-		b->name = m->regions[p->object].name;
+		b->name = (char *)m->regions[p->object].name;
 		cmd->cmd_case = OMBRA__V1__META_COMMAND__CMD_ADD_REGION;
 		cmd->add_region = b;
 		break;
@@ -942,13 +997,12 @@ static void trf_build_command(struct trf_cluster *c,
 		ombra__v1__tier__init(tier);
 		tier->name = "fast";
 		tier->path = "/var/lib/ombra/fast";
-		tier->capacity_bytes =
-		    (uint64_t)(1 + trf_rng_below(&c->rng, 64)) << 30;
+		tier->capacity_bytes = p->capacity;
 		tiers[0] = tier;
 		snprintf(address, address_len, "10.0.%u.%u:7100",
 			 node->region % 250, p->object % 250);
 		b->name = (char *)node->name;
-		b->region = m->regions[node->region].name;
+		b->region = (char *)m->regions[node->region].name;
 		b->address = address;
 		b->n_tiers = 1;
 		b->tiers = tiers;
@@ -963,14 +1017,9 @@ static void trf_build_command(struct trf_cluster *c,
 		ombra__v1__cmd_create_volume__init(b);
 		b->name = (char *)v->name;
 		b->size_bytes = v->size;
-		/* 0 = default, else a power of two in 64 KiB..4 MiB. */
-		b->segment_size_bytes = trf_rng_chance(&c->rng, 50)
-					    ? 0
-					    : (uint64_t)CMD_SEGMENT_MIN
-						  << trf_rng_below(&c->rng, 7);
-		b->home_region =
-		    m->regions[trf_rng_below(&c->rng, m->n_regions)].name;
-		b->replicas = trf_rng_below(&c->rng, 4); /* 0 = default */
+		b->segment_size_bytes = p->segment_size;
+		b->home_region = (char *)m->regions[p->home_region].name;
+		b->replicas = p->replicas;
 		cmd->cmd_case = OMBRA__V1__META_COMMAND__CMD_CREATE_VOLUME;
 		cmd->create_volume = b;
 		break;
@@ -979,7 +1028,7 @@ static void trf_build_command(struct trf_cluster *c,
 		Ombra__V1__CmdResizeVolume *b = body;
 
 		ombra__v1__cmd_resize_volume__init(b);
-		b->name = m->volumes[p->object].name;
+		b->name = (char *)m->volumes[p->object].name;
 		b->new_size_bytes = p->size;
 		cmd->cmd_case = OMBRA__V1__META_COMMAND__CMD_RESIZE_VOLUME;
 		cmd->resize_volume = b;
@@ -989,7 +1038,7 @@ static void trf_build_command(struct trf_cluster *c,
 		Ombra__V1__CmdDeleteVolume *b = body;
 
 		ombra__v1__cmd_delete_volume__init(b);
-		b->name = m->volumes[p->object].name;
+		b->name = (char *)m->volumes[p->object].name;
 		cmd->cmd_case = OMBRA__V1__META_COMMAND__CMD_DELETE_VOLUME;
 		cmd->delete_volume = b;
 		break;
@@ -997,13 +1046,75 @@ static void trf_build_command(struct trf_cluster *c,
 	}
 }
 
-/* Encode and raft_apply() one proposal on member i.  The proposal joins
- * the cluster's list whatever happens; a refusal by raft_apply (not
- * leader, I/O error) is recorded as lost.  Returns 0, or -1 when memory or
- * encoding fails (a harness failure, reported with the seed). */
-static int trf_propose(struct trf_cluster *c, unsigned i, enum trf_kind kind,
-		       unsigned object, uint64_t size,
-		       struct trf_proposal **out)
+/* A new proposal of `kind` on `object`, linked into the cluster's list,
+ * with a fresh request id and the random parameters its command needs.
+ * NULL on allocation failure (reported). */
+static struct trf_proposal *trf_proposal_new(struct trf_cluster *c,
+					     enum trf_kind kind,
+					     unsigned object, uint64_t size)
+{
+	struct trf_proposal *p = calloc(1, sizeof *p);
+
+	if (p == NULL) {
+		trf_fail(c, "out of memory for a proposal");
+		return NULL;
+	}
+	p->req.data = p;
+	p->cluster = c;
+	p->kind = kind;
+	p->object = object;
+	p->size = size;
+	snprintf(p->request_id, sizeof p->request_id, "trf-%u-%lu", c->seed,
+		 c->next_request++);
+	p->time_ms = (uint64_t)raft_fixture_time(&c->fixture);
+	if (kind == TRF_CREATE_VOLUME) {
+		/* 0 = default, else a power of two in 64 KiB..4 MiB. */
+		p->segment_size = trf_rng_chance(&c->rng, 50)
+				      ? 0
+				      : (uint64_t)CMD_SEGMENT_MIN
+					    << trf_rng_below(&c->rng, 7);
+		p->home_region = trf_rng_below(&c->rng, c->model.n_regions);
+		p->replicas = trf_rng_below(&c->rng, 4);
+	} else if (kind == TRF_REGISTER_NODE) {
+		p->capacity = (uint64_t)(1 + trf_rng_below(&c->rng, 64)) << 30;
+	}
+	p->next = c->proposals;
+	c->proposals = p;
+	return p;
+}
+
+/* A client retry of `orig`: the same command and request id. */
+static struct trf_proposal *trf_proposal_retry(struct trf_cluster *c,
+					       const struct trf_proposal *orig)
+{
+	struct trf_proposal *p = calloc(1, sizeof *p);
+
+	if (p == NULL) {
+		trf_fail(c, "out of memory for a proposal");
+		return NULL;
+	}
+	p->req.data = p;
+	p->cluster = c;
+	p->kind = orig->kind;
+	p->object = orig->object;
+	memcpy(p->request_id, orig->request_id, sizeof p->request_id);
+	p->time_ms = orig->time_ms;
+	p->size = orig->size;
+	p->segment_size = orig->segment_size;
+	p->home_region = orig->home_region;
+	p->replicas = orig->replicas;
+	p->capacity = orig->capacity;
+	p->retry = true;
+	p->next = c->proposals;
+	c->proposals = p;
+	c->stats.retries++;
+	return p;
+}
+
+/* Encode p and raft_apply() it on member i.  A refusal by raft_apply (not
+ * leader, I/O error) is recorded as lost.  Returns 0, or -1 when encoding
+ * fails (a harness failure, reported with the seed). */
+static int trf_submit(struct trf_cluster *c, unsigned i, struct trf_proposal *p)
 {
 	union {
 		Ombra__V1__CmdAddRegion add_region;
@@ -1015,31 +1126,14 @@ static int trf_propose(struct trf_cluster *c, unsigned i, enum trf_kind kind,
 	Ombra__V1__MetaCommand cmd;
 	Ombra__V1__Tier tier;
 	Ombra__V1__Tier *tiers[1];
-	char request_id[64];
 	char address[64];
 	struct raft_buffer buf;
-	struct trf_proposal *p;
 	int rv;
 
-	p = calloc(1, sizeof *p);
-	if (p == NULL) {
-		return trf_fail(c, "out of memory for a proposal");
-	}
-	p->req.data = p;
-	p->cluster = c;
-	p->kind = kind;
-	p->object = object;
-	p->size = size;
 	p->server = i;
-	p->next = c->proposals;
-	c->proposals = p;
 	c->stats.proposals++;
-	if (out != NULL) {
-		*out = p;
-	}
-
-	trf_build_command(c, p, &cmd, request_id, sizeof request_id, address,
-			  sizeof address, &tier, tiers, &body);
+	trf_build_command(c, p, &cmd, address, sizeof address, &tier, tiers,
+			  &body);
 	rv = cmd_encode(&cmd, &buf);
 	if (rv != 0) {
 		p->done = true;
@@ -1048,15 +1142,32 @@ static int trf_propose(struct trf_cluster *c, unsigned i, enum trf_kind kind,
 	}
 	rv = raft_apply(raft_fixture_get(&c->fixture, i), &p->req, &buf, 1,
 			trf_apply_cb);
-	if (rv == 0 && !p->done) {
+	if (rv == 0) {
 		p->pending = true;
-	} else if (rv != 0) {
+	} else {
 		raft_free(buf.base);
 		p->done = true;
 		p->status = rv;
 		trf_model_record(c, p);
 	}
 	return 0;
+}
+
+/* New proposal of kind on object, submitted on member i; *out (may be
+ * NULL) gets it.  Returns 0 or -1 (reported). */
+static int trf_propose(struct trf_cluster *c, unsigned i, enum trf_kind kind,
+		       unsigned object, uint64_t size,
+		       struct trf_proposal **out)
+{
+	struct trf_proposal *p = trf_proposal_new(c, kind, object, size);
+
+	if (p == NULL) {
+		return -1;
+	}
+	if (out != NULL) {
+		*out = p;
+	}
+	return trf_submit(c, i, p);
 }
 
 /* Member to propose on: usually the fixture's stable leader; sometimes any
@@ -1100,18 +1211,31 @@ static int trf_step_propose(struct trf_cluster *c)
 		return 0;
 	}
 	roll = trf_rng_below(&c->rng, 100);
-	if (m->n_regions == 0 || (roll < 6 && m->n_regions < TRF_MAX_OBJECTS)) {
+	if (roll < 8 && c->proposals != NULL) {
+		/* A client that timed out retries an earlier request. */
+		struct trf_proposal *orig = c->proposals;
+		struct trf_proposal *p;
+
+		for (k = trf_rng_below(&c->rng, 16);
+		     k > 0 && orig->next != NULL; k--) {
+			orig = orig->next;
+		}
+		p = trf_proposal_retry(c, orig);
+		return p != NULL ? trf_submit(c, leader, p) : -1;
+	}
+	if (m->n_regions == 0 ||
+	    (roll < 14 && m->n_regions < TRF_MAX_OBJECTS)) {
 		k = m->n_regions++;
 		snprintf(m->regions[k].name, TRF_NAME_LEN, "region-%u", k);
 		return trf_propose(c, leader, TRF_ADD_REGION, k, 0, NULL);
 	}
-	if (roll < 18 && m->n_nodes < TRF_MAX_OBJECTS) {
+	if (roll < 26 && m->n_nodes < TRF_MAX_OBJECTS) {
 		k = m->n_nodes++;
 		snprintf(m->nodes[k].name, TRF_NAME_LEN, "node-%u", k);
 		m->nodes[k].region = trf_rng_below(&c->rng, m->n_regions);
 		return trf_propose(c, leader, TRF_REGISTER_NODE, k, 0, NULL);
 	}
-	if (m->n_volumes > 0 && roll < 40) {
+	if (m->n_volumes > 0 && roll < 46) {
 		uint64_t size;
 
 		k = trf_rng_below(&c->rng, m->n_volumes);
@@ -1123,7 +1247,7 @@ static int trf_step_propose(struct trf_cluster *c)
 		}
 		return trf_propose(c, leader, TRF_RESIZE_VOLUME, k, size, NULL);
 	}
-	if (m->n_volumes > 0 && roll < 55) {
+	if (m->n_volumes > 0 && roll < 60) {
 		k = trf_rng_below(&c->rng, m->n_volumes);
 		m->volumes[k].delete_proposed = true;
 		return trf_propose(c, leader, TRF_DELETE_VOLUME, k, 0, NULL);
@@ -1140,14 +1264,74 @@ static int trf_step_propose(struct trf_cluster *c)
 
 /* ---- faults */
 
-/* Cut or heal a random link between two members that are not killed: a
- * symmetric partition or one-way loss.  Links of killed members belong to
- * the fixture until revival (trf_apply_links() then restores ours). */
+/* Heal link i-j (a cut both ways, or loss i -> j).  The fixture kills a
+ * member by saturating its links and revives it by desaturating those to
+ * live members; cuts are a separate flag.  So a cut is healed at once, and
+ * a loss with a killed end only in the bookkeeping (revival clears it). */
+static void trf_heal_link(struct trf_cluster *c, unsigned i, unsigned j,
+			  bool cut)
+{
+	bool both_alive = raft_fixture_alive(&c->fixture, i) &&
+			  raft_fixture_alive(&c->fixture, j);
+
+	if (cut) {
+		trf_cut(c, i, j, false);
+	} else {
+		c->saturated[i][j] = false;
+		if (both_alive) {
+			raft_fixture_desaturate(&c->fixture, i, j);
+		}
+	}
+}
+
+/* Heal one of the current link faults at random; returns how many there
+ * were. */
+static unsigned trf_heal_some_link(struct trf_cluster *c, bool heal)
+{
+	unsigned n_faults = 0;
+	unsigned pick = 0;
+	unsigned i;
+	unsigned j;
+
+	for (i = 0; i < c->n; i++) {
+		for (j = 0; j < c->n; j++) {
+			n_faults +=
+			    (i < j && c->cut[i][j]) + c->saturated[i][j];
+		}
+	}
+	if (!heal || n_faults == 0) {
+		return n_faults;
+	}
+	pick = trf_rng_below(&c->rng, n_faults);
+	for (i = 0; i < c->n; i++) {
+		for (j = 0; j < c->n; j++) {
+			if (i < j && c->cut[i][j] && pick-- == 0) {
+				trf_heal_link(c, i, j, true);
+				return n_faults;
+			}
+			if (c->saturated[i][j] && pick-- == 0) {
+				trf_heal_link(c, i, j, false);
+				return n_faults;
+			}
+		}
+	}
+	return n_faults;
+}
+
+/* Network faults between members that are not killed: a symmetric cut, a
+ * one-way loss, or a member isolated from everyone; or heal one.  Faults
+ * are bounded (n - 1 at a time) so that a majority usually can talk. */
 static void trf_step_network(struct trf_cluster *c)
 {
+	unsigned n_faults = trf_heal_some_link(c, false);
 	unsigned i = trf_rng_below(&c->rng, c->n);
 	unsigned j = trf_rng_below(&c->rng, c->n - 1);
+	unsigned roll = trf_rng_below(&c->rng, 100);
 
+	if (n_faults > 0 && (n_faults >= c->n - 1 || roll < 45)) {
+		trf_heal_some_link(c, true);
+		return;
+	}
 	if (j >= i) {
 		j++;
 	}
@@ -1155,22 +1339,22 @@ static void trf_step_network(struct trf_cluster *c)
 	    !raft_fixture_alive(&c->fixture, j)) {
 		return;
 	}
-	if (trf_rng_chance(&c->rng, 70)) {
-		if (c->cut[i][j]) {
-			raft_fixture_reconnect(&c->fixture, i, j);
-			c->cut[i][j] = c->cut[j][i] = false;
-		} else {
-			raft_fixture_disconnect(&c->fixture, i, j);
-			c->cut[i][j] = c->cut[j][i] = true;
-			c->stats.partitions++;
+	c->stats.partitions++;
+	if (roll < 60) {
+		/* Isolate i, typically the leader's fate in a real cut. */
+		for (j = 0; j < c->n; j++) {
+			if (j != i && raft_fixture_alive(&c->fixture, j) &&
+			    !c->cut[i][j]) {
+				trf_cut(c, i, j, true);
+			}
 		}
-	} else if (c->saturated[i][j]) {
-		raft_fixture_desaturate(&c->fixture, i, j);
-		c->saturated[i][j] = false;
-	} else {
+	} else if (roll < 85) {
+		if (!c->cut[i][j]) {
+			trf_cut(c, i, j, true);
+		}
+	} else if (!c->saturated[i][j]) {
 		raft_fixture_saturate(&c->fixture, i, j);
 		c->saturated[i][j] = true;
-		c->stats.partitions++;
 	}
 }
 
@@ -1191,18 +1375,28 @@ static void trf_step_crash(struct trf_cluster *c)
 	}
 }
 
-/* Make a live member's I/O fail for a few requests after a few more.  An
- * I/O error can leave libraft unavailable for good, so only members that
- * the cluster can afford to lose get faults: every member ever armed
- * counts as lost, and together with the members down now they stay a
- * minority. */
+/* Make a live member's I/O fail for a few requests after a few more.  Most
+ * faults hit only leader appends (transient: the proposal fails).  The
+ * others may make libraft unavailable for good, so only members that the
+ * cluster can afford to lose get them: every member ever so armed counts
+ * as lost, and together with the members down now they stay a minority. */
 static void trf_step_disk_fault(struct trf_cluster *c)
 {
 	unsigned i = trf_rng_below(&c->rng, c->n);
+	int countdown = (int)trf_rng_below(&c->rng, 8);
+	int repeat = 1 + (int)trf_rng_below(&c->rng, 3);
 	unsigned at_risk = 0;
 	unsigned j;
 
 	if (!trf_live(c, i)) {
+		return;
+	}
+	c->stats.faults++;
+	if (trf_rng_chance(&c->rng, 75)) {
+		if (!c->armed[i]) {
+			trf_shim_fault_arm(&c->shims[i], countdown, repeat,
+					   false);
+		}
 		return;
 	}
 	for (j = 0; j < c->n; j++) {
@@ -1211,34 +1405,39 @@ static void trf_step_disk_fault(struct trf_cluster *c)
 		}
 	}
 	if (!c->armed[i] && trf_n_down(c) + at_risk >= trf_minority(c)) {
+		c->stats.faults--;
 		return;
 	}
 	c->armed[i] = true;
-	trf_shim_fault_arm(&c->shims[i], (int)trf_rng_below(&c->rng, 8),
-			   1 + (int)trf_rng_below(&c->rng, 2));
-	c->stats.faults++;
+	trf_shim_fault_arm(&c->shims[i], countdown, repeat, true);
 }
 
 static void trf_step_latency(struct trf_cluster *c)
 {
 	unsigned i = trf_rng_below(&c->rng, c->n);
 
-	switch (trf_rng_below(&c->rng, 3)) {
-	case 0:
+	if (trf_rng_chance(&c->rng, 50)) {
 		raft_fixture_set_network_latency(
 		    &c->fixture, i, 1 + trf_rng_below(&c->rng, 120));
-		break;
-	case 1:
+	} else {
 		raft_fixture_set_disk_latency(&c->fixture, i,
 					      1 + trf_rng_below(&c->rng, 40));
-		break;
-	default:
-		/* Within [timeout, 2 * timeout), as raft's own would be. */
+	}
+}
+
+/* The fixture's io->random() returns a per-member constant, so two
+ * candidates whose timers line up split every vote forever.  Draw new
+ * values in [timeout, 2 * timeout), as raft's own would be, before each
+ * schedule step. */
+static void trf_shuffle_election_timeouts(struct trf_cluster *c)
+{
+	unsigned i;
+
+	for (i = 0; i < c->n; i++) {
 		raft_fixture_set_randomized_election_timeout(
 		    &c->fixture, i,
 		    TRF_ELECTION_TIMEOUT_MS +
 			trf_rng_below(&c->rng, TRF_ELECTION_TIMEOUT_MS));
-		break;
 	}
 }
 
@@ -1280,7 +1479,7 @@ static void trf_heal(struct trf_cluster *c)
 	unsigned j;
 
 	for (i = 0; i < c->n; i++) {
-		trf_shim_fault_arm(&c->shims[i], -1, 0);
+		trf_shim_fault_arm(&c->shims[i], -1, 0, false);
 		if (!raft_fixture_alive(&c->fixture, i) && !c->broken[i]) {
 			raft_fixture_revive(&c->fixture, i);
 		}
@@ -1446,6 +1645,12 @@ static int trf_check_volumes(struct trf_cluster *c, unsigned i)
 					       "server %u: asked for %s, "
 					       "got %s",
 					       i, v->name, got->name);
+			} else if (v->id != 0 && got->id != v->id) {
+				bad = trf_fail(
+				    c,
+				    "server %u: volume %s has id %" PRIu64
+				    ", acknowledged as %" PRIu64,
+				    i, v->name, got->id, v->id);
 			} else if (v->create_acked &&
 				   got->size_bytes < v->min_size) {
 				bad = trf_fail(
@@ -1498,10 +1703,23 @@ static int trf_check_regions_nodes(struct trf_cluster *c, unsigned i)
 		unsigned found = 0;
 
 		for (a = 0; a < n_nodes; a++) {
-			if (strcmp(nodes[a]->name, c->model.nodes[k].name) ==
+			if (strcmp(nodes[a]->name, c->model.nodes[k].name) !=
 			    0) {
-				found++;
+				continue;
 			}
+			found++;
+			if (c->model.nodes[k].id != 0 &&
+			    nodes[a]->id != c->model.nodes[k].id) {
+				ret = trf_fail(
+				    c,
+				    "server %u: node %s has id %" PRIu64
+				    ", acknowledged as %" PRIu64,
+				    i, nodes[a]->name, nodes[a]->id,
+				    c->model.nodes[k].id);
+			}
+		}
+		if (ret != 0) {
+			break;
 		}
 		if (found > 1 || (c->model.nodes[k].acked && found != 1)) {
 			ret = trf_fail(c,
@@ -1524,6 +1742,9 @@ static int trf_check_cluster(struct trf_cluster *c, raft_index index)
 	unsigned live = 0;
 	unsigned i;
 
+	if (c->violation[0] != '\0') {
+		return trf_fail(c, "%s", c->violation);
+	}
 	for (i = 0; i < c->n; i++) {
 		char hash[65];
 		uint64_t applied;
@@ -1583,6 +1804,7 @@ static void trf_collect_stats(struct trf_cluster *c, struct trf_stats *sum)
 	sum->proposals += st->proposals;
 	sum->acked += st->acked;
 	sum->refused += st->refused;
+	sum->retries += st->retries;
 	sum->lost += st->lost;
 	sum->kills += st->kills;
 	sum->partitions += st->partitions;
@@ -1611,6 +1833,7 @@ static int trf_run_seed(unsigned seed, unsigned steps, struct trf_stats *st)
 	for (step = 0; step < steps && ret == 0; step++) {
 		unsigned roll = trf_rng_below(&c->rng, 100);
 
+		trf_shuffle_election_timeouts(c);
 		if (roll < 45) {
 			ret = trf_step_propose(c);
 		} else if (roll < 60) {
@@ -1651,14 +1874,15 @@ static int trf_run_seed(unsigned seed, unsigned steps, struct trf_stats *st)
 static void trf_print_stats(const char *what, const struct trf_stats *st)
 {
 	printf("%s: %lu proposals (%lu acknowledged, %lu refused by the "
-	       "fsm, %lu lost), %lu entries applied, %lu kills, %lu link "
+	       "fsm, %lu lost; %lu client retries), %lu entries applied, %lu "
+	       "kills, %lu link "
 	       "faults, %lu disk faults (%lu members lost to them), %lu "
 	       "snapshots taken, %lu restored, %lu log-matching guard "
 	       "clamps, %lu apply results without a proposer\n",
 	       what, st->proposals, st->acked, st->refused, st->lost,
-	       st->entries_applied, st->kills, st->partitions, st->faults,
-	       st->broken, st->snapshots_taken, st->snapshots_restored,
-	       st->clamped, st->orphans);
+	       st->retries, st->entries_applied, st->kills, st->partitions,
+	       st->faults, st->broken, st->snapshots_taken,
+	       st->snapshots_restored, st->clamped, st->orphans);
 }
 
 static void test_random_schedules(void **state)
