@@ -12,9 +12,15 @@
  * while more than a snapshot threshold of entries was committed catches up
  * through InstallSnapshot (fsm restore) and converges.
  *
+ * Every member's raft_io is wrapped by raft_shim.h, which works around
+ * three defects of Debian's libraft 0.15 (one of them in Raft itself,
+ * which ombra-metad must work around too) and injects the disk faults.
+ *
  * Environment: OMBRA_RAFT_SEEDS=N runs seeds 1..N (default 200);
  * OMBRA_RAFT_SEED=S runs only seed S (to reproduce a failure);
- * OMBRA_RAFT_STEPS=N sets the schedule length (default 300).
+ * OMBRA_RAFT_STEPS=N sets the schedule length (default 800);
+ * OMBRA_RAFT_NO_GUARD=1 disables the log-matching guard (raft_shim.h) to
+ * reproduce libraft's bug.
  *
  * Failure: every failed check prints the seed, the member and what was
  * expected; the run goes on with the next seed (up to TRF_MAX_FAILURES) and
@@ -43,6 +49,7 @@
 #include "err.h"
 #include "metad/cmd.h"
 #include "metad/fsm.h"
+#include "raft_shim.h"
 
 #define TRF_MAX_SERVERS 5
 #define TRF_SNAPSHOT_THRESHOLD 32
@@ -89,285 +96,6 @@ static unsigned trf_rng_below(struct trf_rng *g, unsigned n)
 static bool trf_rng_chance(struct trf_rng *g, unsigned percent)
 {
 	return trf_rng_below(g, 100) < percent;
-}
-
-/* ---- raft_io shim: two workarounds for Debian's libraft 0.15
- *
- * 1. Log-matching guard (a libraft bug that also affects raft_uv, so
- *    ombra-metad needs the same fix).  libraft 0.15 answers an
- *    AppendEntries that brings no new entries (n == 0 after the
- *    log-matching check) with last_log_index = its last *stored* index,
- *    and advances its commit index to min(leader_commit, last log index).
- *    When the follower still holds entries of an older term beyond
- *    prev_log_index, the leader records a match index the follower does not
- *    have (and counts it toward a quorum: an entry can commit while stored
- *    on a minority), and the follower may commit and apply a deposed
- *    leader's entry.  The leader then ignores the follower's rejections
- *    ("match index is up to date -> ignore"), so it never catches up.
- *    Raft (Ongaro's thesis, fig. 3.1) bounds both by the index of the last
- *    entry *in the request*; later libraft tracks the follower's match.
- *    The guard clamps a received AppendEntries' leader_commit to
- *    prev_log_index + n_entries, and the last_log_index of a success result
- *    sent while handling it to the same bound.  OMBRA_RAFT_NO_GUARD=1 runs
- *    without it, to reproduce the bug.
- *
- * 2. Fixture truncate offset (a bug of the in-memory raft_fixture I/O
- *    only).  After an installed snapshot the fixture drops its persisted
- *    entries, so its array starts at snapshot index + 1, but its truncate
- *    still assumes the array starts at index 1 and copies past its end.
- *    The shim tracks the first persisted index and translates truncate().
- *
- * 3. Disk faults.  raft_fixture_io_fault() fails whichever I/O call comes
- *    next, and libraft 0.15 double-frees the entries of an AppendEntries
- *    whose follower-side append() fails synchronously (recvCb frees the
- *    batch that replicationAppend's error path already released).  The shim
- *    injects the same countdown/repeat faults itself, into the calls whose
- *    failure libraft handles: append on a leader (raft_apply() then fails:
- *    a transient fault), and set_term, set_vote and truncate (libraft then
- *    turns unavailable for good: a crash without restart).  Follower
- *    appends are left alone.
- */
-
-struct trf_shim {
-	struct raft_io *io; /* wrapped, owned by the fixture */
-	bool guard;	    /* workaround 1 enabled */
-	int (*start)(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
-		     raft_io_recv_cb recv);
-	int (*send)(struct raft_io *io, struct raft_io_send *req,
-		    const struct raft_message *message, raft_io_send_cb cb);
-	int (*truncate)(struct raft_io *io, raft_index index);
-	int (*snapshot_put)(struct raft_io *io, unsigned trailing,
-			    struct raft_io_snapshot_put *req,
-			    const struct raft_snapshot *snapshot,
-			    raft_io_snapshot_put_cb cb);
-	int (*append)(struct raft_io *io, struct raft_io_append *req,
-		      const struct raft_entry entries[], unsigned n,
-		      raft_io_append_cb cb);
-	int (*set_term)(struct raft_io *io, raft_term term);
-	int (*set_vote)(struct raft_io *io, raft_id server_id);
-	struct raft *raft;     /* the member whose io this is */
-	int fault_countdown;   /* calls left before failing; -1 = off */
-	int fault_repeat;      /* failures left once triggered */
-	bool fault_any;	       /* false: only leader appends fail */
-	raft_io_recv_cb recv;  /* raft's own receive callback */
-	bool in_append;	       /* inside recv of an AppendEntries */
-	raft_index append_end; /* its prev_log_index + n_entries */
-	unsigned long clamped; /* results and commits bounded so far */
-	raft_index first;      /* index of the fixture's first stored entry */
-	struct raft_io_snapshot_put *install; /* pending install, or NULL */
-	raft_index install_index;
-	raft_io_snapshot_put_cb install_cb; /* raft's */
-};
-
-/* The io callbacks only get the raft_io, whose data and impl belong to raft
- * and the fixture: find our shim by address (one cluster at a time). */
-static struct trf_shim *trf_shims[TRF_MAX_SERVERS];
-
-static struct trf_shim *trf_shim_of(const struct raft_io *io)
-{
-	unsigned i;
-
-	for (i = 0; i < TRF_MAX_SERVERS; i++) {
-		if (trf_shims[i] != NULL && trf_shims[i]->io == io) {
-			return trf_shims[i];
-		}
-	}
-	abort(); /* a raft_io we never wrapped: harness bug */
-}
-
-static void trf_shim_recv(struct raft_io *io, struct raft_message *m)
-{
-	struct trf_shim *g = trf_shim_of(io);
-
-	if (g->guard && m->type == RAFT_IO_APPEND_ENTRIES) {
-		struct raft_append_entries *ae = &m->append_entries;
-		raft_index end = ae->prev_log_index + ae->n_entries;
-
-		if (ae->leader_commit > end) {
-			ae->leader_commit = end;
-			g->clamped++;
-		}
-		g->in_append = true;
-		g->append_end = end;
-	}
-	g->recv(io, m);
-	g->in_append = false;
-}
-
-static int trf_shim_send(struct raft_io *io, struct raft_io_send *req,
-			 const struct raft_message *m, raft_io_send_cb cb)
-{
-	struct trf_shim *g = trf_shim_of(io);
-	struct raft_message copy;
-
-	if (g->in_append && m->type == RAFT_IO_APPEND_ENTRIES_RESULT &&
-	    m->append_entries_result.rejected == 0 &&
-	    m->append_entries_result.last_log_index > g->append_end) {
-		/* The fixture copies the message before returning. */
-		copy = *m;
-		copy.append_entries_result.last_log_index = g->append_end;
-		g->clamped++;
-		return g->send(io, req, &copy, cb);
-	}
-	return g->send(io, req, m, cb);
-}
-
-static int trf_shim_start(struct raft_io *io, unsigned msecs,
-			  raft_io_tick_cb tick, raft_io_recv_cb recv)
-{
-	struct trf_shim *g = trf_shim_of(io);
-
-	g->recv = recv;
-	return g->start(io, msecs, tick, trf_shim_recv);
-}
-
-/* Arm a fault: the call after `countdown` more fault-able calls fails,
- * and so do the `repeat` - 1 after it; any: also the calls whose failure
- * makes libraft unavailable.  countdown -1 disarms. */
-static void trf_shim_fault_arm(struct trf_shim *g, int countdown, int repeat,
-			       bool any)
-{
-	g->fault_countdown = countdown;
-	g->fault_repeat = repeat;
-	g->fault_any = any;
-}
-
-/* Same semantics as the fixture's own fault counter. */
-static bool trf_shim_fault_tick(struct trf_shim *g)
-{
-	if (g->fault_countdown < 0) {
-		return false;
-	}
-	if (g->fault_countdown > 0) {
-		g->fault_countdown--;
-		return false;
-	}
-	if (g->fault_repeat > 0) {
-		g->fault_repeat--;
-		return true;
-	}
-	g->fault_countdown = -1;
-	return false;
-}
-
-static int trf_shim_append(struct raft_io *io, struct raft_io_append *req,
-			   const struct raft_entry entries[], unsigned n,
-			   raft_io_append_cb cb)
-{
-	struct trf_shim *g = trf_shim_of(io);
-
-	if (raft_state(g->raft) == RAFT_LEADER && trf_shim_fault_tick(g)) {
-		return RAFT_IOERR;
-	}
-	return g->append(io, req, entries, n, cb);
-}
-
-static int trf_shim_set_term(struct raft_io *io, raft_term term)
-{
-	struct trf_shim *g = trf_shim_of(io);
-
-	if (g->fault_any && trf_shim_fault_tick(g)) {
-		return RAFT_IOERR;
-	}
-	return g->set_term(io, term);
-}
-
-static int trf_shim_set_vote(struct raft_io *io, raft_id server_id)
-{
-	struct trf_shim *g = trf_shim_of(io);
-
-	if (g->fault_any && trf_shim_fault_tick(g)) {
-		return RAFT_IOERR;
-	}
-	return g->set_vote(io, server_id);
-}
-
-/* raft asks to drop entries >= index; the fixture counts from 1. */
-static int trf_shim_truncate(struct raft_io *io, raft_index index)
-{
-	struct trf_shim *g = trf_shim_of(io);
-
-	if (g->install == NULL && g->fault_any && trf_shim_fault_tick(g)) {
-		return RAFT_IOERR;
-	}
-	if (g->install != NULL || index < g->first) {
-		/* The fixture's own "drop everything" while installing. */
-		return g->truncate(io, index);
-	}
-	return g->truncate(io, index - g->first + 1);
-}
-
-static void trf_shim_install_cb(struct raft_io_snapshot_put *req, int status)
-{
-	struct trf_shim *g = NULL;
-	raft_io_snapshot_put_cb cb;
-	unsigned i;
-
-	for (i = 0; i < TRF_MAX_SERVERS && g == NULL; i++) {
-		if (trf_shims[i] != NULL && trf_shims[i]->install == req) {
-			g = trf_shims[i];
-		}
-	}
-	if (g == NULL) {
-		abort(); /* a request we never wrapped: harness bug */
-	}
-	if (status == 0) {
-		g->first = g->install_index + 1;
-	}
-	cb = g->install_cb;
-	g->install = NULL;
-	cb(req, status);
-}
-
-static int trf_shim_snapshot_put(struct raft_io *io, unsigned trailing,
-				 struct raft_io_snapshot_put *req,
-				 const struct raft_snapshot *snapshot,
-				 raft_io_snapshot_put_cb cb)
-{
-	struct trf_shim *g = trf_shim_of(io);
-	int rv;
-
-	if (trailing != 0) {
-		/* A local snapshot: the fixture keeps its entries. */
-		return g->snapshot_put(io, trailing, req, snapshot, cb);
-	}
-	g->install = req;
-	g->install_index = snapshot->index;
-	g->install_cb = cb;
-	rv = g->snapshot_put(io, trailing, req, snapshot, trf_shim_install_cb);
-	if (rv != 0) {
-		g->install = NULL;
-	}
-	return rv;
-}
-
-/* Wrap r's io (before raft_start()); slot: the member's index. */
-static void trf_shim_install(struct trf_shim *g, unsigned slot, struct raft *r,
-			     bool guard)
-{
-	struct raft_io *io = r->io;
-
-	memset(g, 0, sizeof *g);
-	g->io = io;
-	g->raft = r;
-	g->fault_countdown = -1;
-	g->append = io->append;
-	g->set_term = io->set_term;
-	g->set_vote = io->set_vote;
-	io->append = trf_shim_append;
-	io->set_term = trf_shim_set_term;
-	io->set_vote = trf_shim_set_vote;
-	g->guard = guard;
-	g->first = 1;
-	g->start = io->start;
-	g->send = io->send;
-	g->truncate = io->truncate;
-	g->snapshot_put = io->snapshot_put;
-	io->start = trf_shim_start;
-	io->send = trf_shim_send;
-	io->truncate = trf_shim_truncate;
-	io->snapshot_put = trf_shim_snapshot_put;
-	trf_shims[slot] = g;
 }
 
 /* ---- the model: what the schedule proposed and what was acknowledged. */
@@ -704,9 +432,7 @@ static void trf_cluster_destroy(struct trf_cluster *c)
 			fsm_close(c->servers[i].fsm);
 		}
 		trf_rm_tree(c->servers[i].dir);
-		if (trf_shims[i] == &c->shims[i]) {
-			trf_shims[i] = NULL;
-		}
+		trf_shim_remove(&c->shims[i]);
 	}
 	if (trf_active == c) {
 		trf_active = NULL;
