@@ -47,6 +47,7 @@
 #include <raft/fixture.h>
 
 #include "err.h"
+#include "log.h"
 #include "metad/cmd.h"
 #include "metad/fsm.h"
 #include "raft_shim.h"
@@ -158,7 +159,6 @@ struct trf_proposal {
 	unsigned home_region;  /* create: index into regions */
 	unsigned replicas;     /* create: 0 = default */
 	uint64_t capacity;     /* register: tier bytes */
-	bool retry;	       /* same request_id as an earlier one */
 	unsigned server;       /* member it was proposed on */
 	bool pending; /* accepted by raft_apply(), callback not yet run */
 	bool done;
@@ -830,7 +830,6 @@ static struct trf_proposal *trf_proposal_retry(struct trf_cluster *c,
 	p->home_region = orig->home_region;
 	p->replicas = orig->replicas;
 	p->capacity = orig->capacity;
-	p->retry = true;
 	p->next = c->proposals;
 	c->proposals = p;
 	c->stats.retries++;
@@ -1683,11 +1682,21 @@ static int trf_commit_volumes(struct trf_cluster *c, unsigned count)
 	return 0;
 }
 
-static int trf_setup_three(void **state)
+static int trf_setup(void **state, unsigned n)
 {
 	trf_current_seed = 0;
-	*state = trf_cluster_create(0, 3);
+	*state = trf_cluster_create(0, n);
 	return *state != NULL ? 0 : -1;
+}
+
+static int trf_setup_three(void **state)
+{
+	return trf_setup(state, 3);
+}
+
+static int trf_setup_five(void **state)
+{
+	return trf_setup(state, 5);
 }
 
 static int trf_teardown(void **state)
@@ -1697,12 +1706,18 @@ static int trf_teardown(void **state)
 	return 0;
 }
 
+/* Take a minority of followers down, commit three snapshot thresholds of
+ * entries (so what they miss is gone from the leader's log: threshold +
+ * trailing < 3 * threshold), bring them back: they can only catch up
+ * through InstallSnapshot, and must end with the leader's state. */
 static void test_snapshot_catch_up(void **state)
 {
 	struct trf_cluster *c = *state;
 	struct trf_proposal *p = NULL;
+	unsigned down[TRF_MAX_SERVERS];
+	unsigned n_down = trf_minority(c);
 	unsigned leader;
-	unsigned down;
+	unsigned d;
 	unsigned k;
 	raft_index index;
 	char hash_leader[65];
@@ -1719,41 +1734,57 @@ static void test_snapshot_catch_up(void **state)
 				TRF_APPLY_WAIT_MS);
 	assert_true(p->done && p->status == 0 && p->code == 0);
 
-	/* Take a follower down and commit well past threshold + trailing, so
-	 * the entries it misses are gone from the leader's log. */
-	down = (leader + 1) % c->n;
-	raft_fixture_kill(&c->fixture, down);
+	for (d = 0; d < n_down; d++) {
+		down[d] = (leader + 1 + d) % c->n;
+		raft_fixture_kill(&c->fixture, down[d]);
+	}
 	assert_int_equal(trf_commit_volumes(c, 3 * TRF_SNAPSHOT_THRESHOLD), 0);
 	leader = raft_fixture_leader_index(&c->fixture);
 	assert_true(leader < c->n);
 	assert_true(fsm_snapshots_taken(c->servers[leader].fsm) > 0);
-	assert_int_equal(fsm_snapshots_restored(c->servers[down].fsm), 0);
+	for (d = 0; d < n_down; d++) {
+		assert_int_equal(
+		    fsm_snapshots_restored(c->servers[down[d]].fsm), 0);
+		raft_fixture_revive(&c->fixture, down[d]);
+	}
 
-	/* Bring it back: it can only catch up through InstallSnapshot. */
-	raft_fixture_revive(&c->fixture, down);
 	assert_int_equal(trf_converge(c, &index), 0);
 	leader = raft_fixture_leader_index(&c->fixture);
-	assert_true(leader < c->n && leader != down);
-	printf("snapshot catch-up: server %u restored %" PRIu64
-	       " snapshot(s), applied index %llu\n",
-	       down, fsm_snapshots_restored(c->servers[down].fsm),
-	       (unsigned long long)index);
-	assert_true(fsm_snapshots_restored(c->servers[down].fsm) > 0);
+	assert_true(leader < c->n);
 	assert_int_equal(fsm_state_hash(c->servers[leader].fsm, hash_leader),
 			 0);
-	assert_int_equal(fsm_state_hash(c->servers[down].fsm, hash_down), 0);
-	assert_string_equal(hash_down, hash_leader);
+	for (d = 0; d < n_down; d++) {
+		struct fsm *f = c->servers[down[d]].fsm;
+
+		printf("snapshot catch-up (%u members): server %u restored "
+		       "%" PRIu64 " snapshot(s), applied index %" PRIu64
+		       " of %llu\n",
+		       c->n, down[d], fsm_snapshots_restored(f),
+		       fsm_applied_index(f), (unsigned long long)index);
+		assert_true(fsm_snapshots_restored(f) > 0);
+		assert_int_equal(fsm_state_hash(f, hash_down), 0);
+		assert_string_equal(hash_down, hash_leader);
+	}
 	assert_int_equal(trf_check_cluster(c, index), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_snapshot_catch_up,
-					    trf_setup_three, trf_teardown),
+	    {.name = "snapshot_catch_up_3_members",
+	     .test_func = test_snapshot_catch_up,
+	     .setup_func = trf_setup_three,
+	     .teardown_func = trf_teardown},
+	    {.name = "snapshot_catch_up_5_members",
+	     .test_func = test_snapshot_catch_up,
+	     .setup_func = trf_setup_five,
+	     .teardown_func = trf_teardown},
 	    cmocka_unit_test(test_random_schedules),
 	};
 
+	/* The fsm logs every snapshot restore at info level: keep the
+	 * output to warnings unless OMBRA_LOG_LEVEL asks for more. */
+	log_init("raft-fixture", LOG_WARN);
 	signal(SIGABRT, trf_on_abort);
 	/* Unbuffered so that the summary lines interleave with cmocka's. */
 	setvbuf(stdout, NULL, _IONBF, 0);
