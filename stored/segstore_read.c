@@ -1,0 +1,474 @@
+/* segstore_read.c: everything that verifies stored blocks: the read path,
+ * segment descriptions for anti-entropy and the paced background scrub.
+ *
+ * A block is good when crc_block(data, volume, block, version) equals the
+ * checksum in the index.  Never-written blocks (version 0) are zeros by
+ * definition and are not read.  A block that fails, or that the medium
+ * cannot return, is reported as bad and zero-filled: corrupt data is never
+ * handed out as good.  Index failures are returned as errors. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc.h"
+#include "segstore_internal.h"
+
+int seg_read_verify(struct segstore *s, uint64_t volume_id, uint64_t segment,
+		    const struct seg_rec *rec, uint32_t first, uint32_t count,
+		    unsigned char *buf, bool *bad, uint32_t *n_bad,
+		    char *errmsg)
+{
+	uint64_t base = segment * (rec->segment_size / SEGSTORE_BLOCK_SIZE);
+	bool media_error = false;
+	uint32_t i;
+	int fd, rv, err;
+
+	*n_bad = 0;
+	rv = seg_file_get(s, rec->tier, volume_id, false, &fd, errmsg);
+	if (rv == OMBRA_ENOTFOUND) {
+		memset(buf, 0, (size_t)count * SEGSTORE_BLOCK_SIZE);
+	} else if (rv != 0) {
+		return rv;
+	} else {
+		err =
+		    seg_pread_full(fd, buf, (size_t)count * SEGSTORE_BLOCK_SIZE,
+				   (base + first) * SEGSTORE_BLOCK_SIZE);
+		if (err == EIO || err == ENODATA || err == EBADMSG)
+			media_error = true;
+		else if (err != 0) {
+			ombra_errmsg_printf(errmsg,
+					    "tier '%s': reading volume %" PRIu64
+					    " segment %" PRIu64 ": %s",
+					    s->tiers[rec->tier].name, volume_id,
+					    segment, strerror(err));
+			return OMBRA_EIO;
+		}
+	}
+	for (i = 0; i < count; i++) {
+		const struct seg_block_rec *b = &rec->blocks[first + i];
+		unsigned char *data = buf + (size_t)i * SEGSTORE_BLOCK_SIZE;
+
+		bad[i] = false;
+		if (b->version == 0) {
+			memset(data, 0, SEGSTORE_BLOCK_SIZE);
+			continue;
+		}
+		if (media_error || crc_block(data, volume_id, base + first + i,
+					     b->version) != b->crc) {
+			memset(data, 0, SEGSTORE_BLOCK_SIZE);
+			bad[i] = true;
+			(*n_bad)++;
+		}
+	}
+	return 0;
+}
+
+/* Read the part [first, first + count) of one segment into buf. */
+static int seg_read_segment(struct segstore *s, MDB_txn *txn,
+			    struct seg_rec *rec, bool *bad, uint64_t volume_id,
+			    uint64_t segment, uint32_t first, uint32_t count,
+			    unsigned char *buf, uint64_t *versions,
+			    uint64_t *bad_out, size_t *n_bad,
+			    uint64_t *first_bad, char *errmsg)
+{
+	uint64_t base;
+	uint32_t i, seg_bad;
+	int rv;
+
+	rv = seg_rec_get(s, txn, volume_id, segment, rec, errmsg);
+	if (rv == OMBRA_ENOTFOUND) {
+		memset(buf, 0, (size_t)count * SEGSTORE_BLOCK_SIZE);
+		if (versions != NULL)
+			memset(versions, 0, count * sizeof(*versions));
+		return 0;
+	}
+	if (rv != 0)
+		return rv;
+	rv = seg_read_verify(s, volume_id, segment, rec, first, count, buf, bad,
+			     &seg_bad, errmsg);
+	if (rv != 0)
+		return rv;
+	base = segment * rec->n_blocks + first;
+	for (i = 0; i < count; i++) {
+		if (versions != NULL)
+			versions[i] = rec->blocks[first + i].version;
+		if (bad[i]) {
+			if (*n_bad == 0)
+				*first_bad = base + i;
+			if (bad_out != NULL)
+				bad_out[*n_bad] = base + i;
+			(*n_bad)++;
+		}
+	}
+	return 0;
+}
+
+int segstore_read(struct segstore *s, uint64_t volume_id, uint64_t offset,
+		  size_t len, void *buf, uint64_t *versions, uint64_t *bad,
+		  size_t *n_bad, char *errmsg)
+{
+	struct seg_rec *rec = NULL;
+	bool *bad_flags = NULL;
+	MDB_txn *txn = NULL;
+	uint64_t block, end, per_seg, first_bad = 0;
+	uint32_t segment_size;
+	size_t done;
+	int rv;
+
+	if (n_bad != NULL)
+		*n_bad = 0;
+	if (s == NULL || buf == NULL || n_bad == NULL) {
+		ombra_errmsg_printf(errmsg, "segstore_read(): bad arguments");
+		return OMBRA_EINVAL;
+	}
+	rv = seg_check_range(volume_id, offset, len, errmsg);
+	if (rv != 0)
+		goto out_msg;
+	rec = malloc(sizeof(*rec));
+	bad_flags = malloc(SEGSTORE_MAX_SEGMENT_BLOCKS * sizeof(*bad_flags));
+	if (rec == NULL || bad_flags == NULL) {
+		ombra_errmsg_printf(errmsg, "out of memory");
+		rv = OMBRA_ENOMEM;
+		goto out_msg;
+	}
+	seg_vol_lock(s, volume_id, false);
+	rv = seg_txn_begin(s, false, &txn, errmsg);
+	if (rv != 0)
+		goto out;
+	rv = seg_volume_get(s, txn, volume_id, &segment_size, errmsg);
+	if (rv == OMBRA_ENOTFOUND) {
+		/* Nothing stored for the volume: zeros, version 0. */
+		memset(buf, 0, len);
+		if (versions != NULL)
+			memset(versions, 0,
+			       len / SEGSTORE_BLOCK_SIZE * sizeof(*versions));
+		rv = 0;
+		goto out;
+	}
+	if (rv != 0)
+		goto out;
+	per_seg = segment_size / SEGSTORE_BLOCK_SIZE;
+	block = offset / SEGSTORE_BLOCK_SIZE;
+	end = block + len / SEGSTORE_BLOCK_SIZE;
+	for (done = 0; block < end; block += per_seg - block % per_seg) {
+		uint64_t stop = block - block % per_seg + per_seg;
+		uint32_t count = (uint32_t)((stop < end ? stop : end) - block);
+
+		rv = seg_read_segment(
+		    s, txn, rec, bad_flags, volume_id, block / per_seg,
+		    (uint32_t)(block % per_seg), count,
+		    (unsigned char *)buf + done * SEGSTORE_BLOCK_SIZE,
+		    versions != NULL ? versions + done : NULL, bad, n_bad,
+		    &first_bad, errmsg);
+		if (rv != 0)
+			goto out;
+		done += count;
+	}
+out:
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	seg_vol_unlock(s, volume_id);
+	if (rv == 0 && *n_bad > 0) {
+		ombra_errmsg_printf(errmsg,
+				    "%zu of %zu blocks failed verification "
+				    "(first: block %" PRIu64 ")",
+				    *n_bad, len / SEGSTORE_BLOCK_SIZE,
+				    first_bad);
+		rv = OMBRA_EIO;
+	} else if (rv != 0) {
+		*n_bad = 0;
+	}
+out_msg:
+	if (rv != 0)
+		ombra_errmsg_wrapf(errmsg,
+				   "segstore_read(volume %" PRIu64
+				   ", offset %" PRIu64 ", length %zu)",
+				   volume_id, offset, len);
+	free(bad_flags);
+	free(rec);
+	return rv;
+}
+
+int segstore_segment_info(struct segstore *s, uint64_t volume_id,
+			  uint64_t segment, struct segstore_segment_info *info,
+			  uint64_t *versions, size_t versions_cap, char *errmsg)
+{
+	struct seg_rec *rec;
+	MDB_txn *txn = NULL;
+	size_t i;
+	int rv;
+
+	if (s == NULL || info == NULL || (versions == NULL && versions_cap)) {
+		ombra_errmsg_printf(errmsg,
+				    "segstore_segment_info(): bad arguments");
+		return OMBRA_EINVAL;
+	}
+	rec = malloc(sizeof(*rec));
+	if (rec == NULL) {
+		ombra_errmsg_printf(errmsg, "out of memory");
+		return OMBRA_ENOMEM;
+	}
+	seg_vol_lock(s, volume_id, false);
+	rv = seg_txn_begin(s, false, &txn, errmsg);
+	if (rv == 0)
+		rv = seg_rec_get(s, txn, volume_id, segment, rec, errmsg);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	seg_vol_unlock(s, volume_id);
+	if (rv == OMBRA_ENOTFOUND) {
+		ombra_errmsg_printf(errmsg, "no data stored");
+	} else if (rv == 0) {
+		info->version = rec->version;
+		info->tier = rec->tier;
+		info->tier_name = s->tiers[rec->tier].name;
+		info->segment_size = rec->segment_size;
+		info->n_blocks = rec->n_blocks;
+		info->n_data_blocks = seg_rec_data_blocks(rec);
+		for (i = 0; i < versions_cap && i < rec->n_blocks; i++)
+			versions[i] = rec->blocks[i].version;
+	}
+	free(rec);
+	if (rv != 0)
+		ombra_errmsg_wrapf(errmsg,
+				   "segstore_segment_info(volume %" PRIu64
+				   ", segment %" PRIu64 ")",
+				   volume_id, segment);
+	return rv;
+}
+
+/* Where the scrub continues: the first segment record at or after the
+ * cursor's block, as (*volume_id, *segment, *first block inside it).
+ * 0, OMBRA_ENOTFOUND past the last record, or OMBRA_EIO. */
+static int seg_scrub_locate(struct segstore *s,
+			    const struct segstore_scrub_cursor *cursor,
+			    uint64_t *volume_id, uint64_t *segment,
+			    uint32_t *first, char *errmsg)
+{
+	uint8_t key[SEG_KEY_LEN];
+	MDB_val k = {SEG_KEY_LEN, key}, v;
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn;
+	uint32_t segment_size;
+	uint64_t per_seg, vol = cursor->volume_id, seg = 0, in_seg = 0;
+	int rc, rv;
+
+	rv = seg_txn_begin(s, false, &txn, errmsg);
+	if (rv != 0)
+		return rv;
+	rv = seg_volume_get(s, txn, cursor->volume_id, &segment_size, errmsg);
+	if (rv == 0) {
+		per_seg = segment_size / SEGSTORE_BLOCK_SIZE;
+		seg = cursor->block / per_seg;
+		in_seg = cursor->block % per_seg;
+	} else if (rv != OMBRA_ENOTFOUND) {
+		goto out;
+	} else if (vol == UINT64_MAX) {
+		goto out;
+	} else {
+		/* The volume is gone (or never was): the next one. */
+		vol++;
+	}
+	rv = 0;
+	rc = mdb_cursor_open(txn, s->dbi[SEG_DB_SEGMENTS], &cur);
+	if (rc != 0) {
+		rv = seg_lmdb_error(errmsg, rc, "mdb_cursor_open");
+		goto out;
+	}
+	seg_key_encode(key, vol, seg);
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == MDB_NOTFOUND) {
+		rv = OMBRA_ENOTFOUND;
+		goto out;
+	}
+	if (rc != 0) {
+		rv = seg_lmdb_error(errmsg, rc, "mdb_cursor_get");
+		goto out;
+	}
+	if (k.mv_size != SEG_KEY_LEN) {
+		ombra_errmsg_printf(errmsg, "segment key of %zu bytes",
+				    k.mv_size);
+		rv = OMBRA_EIO;
+		goto out;
+	}
+	seg_key_decode(k.mv_data, volume_id, segment);
+	/* Inside the cursor's segment: continue there; otherwise start the
+	 * next record from its first block. */
+	*first = (*volume_id == cursor->volume_id && *segment == seg)
+		     ? (uint32_t)in_seg
+		     : 0;
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	return rv;
+}
+
+/* One bad block found by the scrub, reported after the locks are
+ * released. */
+struct seg_scrub_bad {
+	uint64_t block;
+	uint64_t version;
+};
+
+/* Scratch space of one scrub step. */
+struct seg_scrub_ctx {
+	struct seg_rec *rec;
+	unsigned char *buf; /* one segment */
+	bool *bad;
+	struct seg_scrub_bad *found;
+	uint32_t n_found;
+};
+
+/* Verify the written blocks of one segment from block `first` (inside the
+ * segment), at most *budget of them (decremented).  *next: where to
+ * continue inside the segment; UINT32_MAX when the segment is done. */
+static int seg_scrub_segment(struct segstore *s, struct seg_scrub_ctx *c,
+			     uint64_t volume_id, uint64_t segment,
+			     uint32_t first, size_t *budget, uint32_t *next,
+			     char *errmsg)
+{
+	struct seg_rec *rec = c->rec;
+	MDB_txn *txn = NULL;
+	uint32_t end, i, n_bad;
+	size_t counted = 0;
+	int rv;
+
+	c->n_found = 0;
+	*next = UINT32_MAX;
+	seg_vol_lock(s, volume_id, false);
+	rv = seg_txn_begin(s, false, &txn, errmsg);
+	if (rv == 0)
+		rv = seg_rec_get(s, txn, volume_id, segment, rec, errmsg);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (rv == OMBRA_ENOTFOUND) {
+		/* Deleted since it was located. */
+		rec->n_blocks = 0;
+		rv = 0;
+		goto out;
+	}
+	if (rv != 0)
+		goto out;
+	for (end = first; end < rec->n_blocks && counted < *budget; end++) {
+		if (rec->blocks[end].version != 0)
+			counted++;
+	}
+	/* A never-written run up to the end costs nothing to skip. */
+	while (end < rec->n_blocks && rec->blocks[end].version == 0)
+		end++;
+	if (counted > 0) {
+		rv = seg_read_verify(s, volume_id, segment, rec, first,
+				     end - first, c->buf, c->bad, &n_bad,
+				     errmsg);
+		if (rv != 0)
+			goto out;
+		for (i = 0; i < end - first; i++) {
+			if (!c->bad[i])
+				continue;
+			c->found[c->n_found].block =
+			    segment * rec->n_blocks + first + i;
+			c->found[c->n_found].version =
+			    rec->blocks[first + i].version;
+			c->n_found++;
+		}
+	}
+	*budget -= counted;
+	if (end < rec->n_blocks)
+		*next = end;
+out:
+	seg_vol_unlock(s, volume_id);
+	return rv;
+}
+
+/* Move the cursor to the start of the volume after volume_id (wrapping
+ * after the last possible id). */
+static void seg_scrub_next_volume(struct segstore_scrub_cursor *cursor,
+				  uint64_t volume_id)
+{
+	if (volume_id == UINT64_MAX) {
+		cursor->volume_id = 0;
+		cursor->passes++;
+	} else {
+		cursor->volume_id = volume_id + 1;
+	}
+	cursor->block = 0;
+}
+
+int segstore_scrub_step(struct segstore *s,
+			struct segstore_scrub_cursor *cursor, size_t max_blocks,
+			segstore_scrub_cb cb, void *arg, size_t *n_checked,
+			char *errmsg)
+{
+	struct seg_scrub_ctx c = {0};
+	size_t budget = max_blocks, visited = 0;
+	uint64_t volume_id, segment;
+	uint32_t first, next, i;
+	int rv = 0;
+
+	if (n_checked != NULL)
+		*n_checked = 0;
+	if (s == NULL || cursor == NULL || max_blocks == 0) {
+		ombra_errmsg_printf(errmsg,
+				    "segstore_scrub_step(): bad arguments");
+		return OMBRA_EINVAL;
+	}
+	c.rec = malloc(sizeof(*c.rec));
+	c.buf = malloc(SEGSTORE_MAX_SEGMENT_SIZE);
+	c.bad = malloc(SEGSTORE_MAX_SEGMENT_BLOCKS * sizeof(*c.bad));
+	c.found = malloc(SEGSTORE_MAX_SEGMENT_BLOCKS * sizeof(*c.found));
+	if (c.rec == NULL || c.buf == NULL || c.bad == NULL ||
+	    c.found == NULL) {
+		ombra_errmsg_printf(errmsg, "out of memory");
+		rv = OMBRA_ENOMEM;
+		goto out;
+	}
+	/* visited bounds the work on segments that hold no written block,
+	 * which do not use up the budget. */
+	while (budget > 0 && visited < max_blocks) {
+		rv = seg_scrub_locate(s, cursor, &volume_id, &segment, &first,
+				      errmsg);
+		if (rv == OMBRA_ENOTFOUND) {
+			/* End of the index: one pass done. */
+			cursor->volume_id = 0;
+			cursor->block = 0;
+			cursor->passes++;
+			rv = 0;
+			break;
+		}
+		if (rv != 0)
+			break;
+		rv = seg_scrub_segment(s, &c, volume_id, segment, first,
+				       &budget, &next, errmsg);
+		if (rv != 0)
+			break;
+		visited++;
+		for (i = 0; cb != NULL && i < c.n_found; i++)
+			cb(arg, volume_id, c.found[i].block,
+			   c.found[i].version);
+		if (next != UINT32_MAX) {
+			cursor->volume_id = volume_id;
+			cursor->block = segment * c.rec->n_blocks + next;
+		} else if (segment < UINT64_MAX / SEGSTORE_MAX_SEGMENT_BLOCKS) {
+			/* The next segment; if it holds nothing,
+			 * seg_scrub_locate() moves on to the next record. */
+			cursor->volume_id = volume_id;
+			cursor->block =
+			    (segment + 1) *
+			    (c.rec->n_blocks != 0 ? c.rec->n_blocks : 1);
+		} else {
+			seg_scrub_next_volume(cursor, volume_id);
+		}
+	}
+	if (n_checked != NULL)
+		*n_checked = max_blocks - budget;
+out:
+	if (rv != 0)
+		ombra_errmsg_wrapf(errmsg, "segstore_scrub_step()");
+	free(c.found);
+	free(c.bad);
+	free(c.buf);
+	free(c.rec);
+	return rv;
+}
