@@ -8,6 +8,7 @@
  *
  * It prints exactly one JSON object on stdout: the figures, or
  * {"error": "..."}.  Exit status: 0 ok, 1 the run failed, 2 bad usage. */
+#include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -97,6 +98,26 @@ static int bench_parse_num(const char *flag, const char *s, double min,
 	return 0;
 }
 
+/* Parse an integer in [min, max]; 0 or -1 after printing why. */
+static int bench_parse_int(const char *flag, const char *s, long long min,
+			   long long max, long long *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || *end != '\0' || errno != 0 || v < min || v > max) {
+		fprintf(stderr,
+			BENCH_PROG ": --%s: '%s' is not an integer in "
+				   "%lld..%lld\n",
+			flag, s, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 static int bench_check_prefix(const char *p)
 {
 	size_t n = strlen(p);
@@ -130,6 +151,7 @@ static int bench_parse_args(int argc, char **argv, struct bench_args *a)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	long long n = 0;
 	double v;
 	int ch;
 
@@ -158,8 +180,8 @@ static int bench_parse_args(int argc, char **argv, struct bench_args *a)
 			snprintf(a->prefix, sizeof(a->prefix), "%s", optarg);
 			break;
 		case 'c':
-			rv = bench_parse_num("clients", optarg, 1, 4096, &v);
-			a->clients = (int)v;
+			rv = bench_parse_int("clients", optarg, 1, 4096, &n);
+			a->clients = (int)n;
 			break;
 		case 'd':
 			rv = bench_parse_num("duration-s", optarg, 0.1, 86400,
@@ -167,24 +189,24 @@ static int bench_parse_args(int argc, char **argv, struct bench_args *a)
 			a->duration_s = v;
 			break;
 		case 't':
-			rv = bench_parse_num("timeout-ms", optarg, 1, 3600000,
-					     &v);
-			a->timeout_ms = (int)v;
+			rv = bench_parse_int("timeout-ms", optarg, 1, 3600000,
+					     &n);
+			a->timeout_ms = (int)n;
 			break;
 		case 'k':
 			rv =
-			    bench_parse_num("kill-pid", optarg, 2, 4194304, &v);
-			a->kill_pid = (long)v;
+			    bench_parse_int("kill-pid", optarg, 2, 4194304, &n);
+			a->kill_pid = (long)n;
 			break;
 		case 'a':
 			rv =
-			    bench_parse_num("attempt-ms", optarg, 1, 60000, &v);
-			a->attempt_ms = (int)v;
+			    bench_parse_int("attempt-ms", optarg, 1, 60000, &n);
+			a->attempt_ms = (int)n;
 			break;
 		case 'l':
 			rv =
-			    bench_parse_num("limit-ms", optarg, 1, 3600000, &v);
-			a->limit_ms = (int)v;
+			    bench_parse_int("limit-ms", optarg, 1, 3600000, &n);
+			a->limit_ms = (int)n;
 			break;
 		case 'h':
 			bench_usage(stdout);

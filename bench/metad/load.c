@@ -91,14 +91,17 @@ static void *bench_load_thread(void *arg)
 	struct rpc_status st;
 	uint64_t seq = 0;
 	size_t vb = 0;
+	int rv;
 
 	snprintf(read_name, sizeof(read_name), "%s-%d-r", o->prefix, c->index);
 	if (rpc_cluster_create(o->endpoints, NULL, &cl, errmsg) != 0) {
 		bench_load_setup_fail(c, "connect", errmsg);
-	} else if (o->sys->write(cl, read_name, seq, o->timeout_ms, NULL,
-				 &st) != 0) {
+	} else if ((rv = o->sys->write(cl, read_name, seq, o->timeout_ms, NULL,
+				       &st)) != 0 &&
+		   rv != OMBRA_EEXIST) {
 		/* Warm-up: the record reads will fetch (and, for writes, one
-		 * untimed write that finds the leader). */
+		 * untimed write that finds the leader).  A record left by an
+		 * earlier run with the same prefix serves as well. */
 		snprintf(errmsg, sizeof(errmsg), "%s: %.400s",
 			 rpc_status_name(st.code), st.message);
 		bench_load_setup_fail(c, "warm-up write", errmsg);
@@ -112,7 +115,6 @@ static void *bench_load_thread(void *arg)
 	pthread_mutex_unlock(&sh->gate_lock);
 	while (cl != NULL && !atomic_load(&sh->setup_failed)) {
 		int64_t t0 = bench_now_ns();
-		int rv;
 
 		if (t0 >= atomic_load(&sh->deadline_ns))
 			break;
