@@ -276,6 +276,11 @@ static int seg_env_open(struct segstore *s, uint64_t map_size, char *errmsg)
 	rc = mdb_env_set_maxdbs(s->env, SEG_DB_COUNT);
 	if (rc != 0)
 		return seg_lmdb_error(errmsg, rc, "mdb_env_set_maxdbs");
+	/* One reader slot per concurrent read (NOTLS): enough for a large
+	 * libuv thread pool. */
+	rc = mdb_env_set_maxreaders(s->env, SEG_MAX_READERS);
+	if (rc != 0)
+		return seg_lmdb_error(errmsg, rc, "mdb_env_set_maxreaders");
 	rc = mdb_env_set_mapsize(s->env, (size_t)map_size);
 	if (rc != 0)
 		return seg_lmdb_error(errmsg, rc, "mdb_env_set_mapsize");

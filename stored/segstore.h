@@ -34,6 +34,11 @@
  * sees a half-applied write.  Volumes are independent except that their
  * index commits are serialized by LMDB.  All disk I/O is synchronous.
  *
+ * Resources: one open descriptor per (tier, volume) that holds data, kept
+ * until the volume is deleted or the store closed; up to 1024 concurrent
+ * readers; each call allocates at most one segment's worth of scratch
+ * memory (4 MiB + 20 KiB) besides the caller's buffers.
+ *
  * Errors: every function returns 0 or an OMBRA_E* code (err.h) and, on
  * error, writes a message with context into errmsg, a caller-owned buffer
  * of OMBRA_ERRMSG_LEN bytes that must not be NULL.  Bad arguments are

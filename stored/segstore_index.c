@@ -451,8 +451,9 @@ static int seg_place(struct segstore *s, MDB_txn *txn, uint32_t segment_size,
 		     size_t *tier, char *errmsg)
 {
 	struct seg_tier_row row;
-	size_t i;
-	int rv;
+	char detail[OMBRA_ERRMSG_LEN / 2] = "";
+	size_t i, used = 0;
+	int rv, n;
 
 	for (i = 0; i < s->n_tiers; i++) {
 		rv = seg_tier_row_get(s, txn, i, &row, errmsg);
@@ -463,14 +464,19 @@ static int seg_place(struct segstore *s, MDB_txn *txn, uint32_t segment_size,
 			*tier = i;
 			return 0;
 		}
+		/* Say why each tier was refused, as far as it fits. */
+		n = snprintf(detail + used, sizeof(detail) - used,
+			     "%s%s: %" PRIu64 " of %" PRIu64 " bytes allocated",
+			     i > 0 ? "; " : "", s->tiers[i].name, row.allocated,
+			     s->tiers[i].capacity);
+		if (n > 0)
+			used += (size_t)n < sizeof(detail) - used
+				    ? (size_t)n
+				    : sizeof(detail) - used - 1;
 	}
-	ombra_errmsg_printf(errmsg,
-			    "no tier has room for a new %" PRIu32
-			    "-byte segment (tier '%s': %" PRIu64 " of %" PRIu64
-			    " bytes allocated%s)",
-			    segment_size, s->tiers[0].name, row.allocated,
-			    s->tiers[0].capacity,
-			    s->n_tiers > 1 ? ", ..." : "");
+	ombra_errmsg_printf(
+	    errmsg, "no tier has room for a new %" PRIu32 "-byte segment (%s)",
+	    segment_size, detail);
 	return OMBRA_ENOMEM;
 }
 

@@ -31,6 +31,7 @@ enum seg_db {
 
 #define SEG_FORMAT 1u
 #define SEG_LOCK_STRIPES 64
+#define SEG_MAX_READERS 1024
 #define SEG_FILE_BUCKETS 256
 #define SEG_KEY_LEN 16
 #define SEG_REC_HEADER_LEN 32

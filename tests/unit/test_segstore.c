@@ -300,6 +300,7 @@ static void test_crc32c_vectors(void **state)
 	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 	unsigned char zeros[32] = {0}, blk[BS];
 	uint32_t whole;
+	size_t i;
 
 	/* Check value of CRC-32C and RFC 3720 B.4 vectors. */
 	assert_int_equal(crc32c(0, "123456789", 9), 0xE3069283u);
@@ -310,7 +311,15 @@ static void test_crc32c_vectors(void **state)
 	whole = crc32c(0, "123456789", 9);
 	assert_int_equal(crc32c(crc32c(0, "1234", 4), "56789", 5), whole);
 
-	/* The block checksum binds data to volume, block and version. */
+	/* The block checksum as defined in docs/storage-format.md (values
+	 * computed independently with a bitwise CRC32C). */
+	for (i = 0; i < BS; i++)
+		blk[i] = (unsigned char)i;
+	assert_int_equal(crc_block(blk, 7, 1000, (UINT64_C(5) << 40) | 9),
+			 0x9568B10Au);
+	assert_int_equal(crc_block(NULL, 1, 2, 3), 0x06357089u);
+
+	/* It binds data to volume, block and version. */
 	memset(blk, 0, sizeof(blk));
 	assert_int_equal(crc_block(NULL, 1, 2, 3), crc_block(blk, 1, 2, 3));
 	assert_int_not_equal(crc_block(blk, 1, 2, 3), crc_block(blk, 9, 2, 3));
@@ -782,6 +791,7 @@ static void test_torn_update_detected(void **state)
 static void test_trim(void **state)
 {
 	struct fx *f = *state;
+	struct segstore_segment_info info;
 	struct segstore_tier_usage u;
 	unsigned char buf[4 * BS], zero[BS] = {0};
 	uint64_t versions[4];
@@ -843,6 +853,13 @@ static void test_trim(void **state)
 		     "read");
 		assert_true(is_zero(buf, BS));
 		assert_int_equal(versions[0], ver(1, 2));
+		/* The zero block holds no data any more. */
+		must(f,
+		     segstore_segment_info(f->s, 12, 0, &info, NULL, 0,
+					   f->errmsg),
+		     "info");
+		assert_int_equal(info.n_data_blocks, 1);
+		assert_int_equal(info.version, ver(1, 2));
 	}
 	/* Writes after a trim work as usual. */
 	write_pattern(f, 11, SEG, 1, 1, ver(1, 3));
