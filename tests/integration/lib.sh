@@ -1,12 +1,13 @@
 # lib.sh: helpers shared by the shell integration tests (sourced, not run).
 #
 # Provides a temp dir removed on exit, a local cluster started with
-# ombra-local on a free base port and stopped on exit, `ctl` (ombractl
-# with a timeout, output captured in $OUT/$ERR, exit status in $RC),
-# assertions that print the command, its output and the metad log tails
-# and exit 1, and `jpy FILE EXPR` to evaluate a Python expression over a
-# JSON document (d) without jq.  Every external command runs under
-# `timeout`, so a hung process fails the test instead of hanging it.
+# ombra-local on reserved free ports (tests/py/ombra_test.py reserve-ports)
+# and stopped on exit, `ctl` (ombractl with a timeout, output captured in
+# $OUT/$ERR, exit status in $RC), assertions that print the command, its
+# output and the metad log tails and exit 1, and `jpy FILE EXPR` to
+# evaluate a Python expression over a JSON document (d) without jq.  Every
+# external command runs under `timeout`, so a hung process fails the test
+# instead of hanging it.
 
 PY=/usr/bin/python3
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -38,10 +39,13 @@ dump_logs() {
 }
 
 cleanup() {
-	local rc=$?
+	local rc=$? f
 	if [ -f "$CLUSTER_DIR/cluster.json" ]; then
 		timeout 60 "$PY" "$OMBRA_LOCAL" down --dir "$CLUSTER_DIR" >/dev/null 2>&1 || true
 	fi
+	for f in "${TMPDIR:-/tmp}"/ombra-test-ports/*; do
+		[ "$(cat "$f" 2>/dev/null)" != "$$" ] || rm -f "$f"
+	done
 	if [ -n "${OMBRA_TEST_KEEP:-}" ]; then
 		log "keeping $TMP (OMBRA_TEST_KEEP)"
 	else
@@ -65,7 +69,8 @@ fail() {
 # local_up ARGS...: ombra-local up on a free base port, JSON to $TMP/up.json.
 local_up() {
 	local base
-	base=$("$PY" "$SRC/tests/py/ombra_test.py" free-base-port) || fail "no free ports"
+	# 3 blocks of 10 ports for members 1..3, reserved while this shell runs.
+	base=$("$PY" "$SRC/tests/py/ombra_test.py" reserve-ports 3 $$) || fail "no free ports"
 	timeout 120 "$PY" "$OMBRA_LOCAL" up --dir "$CLUSTER_DIR" --base-port "$base" \
 		--json "$@" >"$TMP/up.json" 2>"$ERR"
 	RC=$?

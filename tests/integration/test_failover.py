@@ -28,6 +28,9 @@ TOTAL = 200
 WORKERS = 4
 KILL_AT = (60, 130)
 RESTART_AFTER = 25
+# Each worker pauses this long after a create, so that the kills land near
+# KILL_AT (a create takes a few ms; unpaced, 200 creates take ~1 s).
+PACE_S = 0.04
 SETTINGS = {"snapshot_threshold": 64, "snapshot_trailing": 16,
             "election_timeout_ms": 1000, "heartbeat_timeout_ms": 100}
 
@@ -46,6 +49,7 @@ class Creator:
         self.failed = {}  # name -> error text
         self.stop = threading.Event()
         self.threads = []
+        self.retries = 0  # attempts retried by the clients (failover seen)
 
     def worker(self):
         m = ot.pb()
@@ -60,14 +64,18 @@ class Creator:
                 name=name, size_bytes=(1 + idx % 7) * (1 << 30),
                 segment_size_bytes=1 << 20, home_region="r1", replicas=2,
                 request_id=ot.request_id())
+            before = client.retries
             try:
                 resp = client.call("CreateVolume", req, timeout=60.0)
             except Exception as e:  # grpc.RpcError or TestError
                 with self.lock:
                     self.failed[name] = "%s" % (e.details() if hasattr(e, "details") else e)
+                    self.retries += client.retries - before
                 continue
             with self.lock:
                 self.acked[name] = resp.volume
+                self.retries += client.retries - before
+            time.sleep(PACE_S)
 
     def start(self):
         for _ in range(WORKERS):
@@ -90,7 +98,7 @@ class Creator:
 
 def wait_count(creator, n, timeout=120.0):
     ot.wait_until(lambda: creator.count() >= n or None, timeout,
-                  "%d creates to finish" % n)
+                  "%d creates to finish" % n, interval=0.005)
 
 
 def check_volumes_everywhere(cluster, acked, members):
@@ -148,8 +156,9 @@ def main():
                      % (TOTAL, list(KILL_AT))):
             creator.start()
             for at in KILL_AT:
-                wait_count(creator, at)
+                wait_count(creator, at - 10)
                 leader = c.wait_leader(timeout=30)
+                wait_count(creator, at)
                 ot.log("killing leader metad-%d after %d creates", leader.id, creator.count())
                 leader.kill()
                 killed.append(leader)
@@ -164,6 +173,9 @@ def main():
                       len(creator.failed), sorted(creator.failed.items())[:10])
             ot.expect(len(creator.acked) == TOTAL, "only %d of %d creates acknowledged",
                       len(creator.acked), TOTAL)
+            ot.log("%d attempts were retried across the failovers", creator.retries)
+            ot.expect(creator.retries > 0, "no create was retried: the kills did not hit "
+                      "in-flight requests, so failover was not exercised")
 
         members = list(c.members.values())
         with ot.step("all members converge and hold every acknowledged volume once"):

@@ -1,7 +1,7 @@
 """ombra_test: shared helpers for Ombra's integration tests.
 
-What it is for: starting real ombra-metad clusters on free loopback ports
-in a temporary directory (config files, processes, logs), talking to them
+What it is for: starting real ombra-metad clusters on reserved loopback
+ports (19000-19999, see reserve_ports) in a temporary directory (config files, processes, logs), talking to them
 with a leader-following AdminService client built on the Python stubs that
 `make check` generates from proto/ (BUILD/tests/py/gen), and waiting for
 cluster conditions with a deadline on every wait.
@@ -133,25 +133,22 @@ def request_id():
 
 
 # -------------------------------------------------------------------- ports
+#
+# Tests listen on 19000-19999 (outside the kernel's ephemeral range, so an
+# outgoing connection can never take the port of a member that is down
+# and about to restart).  The range is cut into blocks of 10 ports; a
+# block is reserved by creating TMPDIR/ombra-test-ports/<block> (O_EXCL)
+# holding the owner's pid, so tests running in parallel, from any build
+# tree, never pick the same ports.  Reservations of dead owners are stale
+# and taken over.
 
-
-def free_ports(n):
-    """n distinct loopback TCP ports that were free a moment ago (bound to
-    port 0 together, so they differ from each other)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+PORT_LO, PORT_HI, PORT_BLOCK = 19000, 20000, 10
+_RESERVE_DIR = os.path.join(tempfile.gettempdir(), "ombra-test-ports")
 
 
 def port_is_free(port):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind((HOST, port))
         return True
@@ -161,17 +158,71 @@ def port_is_free(port):
         s.close()
 
 
-def free_base_port(lo=19000, hi=19999, span=40):
-    """A base port P in [lo, hi) with P..P+span-1 all free, for tests that
-    drive ombra-local (whose ports are base + 10*(i-1) + {0,1,2})."""
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _claim_block(block, owner):
+    path = os.path.join(_RESERVE_DIR, str(block))
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                with open(path) as f:
+                    pid = int(f.read().strip() or "0")
+            except (OSError, ValueError):
+                pid = 0
+            if pid and _pid_alive(pid):
+                return False
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # stale: its owner is gone
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write("%d\n" % owner)
+        return True
+    return False
+
+
+def release_ports(base, blocks):
+    """Drop the reservation of `blocks` blocks starting at port base."""
+    first = (base - PORT_LO) // PORT_BLOCK
+    for b in range(first, first + blocks):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(_RESERVE_DIR, str(b)))
+
+
+def reserve_ports(blocks=1, owner=None):
+    """Reserve `blocks` consecutive blocks of 10 free ports in 19000-19999
+    for process `owner` (default: this process); returns the first port.
+    Released by release_ports() or when the owner exits."""
     import random
-    rnd = random.Random(os.getpid() ^ int(time.time() * 1000))
-    bases = list(range(lo, hi - span, span))
-    rnd.shuffle(bases)
-    for base in bases:
-        if all(port_is_free(p) for p in range(base, base + span)):
+    owner = owner or os.getpid()
+    os.makedirs(_RESERVE_DIR, exist_ok=True)
+    n = (PORT_HI - PORT_LO) // PORT_BLOCK
+    starts = list(range(n - blocks + 1))
+    random.Random(os.getpid() ^ time.monotonic_ns()).shuffle(starts)
+    for s0 in starts:
+        got = []
+        for b in range(s0, s0 + blocks):
+            if not _claim_block(b, owner):
+                break
+            got.append(b)
+        base = PORT_LO + s0 * PORT_BLOCK
+        if len(got) == blocks and all(port_is_free(p) for p in
+                                      range(base, base + blocks * PORT_BLOCK)):
             return base
-    raise TestError("no free run of %d ports in %d-%d" % (span, lo, hi))
+        for b in got:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(_RESERVE_DIR, str(b)))
+    raise TestError("no %d free blocks of %d ports in %d-%d"
+                    % (blocks, PORT_BLOCK, PORT_LO, PORT_HI - 1))
 
 
 # ---------------------------------------------------------------- channels
@@ -193,26 +244,38 @@ class Tls:
         return cls(rd(ca), rd(cert), rd(key))
 
 
+# Reconnect quickly (gRPC's default backoff starts at 1 s and grows by 1.6x
+# to 120 s, which turns a member restart into many seconds of fail-fast
+# UNAVAILABLE), and keep subchannels per channel so one client's broken
+# connection is not shared with another client's.
+CHANNEL_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100),
+                   ("grpc.min_reconnect_backoff_ms", 100),
+                   ("grpc.max_reconnect_backoff_ms", 1000),
+                   ("grpc.use_local_subchannel_pool", 1)]
+
+
 def channel(endpoint, tls=None):
     """A grpc channel to endpoint "host:port", insecure or with tls."""
     if tls is None:
-        return grpc.insecure_channel(endpoint)
+        return grpc.insecure_channel(endpoint, options=CHANNEL_OPTIONS)
     creds = grpc.ssl_channel_credentials(root_certificates=tls.ca,
                                          private_key=tls.key,
                                          certificate_chain=tls.cert)
-    return grpc.secure_channel(endpoint, creds)
+    return grpc.secure_channel(endpoint, creds, options=CHANNEL_OPTIONS)
 
 
 def leader_hint(err):
-    """The "ombra-leader" trailing metadata value of an RpcError, or ""."""
+    """The "ombra-leader" trailing metadata value of an RpcError, "" when
+    the key is empty, None when the key is absent (the error came from the
+    transport, not from a metad answer)."""
     try:
         md = err.trailing_metadata() or ()
     except Exception:  # not a grpc.Call (e.g. a local failure)
-        return ""
+        return None
     for k, v in md:
         if k == LEADER_MD_KEY:
             return v.decode() if isinstance(v, bytes) else v
-    return ""
+    return None
 
 
 class AdminClient:
@@ -234,6 +297,7 @@ class AdminClient:
         self.attempt_timeout = attempt_timeout
         self.leader = self.endpoints[0]
         self._stubs = {}
+        self._chan_of = {}
         self._channels = []
         self._lock = threading.Lock()
         self.retries = 0  # attempts that failed and were retried (for logs)
@@ -244,6 +308,7 @@ class AdminClient:
             if st is None:
                 ch = channel(endpoint, self.tls)
                 self._channels.append(ch)
+                self._chan_of[endpoint] = ch
                 st = pb().admin_grpc.AdminServiceStub(ch)
                 self._stubs[endpoint] = st
             return st
@@ -252,9 +317,27 @@ class AdminClient:
         """One call to one endpoint, no retry.  With metadata=True returns
         (response, call) so trailing metadata can be inspected."""
         fn = getattr(self.stub(endpoint), method)
-        if metadata:
-            return fn.with_call(req, timeout=timeout)
-        return fn(req, timeout=timeout)
+        try:
+            if metadata:
+                return fn.with_call(req, timeout=timeout)
+            return fn(req, timeout=timeout)
+        except grpc.RpcError as e:
+            if e.code() == grpc.StatusCode.UNAVAILABLE and leader_hint(e) is None:
+                self.reset(endpoint)
+            raise
+
+    def reset(self, endpoint):
+        """Drop the channel to endpoint; the next call opens a new one.
+
+        Done after every transport-level UNAVAILABLE: grpcio 1.51's TLS
+        channels can stay broken ("tcp handshaker shutdown") after a
+        refused connection while the server starts, and a fresh channel
+        (own subchannel pool) also skips the reconnect backoff."""
+        with self._lock:
+            if self._stubs.pop(endpoint, None) is not None:
+                ch = self._chan_of.pop(endpoint)
+                self._channels.remove(ch)
+                ch.close()
 
     def call(self, method, req, timeout=20.0):
         deadline = time.monotonic() + timeout
@@ -294,6 +377,7 @@ class AdminClient:
                 ch.close()
             self._channels = []
             self._stubs = {}
+            self._chan_of = {}
 
 
 def status_code(fn, *args, **kw):
@@ -329,10 +413,10 @@ class Member:
     def __init__(self, cluster, mid, bootstrap=True):
         self.cluster = cluster
         self.id = mid
-        g, r, h = free_ports(3)
-        self.grpc = "%s:%d" % (HOST, g)
-        self.raft = "%s:%d" % (HOST, r)
-        self.http = "%s:%d" % (HOST, h)
+        self.base = reserve_ports(1)
+        self.grpc = "%s:%d" % (HOST, self.base)
+        self.raft = "%s:%d" % (HOST, self.base + 1)
+        self.http = "%s:%d" % (HOST, self.base + 2)
         self.bootstrap = bootstrap
         self.dir = os.path.join(cluster.dir, "metad-%d" % mid)
         self.data_dir = os.path.join(self.dir, "data")
@@ -480,6 +564,7 @@ class Cluster:
         self._clients = []
         for m in self.members.values():
             m.stop()
+            release_ports(m.base, 1)
         if os.environ.get("OMBRA_TEST_KEEP"):
             log("keeping %s (OMBRA_TEST_KEEP)", self.dir)
         else:
@@ -495,9 +580,7 @@ class Cluster:
             rc = m.stop()
             if rc != 0:
                 bad.append((m, rc))
-        for m, rc in bad:
-            sys.stderr.write("---- metad-%d exited %s on SIGTERM; log tail:\n%s\n"
-                             % (m.id, rc, m.log_tail(80)))
+        # The caller's Cluster.__exit__ dumps the logs (sanitizer reports).
         expect(not bad, "unclean shutdown: %s",
                ", ".join("metad-%d status %s" % (m.id, rc) for m, rc in bad))
 
@@ -694,9 +777,10 @@ def step(what):
 
 
 if __name__ == "__main__":
-    # Small command line for shell tests: `ombra_test.py free-base-port`.
-    if len(sys.argv) == 2 and sys.argv[1] == "free-base-port":
-        print(free_base_port())
+    # For shell tests: `ombra_test.py reserve-ports BLOCKS OWNER_PID` prints
+    # the first port of BLOCKS reserved blocks of 10 (held while OWNER runs).
+    if len(sys.argv) == 4 and sys.argv[1] == "reserve-ports":
+        print(reserve_ports(int(sys.argv[2]), int(sys.argv[3])))
         sys.exit(0)
-    sys.stderr.write("usage: ombra_test.py free-base-port\n")
+    sys.stderr.write("usage: ombra_test.py reserve-ports BLOCKS OWNER_PID\n")
     sys.exit(2)
