@@ -32,8 +32,16 @@
  *    entry *in the request*; later libraft tracks the follower's match.
  *    The guard clamps a received AppendEntries' leader_commit to
  *    prev_log_index + n_entries, and the last_log_index of a success result
- *    sent while handling it to the same bound.  OMBRA_RAFT_NO_GUARD=1 runs
- *    without it, to reproduce the bug.
+ *    sent while handling it to the same bound.
+ *    In the same guard: libraft 0.15 rejects an AppendEntries whose
+ *    prev_log_index lies before this member's own snapshot ("no entry at
+ *    index"), although everything up to the snapshot is committed and so
+ *    matches the leader's log.  A follower whose snapshot is newer than
+ *    the leader's then loops forever between that rejection and an
+ *    InstallSnapshot it answers with "have more recent snapshot".  The
+ *    guard moves prev_log_index up to the snapshot and drops the entries
+ *    the snapshot covers.  OMBRA_RAFT_NO_GUARD=1 runs without the guard,
+ *    to reproduce both bugs.
  *
  * 2. Fixture truncate offset (a bug of the in-memory raft_fixture I/O
  *    only).  After an installed snapshot the fixture drops its persisted
@@ -77,7 +85,7 @@ struct trf_shim {
 	raft_io_recv_cb recv;  /* raft's own receive callback */
 	bool in_append;	       /* inside recv of an AppendEntries */
 	raft_index append_end; /* its prev_log_index + n_entries */
-	unsigned long clamped; /* results and commits bounded so far */
+	unsigned long clamped; /* results, commits and prevs adjusted */
 	raft_index first;      /* index of the fixture's first stored entry */
 	struct raft_io_snapshot_put *install; /* pending install, or NULL */
 	raft_index install_index;
@@ -100,13 +108,55 @@ static struct trf_shim *trf_shim_of(const struct raft_io *io)
 	abort(); /* a raft_io we never wrapped: harness bug */
 }
 
+/* Move ae's prev_log_index up to this member's snapshot when it lies
+ * before it, dropping the entries the snapshot covers.  Received entries
+ * share one batch (entries[0].batch), owned with the array by whoever
+ * handles the message. */
+static void trf_shim_skip_snapshotted(struct trf_shim *g,
+				      struct raft_append_entries *ae)
+{
+	raft_index snap = g->raft->log.snapshot.last_index;
+	raft_index covered;
+	struct raft_entry *rest;
+	unsigned n_rest;
+
+	if (snap == 0 || ae->prev_log_index >= snap) {
+		return;
+	}
+	covered = snap - ae->prev_log_index;
+	if (covered >= ae->n_entries) {
+		if (ae->n_entries > 0) {
+			raft_free(ae->entries[0].batch);
+			raft_free(ae->entries);
+		}
+		ae->entries = NULL;
+		ae->n_entries = 0;
+	} else {
+		n_rest = ae->n_entries - (unsigned)covered;
+		rest = raft_malloc(n_rest * sizeof *rest);
+		if (rest == NULL) {
+			return; /* libraft rejects it; the leader retries */
+		}
+		memcpy(rest, ae->entries + covered, n_rest * sizeof *rest);
+		raft_free(ae->entries);
+		ae->entries = rest;
+		ae->n_entries = n_rest;
+	}
+	ae->prev_log_index = snap;
+	ae->prev_log_term = g->raft->log.snapshot.last_term;
+	g->clamped++;
+}
+
 static void trf_shim_recv(struct raft_io *io, struct raft_message *m)
 {
 	struct trf_shim *g = trf_shim_of(io);
 
 	if (g->guard && m->type == RAFT_IO_APPEND_ENTRIES) {
 		struct raft_append_entries *ae = &m->append_entries;
-		raft_index end = ae->prev_log_index + ae->n_entries;
+		raft_index end;
+
+		trf_shim_skip_snapshotted(g, ae);
+		end = ae->prev_log_index + ae->n_entries;
 
 		if (ae->leader_commit > end) {
 			ae->leader_commit = end;

@@ -210,6 +210,10 @@ struct trf_cluster {
 	unsigned long next_request;
 	struct trf_model model;
 	struct trf_stats stats;
+	/* FNV-1a digest of the command applied at each index (0 = none
+	 * yet), index-addressed, n_digests long. */
+	uint64_t *digests;
+	size_t n_digests;
 	/* First contradiction seen by a callback ("" = none); callbacks
 	 * cannot fail the test themselves. */
 	char violation[256];
@@ -355,14 +359,22 @@ static int trf_make_dir(char *out, size_t size)
 	return 0;
 }
 
-/* ---- apply results without a proposer
+/* ---- the apply hook
  *
- * fsm.h says apply's *result is malloc'd and freed by the proposer, but
- * libraft 0.15 hands the result only to a raft_apply() request pending on
- * that member for that index, and otherwise drops the pointer: on
- * followers, and on a leader for entries of earlier terms.  Every such
- * result leaks (in ombra-metad too).  The harness wraps apply, frees the
- * results nobody will receive, and counts them in the summary. */
+ * Every member's raft_fsm.apply is wrapped, for two reasons.
+ *
+ * State Machine Safety (Raft, fig. 3.2): no two members apply different
+ * commands at the same index.  The hook records a digest of the command
+ * applied at each index and flags any member that applies other bytes
+ * there, at the moment it happens (the final state hash would only show
+ * the consequence, if any).
+ *
+ * Results without a proposer: fsm.h says apply's *result is malloc'd and
+ * freed by the proposer, but libraft 0.15 hands the result only to a
+ * raft_apply() request pending on that member for that index, and
+ * otherwise drops the pointer: on followers, and on a leader for entries
+ * of earlier terms.  Every such result leaks (in ombra-metad too).  The
+ * hook frees the results nobody will receive and counts them. */
 
 static struct trf_cluster *trf_active; /* the cluster being run */
 
@@ -380,10 +392,60 @@ static bool trf_has_pending(const struct trf_cluster *c, unsigned server,
 	return false;
 }
 
+/* FNV-1a, 64 bits (Fowler, Noll & Vo); never 0 for the table. */
+static uint64_t trf_digest(const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	size_t k;
+
+	for (k = 0; k < len; k++) {
+		h ^= p[k];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h != 0 ? h : 1;
+}
+
+/* Record that member i applies buf at index; flag a different command
+ * already applied there by another member. */
+static void trf_check_applied(struct trf_cluster *c, unsigned i,
+			      raft_index index, const struct raft_buffer *buf)
+{
+	uint64_t d = trf_digest(buf->base, buf->len);
+
+	if (index >= c->n_digests) {
+		size_t n = c->n_digests == 0 ? 1024 : c->n_digests;
+		uint64_t *grown;
+
+		while (n <= index) {
+			n *= 2;
+		}
+		grown = realloc(c->digests, n * sizeof *grown);
+		if (grown == NULL) {
+			snprintf(c->violation, sizeof c->violation,
+				 "out of memory for the applied-command table");
+			return;
+		}
+		memset(grown + c->n_digests, 0,
+		       (n - c->n_digests) * sizeof *grown);
+		c->digests = grown;
+		c->n_digests = n;
+	}
+	if (c->digests[index] == 0) {
+		c->digests[index] = d;
+	} else if (c->digests[index] != d && c->violation[0] == '\0') {
+		snprintf(c->violation, sizeof c->violation,
+			 "State Machine Safety: server %u applied a different "
+			 "command at index %llu than another member",
+			 i, (unsigned long long)index);
+	}
+}
+
 static int trf_apply_hook(struct raft_fsm *rf, const struct raft_buffer *buf,
 			  void **result)
 {
 	struct trf_cluster *c = trf_active;
+	raft_index index;
 	unsigned i;
 	int rv;
 
@@ -395,12 +457,13 @@ static int trf_apply_hook(struct raft_fsm *rf, const struct raft_buffer *buf,
 	if (i == c->n) {
 		abort(); /* an fsm we never bound: harness bug */
 	}
+	index = raft_last_applied(raft_fixture_get(&c->fixture, i)) + 1;
 	*result = NULL;
 	rv = c->servers[i].apply(rf, buf, result);
-	if (rv == 0 &&
-	    !trf_has_pending(
-		c, i,
-		raft_last_applied(raft_fixture_get(&c->fixture, i)) + 1)) {
+	if (rv == 0) {
+		trf_check_applied(c, i, index, buf);
+	}
+	if (rv == 0 && !trf_has_pending(c, i, index)) {
 		free(*result);
 		*result = NULL;
 		c->stats.orphans++;
@@ -437,6 +500,7 @@ static void trf_cluster_destroy(struct trf_cluster *c)
 	if (trf_active == c) {
 		trf_active = NULL;
 	}
+	free(c->digests);
 	free(c);
 }
 
