@@ -980,8 +980,14 @@ static int raft_setup(struct raftnode *rn, char *errmsg)
 	}
 	rv = raft_start(&rn->raft);
 	if (rv != 0) {
-		ombra_errmsg_printf(errmsg, "raft_start: %s",
-				    raft_errmsg(&rn->raft));
+		ombra_errmsg_printf(errmsg,
+				    "raft_start on %s: %s: %s (is the address "
+				    "already in use, or %s unreadable?)",
+				    cfg->raft_listen, raft_strerror(rv),
+				    raft_errmsg(&rn->raft)[0] != '\0'
+					? raft_errmsg(&rn->raft)
+					: rn->io.errmsg,
+				    cfg->data_dir);
 		return raftnode_map_error(rv);
 	}
 	return 0;
