@@ -805,13 +805,59 @@ static struct raftnode *raftnode_of_io(struct raft_io *io)
 					   offsetof(struct raftnode, io));
 }
 
+/* Second libraft 0.15 defect (same tests): an AppendEntries whose
+ * prev_log_index lies before this member's own snapshot is rejected ("no
+ * entry at index") although everything the snapshot covers is committed
+ * and matches the leader; a follower whose snapshot is newer than the
+ * leader's then loops between that rejection and an InstallSnapshot it
+ * refuses as older.  Move prev_log_index up to the snapshot and drop the
+ * entries it covers.  Received entries share one batch (entries[0].batch,
+ * raft_malloc'd by raft_uv), owned with the array by the handler. */
+static void guard_skip_snapshotted(struct raftnode *rn,
+				   struct raft_append_entries *ae)
+{
+	raft_index snap = rn->raft.log.snapshot.last_index;
+	struct raft_entry *rest;
+	raft_index covered;
+	unsigned n_rest;
+
+	if (snap == 0 || ae->prev_log_index >= snap) {
+		return;
+	}
+	covered = snap - ae->prev_log_index;
+	if (covered >= ae->n_entries) {
+		if (ae->n_entries > 0) {
+			raft_free(ae->entries[0].batch);
+			raft_free(ae->entries);
+		}
+		ae->entries = NULL;
+		ae->n_entries = 0;
+	} else {
+		n_rest = ae->n_entries - (unsigned)covered;
+		rest = raft_malloc(n_rest * sizeof(*rest));
+		if (rest == NULL) {
+			return; /* rejected as before; the leader retries */
+		}
+		memcpy(rest, ae->entries + covered, n_rest * sizeof(*rest));
+		raft_free(ae->entries);
+		ae->entries = rest;
+		ae->n_entries = n_rest;
+	}
+	ae->prev_log_index = snap;
+	ae->prev_log_term = rn->raft.log.snapshot.last_term;
+	rn->clamped++;
+}
+
 static void guard_recv(struct raft_io *io, struct raft_message *m)
 {
 	struct raftnode *rn = raftnode_of_io(io);
 
 	if (m->type == RAFT_IO_APPEND_ENTRIES) {
 		struct raft_append_entries *ae = &m->append_entries;
-		raft_index end = ae->prev_log_index + ae->n_entries;
+		raft_index end;
+
+		guard_skip_snapshotted(rn, ae);
+		end = ae->prev_log_index + ae->n_entries;
 
 		if (ae->leader_commit > end) {
 			ae->leader_commit = end;
