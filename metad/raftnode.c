@@ -80,6 +80,7 @@ struct raftnode {
 	bool transport_ok, io_ok, raft_ok;
 
 	uv_timer_t tick;
+	uv_check_t check;
 	bool tick_ok;
 	unsigned ticks;
 
@@ -677,14 +678,16 @@ static void tick_log_membership(struct raftnode *rn)
 		 line[0] != '\0' ? line : "(empty)");
 }
 
-static void tick_observe(struct raftnode *rn)
+/* Leadership, leader and membership changes; runs after every loop
+ * iteration (uv_check), so /healthz and the leadership callback see a
+ * change as soon as libraft made it. */
+static void observe_state(struct raftnode *rn)
 {
 	struct raft *r = &rn->raft;
 	int state = raft_state(r);
 	raft_id lid = 0;
 	const char *laddr = NULL;
 	raft_index conf_index;
-	uint64_t taken, restored;
 	char grpc[METAD_ADDR_LEN];
 
 	raft_leader(r, &lid, &laddr);
@@ -731,6 +734,14 @@ static void tick_observe(struct raftnode *rn)
 		rn->last_conf_index = conf_index;
 		tick_log_membership(rn);
 	}
+}
+
+/* Snapshot events and gauges; every tick. */
+static void tick_observe(struct raftnode *rn)
+{
+	struct raft *r = &rn->raft;
+	int state = raft_state(r);
+	uint64_t taken, restored;
 
 	taken = fsm_snapshots_taken(rn->fsm);
 	restored = fsm_snapshots_restored(rn->fsm);
@@ -774,6 +785,11 @@ static void tick_sync(struct raftnode *rn)
 		return;
 	}
 	rn->synced_index = applied;
+}
+
+static void on_check(uv_check_t *c)
+{
+	observe_state(c->data);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -1077,7 +1093,9 @@ int raftnode_start(const struct raftnode_options *o, struct raftnode **out,
 		return rv;
 	}
 	uv_timer_init(rn->loop, &rn->tick);
+	uv_check_init(rn->loop, &rn->check);
 	rn->tick.data = rn;
+	rn->check.data = rn;
 	rn->tick_ok = true;
 	/* raft_init() keeps the raft_fsm pointer: fill it first. */
 	fsm_bind_raft(rn->fsm, &rn->raft, &rn->rfsm);
@@ -1086,6 +1104,7 @@ int raftnode_start(const struct raftnode_options *o, struct raftnode **out,
 		return rv;
 	}
 	uv_timer_start(&rn->tick, on_tick, TICK_MS, TICK_MS);
+	uv_check_start(&rn->check, on_check);
 	log_info("raft: member %llu started on %s (applied index %llu)",
 		 (unsigned long long)rn->cfg->id, rn->cfg->raft_listen,
 		 (unsigned long long)fsm_applied_index(rn->fsm));
@@ -1140,9 +1159,11 @@ void raftnode_close(struct raftnode *rn, void (*cb)(void *data), void *data)
 	rn->closing = 1; /* released by the final close_step_done below */
 	atomic_store(&rn->health_state, RAFT_UNAVAILABLE);
 	if (rn->tick_ok) {
-		rn->closing++;
+		rn->closing += 2;
 		uv_timer_stop(&rn->tick);
 		uv_close((uv_handle_t *)&rn->tick, on_tick_closed);
+		uv_check_stop(&rn->check);
+		uv_close((uv_handle_t *)&rn->check, on_tick_closed);
 	}
 	if (rn->raft_ok) {
 		rn->closing++;
