@@ -6,11 +6,13 @@
  * directory or LMDB failure at open is OMBRA_EIO with the path and the
  * system's message, and everything acquired so far is released. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "segstore_internal.h"
 
@@ -325,6 +327,17 @@ int segstore_open(const struct segstore_config *cfg, struct segstore **out,
 		rv = OMBRA_ENOMEM;
 		goto err;
 	}
+	s->io.pread =
+	    cfg->io != NULL && cfg->io->pread != NULL ? cfg->io->pread : pread;
+	s->io.pwrite = cfg->io != NULL && cfg->io->pwrite != NULL
+			   ? cfg->io->pwrite
+			   : pwrite;
+	s->io.fdatasync = cfg->io != NULL && cfg->io->fdatasync != NULL
+			      ? cfg->io->fdatasync
+			      : fdatasync;
+	s->io.fallocate = cfg->io != NULL && cfg->io->fallocate != NULL
+			      ? cfg->io->fallocate
+			      : fallocate;
 	s->index_dir = strdup(cfg->index_dir);
 	if (s->index_dir == NULL)
 		goto err_nomem;

@@ -49,6 +49,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define SEGSTORE_BLOCK_SIZE 4096u
 #define SEGSTORE_MIN_SEGMENT_SIZE (64u * 1024u)
@@ -84,12 +85,24 @@ struct segstore_tier_config {
 	uint64_t capacity; /* bytes that segments may be allocated on it */
 };
 
+/* The system calls used on data files.  Tests replace them to inject
+ * faults (EIO from pread, a failing fdatasync, no hole punching); each
+ * behaves like the call it replaces (-1 and errno on failure).  A NULL
+ * table or field means the system's own. */
+struct segstore_io {
+	ssize_t (*pread)(int fd, void *buf, size_t len, off_t off);
+	ssize_t (*pwrite)(int fd, const void *buf, size_t len, off_t off);
+	int (*fdatasync)(int fd);
+	int (*fallocate)(int fd, int mode, off_t off, off_t len);
+};
+
 struct segstore_config {
 	const char *index_dir; /* LMDB environment; created if missing */
 	const struct segstore_tier_config *tiers; /* placement preference
 						     order: first fit */
 	size_t n_tiers;				  /* 1..SEGSTORE_MAX_TIERS */
-	uint64_t index_map_size; /* bytes; 0 = SEGSTORE_DEFAULT_MAP_SIZE */
+	uint64_t index_map_size;      /* bytes; 0 = SEGSTORE_DEFAULT_MAP_SIZE */
+	const struct segstore_io *io; /* NULL: the system calls; copied */
 };
 
 /* One block handed to segstore_apply_if_newer() or segstore_repair().

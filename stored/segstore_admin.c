@@ -151,17 +151,18 @@ static int seg_copy_to(struct segstore *s, uint64_t volume_id, uint64_t segment,
 	rv = seg_file_get(s, to, volume_id, true, &fd, errmsg);
 	if (rv != 0)
 		return rv;
-	err = seg_punch(fd, base, rec->segment_size);
+	err = seg_punch(s, fd, base, rec->segment_size);
 	for (i = 0; err == 0 && i < rec->n_blocks; i++) {
 		if (rec->blocks[i].version == 0 ||
 		    (rec->blocks[i].flags & SEG_BLOCK_ZERO) != 0)
 			continue;
-		err = seg_pwrite_full(fd, buf + (size_t)i * SEGSTORE_BLOCK_SIZE,
+		err = seg_pwrite_full(s, fd,
+				      buf + (size_t)i * SEGSTORE_BLOCK_SIZE,
 				      SEGSTORE_BLOCK_SIZE,
 				      base + (uint64_t)i * SEGSTORE_BLOCK_SIZE);
 	}
 	if (err == 0)
-		err = seg_datasync(fd);
+		err = seg_datasync(s, fd);
 	if (err != 0) {
 		ombra_errmsg_printf(errmsg, "copying to tier '%s': %s",
 				    s->tiers[to].name, strerror(err));
@@ -253,7 +254,7 @@ static int seg_move_locked(struct segstore *s, uint64_t volume_id,
 	/* Committed: the old copy is garbage now.  Failing to punch it only
 	 * wastes space until the range is placed again. */
 	if (seg_file_get(s, from, volume_id, false, &fd, errmsg) == 0)
-		(void)seg_punch(fd, segment * rec->segment_size,
+		(void)seg_punch(s, fd, segment * rec->segment_size,
 				rec->segment_size);
 	return 0;
 }

@@ -184,7 +184,7 @@ int seg_files_sync(struct segstore *s, char *errmsg)
 	}
 	(void)pthread_mutex_unlock(&s->files_lock);
 	for (i = 0; i < n; i++) {
-		err = seg_datasync(fds[i]);
+		err = seg_datasync(s, fds[i]);
 		if (err != 0 && rv == 0) {
 			ombra_errmsg_printf(errmsg, "fdatasync: %s",
 					    strerror(err));
@@ -208,21 +208,27 @@ int seg_files_sync(struct segstore *s, char *errmsg)
 
 void seg_files_close_all(struct segstore *s)
 {
+	struct seg_file *f, *next;
 	size_t b;
 
 	for (b = 0; b < SEG_FILE_BUCKETS; b++) {
-		while (s->files[b] != NULL)
-			seg_file_drop(s, s->files[b]);
+		for (f = s->files[b]; f != NULL; f = next) {
+			next = f->next;
+			(void)close(f->fd);
+			free(f);
+		}
+		s->files[b] = NULL;
 	}
 }
 
-int seg_pread_full(int fd, void *buf, size_t len, uint64_t off)
+int seg_pread_full(const struct segstore *s, int fd, void *buf, size_t len,
+		   uint64_t off)
 {
 	unsigned char *p = buf;
 	ssize_t n;
 
 	while (len > 0) {
-		n = pread(fd, p, len, (off_t)off);
+		n = s->io.pread(fd, p, len, (off_t)off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -240,13 +246,14 @@ int seg_pread_full(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-int seg_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+int seg_pwrite_full(const struct segstore *s, int fd, const void *buf,
+		    size_t len, uint64_t off)
 {
 	const unsigned char *p = buf;
 	ssize_t n;
 
 	while (len > 0) {
-		n = pwrite(fd, p, len, (off_t)off);
+		n = s->io.pwrite(fd, p, len, (off_t)off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -261,7 +268,8 @@ int seg_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 
 /* Fallback of seg_punch(): write zeros over the part of the range that
  * lies inside the file (past its end already reads as zeros). */
-static int seg_zero_fill(int fd, uint64_t off, uint64_t len)
+static int seg_zero_fill(const struct segstore *s, int fd, uint64_t off,
+			 uint64_t len)
 {
 	static const unsigned char zeros[64 * 1024];
 	struct stat st;
@@ -277,7 +285,7 @@ static int seg_zero_fill(int fd, uint64_t off, uint64_t len)
 		size_t n = end - off < sizeof(zeros) ? (size_t)(end - off)
 						     : sizeof(zeros);
 
-		err = seg_pwrite_full(fd, zeros, n, off);
+		err = seg_pwrite_full(s, fd, zeros, n, off);
 		if (err != 0)
 			return err;
 		off += n;
@@ -285,19 +293,19 @@ static int seg_zero_fill(int fd, uint64_t off, uint64_t len)
 	return 0;
 }
 
-int seg_punch(int fd, uint64_t off, uint64_t len)
+int seg_punch(const struct segstore *s, int fd, uint64_t off, uint64_t len)
 {
-	if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		      (off_t)off, (off_t)len) == 0)
+	if (s->io.fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			    (off_t)off, (off_t)len) == 0)
 		return 0;
 	if (errno != EOPNOTSUPP && errno != ENOSYS)
 		return errno;
-	return seg_zero_fill(fd, off, len);
+	return seg_zero_fill(s, fd, off, len);
 }
 
-int seg_datasync(int fd)
+int seg_datasync(const struct segstore *s, int fd)
 {
-	while (fdatasync(fd) != 0) {
+	while (s->io.fdatasync(fd) != 0) {
 		if (errno != EINTR)
 			return errno;
 	}

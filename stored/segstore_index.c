@@ -497,7 +497,7 @@ static int seg_create_segment(struct segstore *s, MDB_txn *txn,
 		return rv;
 	/* A crash after a delete or a move can leave old bytes in the
 	 * range; a new segment must start as zeros. */
-	err = seg_punch(fd, segment * segment_size, segment_size);
+	err = seg_punch(s, fd, segment * segment_size, segment_size);
 	if (err != 0) {
 		ombra_errmsg_printf(errmsg,
 				    "tier '%s': clearing the range of new "

@@ -60,6 +60,7 @@ struct seg_file {
 };
 
 struct segstore {
+	struct segstore_io io; /* every field set */
 	struct seg_tier tiers[SEGSTORE_MAX_TIERS];
 	size_t n_tiers;
 	char *index_dir;
@@ -183,14 +184,16 @@ int seg_files_sync(struct segstore *s, char *errmsg);
 void seg_files_close_all(struct segstore *s);
 /* Whole-buffer pread/pwrite (retrying EINTR and short transfers).  pread
  * zero-fills what lies past the end of the file.  0, or the errno. */
-int seg_pread_full(int fd, void *buf, size_t len, uint64_t off);
-int seg_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+int seg_pread_full(const struct segstore *s, int fd, void *buf, size_t len,
+		   uint64_t off);
+int seg_pwrite_full(const struct segstore *s, int fd, const void *buf,
+		    size_t len, uint64_t off);
 /* Make [off, off+len) of the file read as zeros without growing it: punch
  * a hole, or write zeros where the file system cannot punch.  0 or the
  * errno. */
-int seg_punch(int fd, uint64_t off, uint64_t len);
+int seg_punch(const struct segstore *s, int fd, uint64_t off, uint64_t len);
 /* fdatasync, retrying EINTR; 0 or the errno. */
-int seg_datasync(int fd);
+int seg_datasync(const struct segstore *s, int fd);
 
 /* --- segstore_read.c: verification --- */
 /* Read blocks [first, first + count) of a segment (indices inside the

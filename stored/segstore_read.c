@@ -15,48 +15,76 @@
 #include "crc.h"
 #include "segstore_internal.h"
 
+/* Errors of pread() that mean the medium lost the data (the block is bad
+ * and a replica has it), as opposed to a misuse or a missing file. */
+static bool seg_media_error(int err)
+{
+	return err == EIO || err == ENODATA || err == EBADMSG;
+}
+
+/* After a media error on a multi-block read: read block by block so that
+ * only the unreadable blocks are reported.  bad[i] marks them. */
+static int seg_read_each(const struct segstore *s, int fd, unsigned char *buf,
+			 uint64_t off, uint32_t count, bool *bad)
+{
+	uint32_t i;
+	int err;
+
+	for (i = 0; i < count; i++) {
+		err =
+		    seg_pread_full(s, fd, buf + (size_t)i * SEGSTORE_BLOCK_SIZE,
+				   SEGSTORE_BLOCK_SIZE,
+				   off + (uint64_t)i * SEGSTORE_BLOCK_SIZE);
+		if (err != 0 && !seg_media_error(err))
+			return err;
+		bad[i] = err != 0;
+	}
+	return 0;
+}
+
 int seg_read_verify(struct segstore *s, uint64_t volume_id, uint64_t segment,
 		    const struct seg_rec *rec, uint32_t first, uint32_t count,
 		    unsigned char *buf, bool *bad, uint32_t *n_bad,
 		    char *errmsg)
 {
 	uint64_t base = segment * (rec->segment_size / SEGSTORE_BLOCK_SIZE);
-	bool media_error = false;
+	uint64_t off = (base + first) * SEGSTORE_BLOCK_SIZE;
 	uint32_t i;
-	int fd, rv, err;
+	int fd, rv, err = 0;
 
 	*n_bad = 0;
+	memset(bad, 0, count * sizeof(*bad));
 	rv = seg_file_get(s, rec->tier, volume_id, false, &fd, errmsg);
 	if (rv == OMBRA_ENOTFOUND) {
+		/* Zeros: written blocks will fail verification. */
 		memset(buf, 0, (size_t)count * SEGSTORE_BLOCK_SIZE);
 	} else if (rv != 0) {
 		return rv;
 	} else {
-		err =
-		    seg_pread_full(fd, buf, (size_t)count * SEGSTORE_BLOCK_SIZE,
-				   (base + first) * SEGSTORE_BLOCK_SIZE);
-		if (err == EIO || err == ENODATA || err == EBADMSG)
-			media_error = true;
-		else if (err != 0) {
-			ombra_errmsg_printf(errmsg,
-					    "tier '%s': reading volume %" PRIu64
-					    " segment %" PRIu64 ": %s",
-					    s->tiers[rec->tier].name, volume_id,
-					    segment, strerror(err));
-			return OMBRA_EIO;
-		}
+		err = seg_pread_full(s, fd, buf,
+				     (size_t)count * SEGSTORE_BLOCK_SIZE, off);
+		if (seg_media_error(err))
+			err = seg_read_each(s, fd, buf, off, count, bad);
+	}
+	if (err != 0) {
+		ombra_errmsg_printf(errmsg,
+				    "tier '%s': reading volume %" PRIu64
+				    " segment %" PRIu64 ": %s",
+				    s->tiers[rec->tier].name, volume_id,
+				    segment, strerror(err));
+		return OMBRA_EIO;
 	}
 	for (i = 0; i < count; i++) {
 		const struct seg_block_rec *b = &rec->blocks[first + i];
 		unsigned char *data = buf + (size_t)i * SEGSTORE_BLOCK_SIZE;
 
-		bad[i] = false;
 		if (b->version == 0) {
 			memset(data, 0, SEGSTORE_BLOCK_SIZE);
+			bad[i] = false;
 			continue;
 		}
-		if (media_error || crc_block(data, volume_id, base + first + i,
-					     b->version) != b->crc) {
+		if (bad[i] || crc_block(data, volume_id, base + first + i,
+					b->version) != b->crc) {
 			memset(data, 0, SEGSTORE_BLOCK_SIZE);
 			bad[i] = true;
 			(*n_bad)++;
@@ -254,6 +282,7 @@ static int seg_scrub_locate(struct segstore *s,
 	uint64_t per_seg, vol = cursor->volume_id, seg = 0, in_seg = 0;
 	int rc, rv;
 
+	*first = 0;
 	rv = seg_txn_begin(s, false, &txn, errmsg);
 	if (rv != 0)
 		return rv;
@@ -403,8 +432,8 @@ int segstore_scrub_step(struct segstore *s,
 {
 	struct seg_scrub_ctx c = {0};
 	size_t budget = max_blocks, visited = 0;
-	uint64_t volume_id, segment;
-	uint32_t first, next, i;
+	uint64_t volume_id = 0, segment = 0;
+	uint32_t first = 0, next, i;
 	int rv = 0;
 
 	if (n_checked != NULL)

@@ -24,8 +24,8 @@ static int seg_store_bytes(struct segstore *s, size_t tier, int fd,
 			   const void *data, size_t len, uint64_t off,
 			   char *errmsg)
 {
-	int err = data != NULL ? seg_pwrite_full(fd, data, len, off)
-			       : seg_punch(fd, off, len);
+	int err = data != NULL ? seg_pwrite_full(s, fd, data, len, off)
+			       : seg_punch(s, fd, off, len);
 
 	if (err != 0) {
 		ombra_errmsg_printf(
@@ -48,7 +48,7 @@ static int seg_data_done(struct segstore *s, size_t tier, uint64_t volume_id,
 		seg_file_mark_dirty(s, tier, volume_id);
 		return 0;
 	}
-	err = seg_datasync(fd);
+	err = seg_datasync(s, fd);
 	if (err != 0) {
 		ombra_errmsg_printf(errmsg, "tier '%s': fdatasync: %s",
 				    s->tiers[tier].name, strerror(err));

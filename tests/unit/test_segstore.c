@@ -6,7 +6,8 @@
  *
  * Each test gets a fresh temporary directory (removed afterwards) holding
  * the index and two tier directories; corruption is injected by writing
- * the data files directly.  Random data comes from a seeded xorshift
+ * the data files directly, and disk faults (EIO on read, failing
+ * fdatasync, ENOSPC, no hole punching) through struct segstore_io.  Random data comes from a seeded xorshift
  * generator, so a failure is reproducible.  Fails (cmocka) on the first
  * assertion, with the store's errmsg printed where one exists. */
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
@@ -34,11 +36,65 @@
 #define PER_SEG (SEG / BS)
 #define MIB (1024u * 1024u)
 
+/* Faults injected through struct segstore_io. */
+static struct {
+	bool pread_on;		/* fail preads covering pread_bad_off */
+	uint64_t pread_bad_off; /* byte offset in any data file */
+	int fdatasync_fail;	/* next N fdatasync calls fail with EIO */
+	int pwrite_fail;	/* next N pwrite calls fail with ENOSPC */
+	bool no_punch;		/* fallocate is not supported */
+	int punches;		/* fallocate calls seen */
+} faults;
+
+static ssize_t fake_pread(int fd, void *buf, size_t len, off_t off)
+{
+	if (faults.pread_on && (uint64_t)off <= faults.pread_bad_off &&
+	    faults.pread_bad_off < (uint64_t)off + len) {
+		errno = EIO;
+		return -1;
+	}
+	return pread(fd, buf, len, off);
+}
+
+static ssize_t fake_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	if (faults.pwrite_fail > 0) {
+		faults.pwrite_fail--;
+		errno = ENOSPC;
+		return -1;
+	}
+	return pwrite(fd, buf, len, off);
+}
+
+static int fake_fdatasync(int fd)
+{
+	if (faults.fdatasync_fail > 0) {
+		faults.fdatasync_fail--;
+		errno = EIO;
+		return -1;
+	}
+	return fdatasync(fd);
+}
+
+static int fake_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	faults.punches++;
+	if (faults.no_punch) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	return fallocate(fd, mode, off, len);
+}
+
+static const struct segstore_io fake_io = {fake_pread, fake_pwrite,
+					   fake_fdatasync, fake_fallocate};
+
 struct fx {
 	char root[64];
 	char index[128];
 	char tier_dir[2][128];
 	struct segstore *s;
+	const struct segstore_io *io; /* NULL: the system calls */
 	char errmsg[OMBRA_ERRMSG_LEN];
 };
 
@@ -98,7 +154,8 @@ static int fx_open_tiers(struct fx *f, size_t n_tiers, uint64_t cap0,
 	    {"fast", f->tier_dir[0], cap0},
 	    {"slow", f->tier_dir[1], cap1},
 	};
-	struct segstore_config cfg = {f->index, tiers, n_tiers, 64u * MIB};
+	struct segstore_config cfg = {f->index, tiers, n_tiers, 64u * MIB,
+				      f->io};
 
 	return segstore_open(&cfg, &f->s, f->errmsg);
 }
@@ -129,6 +186,7 @@ static int setup(void **state)
 		free(f);
 		return -1;
 	}
+	memset(&faults, 0, sizeof(faults));
 	snprintf(f->index, sizeof(f->index), "%s/index", f->root);
 	snprintf(f->tier_dir[0], sizeof(f->tier_dir[0]), "%s/fast", f->root);
 	snprintf(f->tier_dir[1], sizeof(f->tier_dir[1]), "%s/slow", f->root);
@@ -1216,6 +1274,131 @@ static void test_concurrent_readers_writers(void **state)
 	}
 }
 
+/* --- injected faults --- */
+
+static void test_media_error_per_block(void **state)
+{
+	struct fx *f = *state;
+	unsigned char *buf = malloc(2 * SEG), want[BS];
+	uint64_t bad[2 * PER_SEG], versions[2 * PER_SEG];
+	struct bad_list l = {0};
+	size_t n_bad;
+
+	assert_non_null(buf);
+	f->io = &fake_io;
+	fx_open(f);
+	write_pattern(f, 80, SEG, 0, 2 * PER_SEG, ver(1, 1));
+	/* The medium cannot return block 20 (in segment 1). */
+	faults.pread_on = true;
+	faults.pread_bad_off = 20 * BS + 512;
+	assert_int_equal(segstore_read(f->s, 80, 0, 2 * SEG, buf, versions, bad,
+				       &n_bad, f->errmsg),
+			 OMBRA_EIO);
+	/* Only that block is reported: the rest is read block by block. */
+	assert_int_equal(n_bad, 1);
+	assert_int_equal(bad[0], 20);
+	assert_true(is_zero(buf + 20 * BS, BS));
+	fill_block(want, 80, 21, ver(1, 1));
+	assert_memory_equal(buf + 21 * BS, want, BS);
+	(void)scrub_pass(f, 64, &l);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.block[0], 20);
+	faults.pread_on = false;
+	expect_pattern(f, 80, 0, 2 * PER_SEG, ver(1, 1));
+	free(buf);
+}
+
+static void test_sync_failures(void **state)
+{
+	struct fx *f = *state;
+	unsigned char v2[BS], buf[BS];
+	uint64_t version;
+	struct segstore_block fix;
+	size_t n_bad, applied;
+
+	f->io = &fake_io;
+	fx_open(f);
+	write_pattern(f, 81, SEG, 0, 2, ver(1, 1));
+	/* A failed flush is reported and retried by the next one. */
+	faults.fdatasync_fail = 1;
+	assert_int_equal(segstore_flush(f->s, f->errmsg), OMBRA_EIO);
+	assert_non_null(strstr(f->errmsg, "fdatasync"));
+	must(f, segstore_flush(f->s, f->errmsg), "second flush");
+	/* A fua write whose data sync fails is not committed: the block
+	 * no longer matches its (old) checksum and reads as bad, never as
+	 * the unacknowledged data. */
+	fill_block(v2, 81, 1, ver(1, 2));
+	faults.fdatasync_fail = 1;
+	assert_int_equal(segstore_write(f->s, 81, SEG, BS, v2, BS, ver(1, 2),
+					true, f->errmsg),
+			 OMBRA_EIO);
+	assert_non_null(strstr(f->errmsg, "fdatasync"));
+	assert_int_equal(segstore_read(f->s, 81, BS, BS, buf, &version, NULL,
+				       &n_bad, f->errmsg),
+			 OMBRA_EIO);
+	assert_int_equal(version, ver(1, 1));
+	fill_block(buf, 81, 1, ver(1, 1));
+	fix = mk_block(81, 1, ver(1, 1), buf);
+	must(f,
+	     segstore_repair(f->s, 81, SEG, &fix, 1, true, &applied, f->errmsg),
+	     "repair");
+	expect_pattern(f, 81, 0, 2, ver(1, 1));
+	/* The retried write succeeds. */
+	must(f,
+	     segstore_write(f->s, 81, SEG, BS, v2, BS, ver(1, 2), true,
+			    f->errmsg),
+	     "retry");
+	expect_pattern(f, 81, 1, 1, ver(1, 2));
+}
+
+static void test_write_failure_changes_nothing(void **state)
+{
+	struct fx *f = *state;
+	unsigned char v2[BS];
+	struct segstore_tier_usage u;
+	size_t n;
+
+	f->io = &fake_io;
+	fx_open(f);
+	write_pattern(f, 82, SEG, 0, 1, ver(1, 1));
+	fill_block(v2, 82, 0, ver(1, 2));
+	faults.pwrite_fail = 1;
+	assert_int_equal(segstore_write(f->s, 82, SEG, 0, v2, BS, ver(1, 2),
+					false, f->errmsg),
+			 OMBRA_EIO);
+	assert_non_null(strstr(f->errmsg, "No space left"));
+	expect_pattern(f, 82, 0, 1, ver(1, 1));
+	must(f, segstore_usage(f->s, &u, 1, &n, f->errmsg), "usage");
+	assert_int_equal(u.used, BS);
+}
+
+static void test_no_hole_punching(void **state)
+{
+	struct fx *f = *state;
+	unsigned char buf[3 * BS];
+	uint64_t versions[3];
+	size_t n_bad;
+
+	f->io = &fake_io;
+	faults.no_punch = true;
+	fx_open(f);
+	write_pattern(f, 83, SEG, 0, 3, ver(1, 1));
+	/* Zeros are written instead; the trim still reads as zeros. */
+	must(f,
+	     segstore_trim(f->s, 83, SEG, BS, BS, ver(1, 2), true, f->errmsg),
+	     "trim");
+	assert_true(faults.punches > 0);
+	must(f,
+	     segstore_read(f->s, 83, 0, sizeof(buf), buf, versions, NULL,
+			   &n_bad, f->errmsg),
+	     "read");
+	assert_true(is_zero(buf + BS, BS));
+	assert_int_equal(versions[1], ver(1, 2));
+	expect_pattern(f, 83, 2, 1, ver(1, 1));
+	peek(f, 0, 83, BS, buf, BS);
+	assert_true(is_zero(buf, BS));
+}
+
 /* --- bad input --- */
 
 static void expect_einval(struct fx *f, int rv, const char *needle)
@@ -1331,7 +1514,7 @@ static void test_bad_config(void **state)
 	struct fx *f = *state;
 	struct segstore_tier_config t[2] = {{"a", f->tier_dir[0], 1},
 					    {"a", f->tier_dir[1], 1}};
-	struct segstore_config cfg = {f->index, t, 2, 0};
+	struct segstore_config cfg = {f->index, t, 2, 0, NULL};
 	struct segstore *s = (struct segstore *)1;
 
 	expect_einval(f, segstore_open(&cfg, &s, f->errmsg), "given twice");
@@ -1389,6 +1572,10 @@ int main(void)
 	    T(test_orphan_bytes_not_trusted),
 	    T(test_scrub_paced),
 	    T(test_concurrent_readers_writers),
+	    T(test_media_error_per_block),
+	    T(test_sync_failures),
+	    T(test_write_failure_changes_nothing),
+	    T(test_no_hole_punching),
 	    T(test_bad_input),
 	    T(test_bad_config),
 #undef T
