@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -249,12 +250,43 @@ err:
 	return OMBRA_ENOMEM;
 }
 
+/* One store per index: a second open (this process or another) would
+ * interleave writes to the same data files.  flock() locks belong to the
+ * open file description, so the kernel drops it if the process dies. */
+static int seg_lock_index(struct segstore *s, char *errmsg)
+{
+	char path[4096];
+	int n;
+
+	n = snprintf(path, sizeof(path), "%s/segstore.lock", s->index_dir);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		ombra_errmsg_printf(errmsg, "index path too long");
+		return OMBRA_EINVAL;
+	}
+	s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lock_fd < 0) {
+		ombra_errmsg_printf(errmsg, "open %s: %s", path,
+				    strerror(errno));
+		return OMBRA_EIO;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		ombra_errmsg_printf(errmsg, "%s: %s", path,
+				    errno == EWOULDBLOCK
+					? "the store is already open"
+					: strerror(errno));
+		return errno == EWOULDBLOCK ? OMBRA_EPRECOND : OMBRA_EIO;
+	}
+	return 0;
+}
+
 static void seg_free(struct segstore *s)
 {
 	size_t i;
 
 	if (s->env != NULL)
 		mdb_env_close(s->env);
+	if (s->lock_fd >= 0)
+		(void)close(s->lock_fd);
 	seg_files_close_all(s);
 	if (s->files_lock_ok)
 		(void)pthread_mutex_destroy(&s->files_lock);
@@ -338,6 +370,7 @@ int segstore_open(const struct segstore_config *cfg, struct segstore **out,
 	s->io.fallocate = cfg->io != NULL && cfg->io->fallocate != NULL
 			      ? cfg->io->fallocate
 			      : fallocate;
+	s->lock_fd = -1;
 	s->index_dir = strdup(cfg->index_dir);
 	if (s->index_dir == NULL)
 		goto err_nomem;
@@ -351,6 +384,9 @@ int segstore_open(const struct segstore_config *cfg, struct segstore **out,
 			goto err_nomem;
 		s->n_tiers = i + 1;
 	}
+	rv = seg_lock_index(s, errmsg);
+	if (rv != 0)
+		goto err_after_alloc;
 	rv = seg_locks_init(s, errmsg);
 	if (rv != 0)
 		goto err_after_alloc;

@@ -167,7 +167,8 @@ int segstore_version_cmp(uint64_t a, uint64_t b);
  * released with segstore_close().  Errors: OMBRA_EINVAL for a bad config
  * (no tiers, duplicate or malformed tier name, zero capacity),
  * OMBRA_ECONFIG when the index holds data on a tier that is not in cfg or
- * was written in an unknown format, OMBRA_EIO for directory or LMDB
+ * was written in an unknown format, OMBRA_EPRECOND when the store is
+ * already open (in this or another process), OMBRA_EIO for directory or LMDB
  * failures, OMBRA_ENOMEM. */
 int segstore_open(const struct segstore_config *cfg, struct segstore **out,
 		  char *errmsg);

@@ -64,6 +64,7 @@ struct segstore {
 	struct seg_tier tiers[SEGSTORE_MAX_TIERS];
 	size_t n_tiers;
 	char *index_dir;
+	int lock_fd; /* flock'ed index_dir/segstore.lock; -1 when none */
 	MDB_env *env;
 	MDB_dbi dbi[SEG_DB_COUNT];
 	pthread_rwlock_t vol_locks[SEG_LOCK_STRIPES];

@@ -7,9 +7,10 @@
  * Each test gets a fresh temporary directory (removed afterwards) holding
  * the index and two tier directories; corruption is injected by writing
  * the data files directly, and disk faults (EIO on read, failing
- * fdatasync, ENOSPC, no hole punching) through struct segstore_io.  Random data comes from a seeded xorshift
- * generator, so a failure is reproducible.  Fails (cmocka) on the first
- * assertion, with the store's errmsg printed where one exists. */
+ * fdatasync, ENOSPC, no hole punching) through struct segstore_io.  Random data
+ * comes from a seeded xorshift generator, so a failure is reproducible.  Fails
+ * (cmocka) on the first assertion, with the store's errmsg printed where one
+ * exists. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -963,6 +964,17 @@ static void test_reopen_keeps_everything(void **state)
 	assert_memory_equal(v1, v2, sizeof(v1));
 	assert_memory_equal(b1, b2, sizeof(b1));
 	expect_pattern(f, 13, 6, 17, ver(4, 4));
+	/* One store per index, also within one process. */
+	{
+		struct segstore *saved = f->s;
+
+		f->s = NULL;
+		assert_int_equal(fx_open_tiers(f, 1, UINT64_C(1) << 40, 0),
+				 OMBRA_EPRECOND);
+		assert_non_null(strstr(f->errmsg, "already open"));
+		assert_null(f->s);
+		f->s = saved;
+	}
 	/* The volume's segment size is remembered too. */
 	assert_int_equal(segstore_write(f->s, 13, 2 * SEG, 0, b1, BS, ver(5, 1),
 					false, f->errmsg),
