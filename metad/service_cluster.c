@@ -5,8 +5,8 @@
  * replicated state (so every member can redirect clients to the new one),
  * then raft_add() adds it as a spare and, for a voter, raft_assign()
  * promotes it once libraft has caught it up (by snapshot if the log was
- * compacted).  A retry after a failed raft_add() finds the record already
- * there with the same addresses and carries on.
+ * compacted).  A retry after a failed raft_add() records the addresses
+ * again (the state machine updates an existing record) and carries on.
  * RemoveMetadMember (leader): raft_remove(), then CmdRemoveMember.
  * Removing the leader itself starts a leadership transfer and answers
  * UNAVAILABLE so the client (rpc_cluster follows leader hints) retries on
