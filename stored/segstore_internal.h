@@ -1,7 +1,10 @@
 /* segstore_internal.h: what the segstore_*.c files share: the store
  * struct, the decoded index records, and the helpers for the index
- * (segstore_index.c), the data files (segstore_file.c) and block
- * verification (segstore_read.c).  Not for use outside stored/segstore*.
+ * (segstore_index.c, segstore_record.c, segstore_tier.c), the data files
+ * (segstore_file.c), the data steps of mutations (segstore_write.c) and
+ * block verification (segstore_read.c).  The entry points live in those
+ * files and in segstore.c, segstore_apply.c, segstore_scrub.c and
+ * segstore_admin.c.  Not for use outside stored/segstore*.
  *
  * Locking rules (see segstore.h "Threads"): a volume's stripe lock is taken
  * before any LMDB transaction and only one stripe is held at a time; a
@@ -109,13 +112,15 @@ int seg_check_range(uint64_t volume_id, uint64_t offset, size_t len,
 /* Tier index by name, or -1. */
 int seg_tier_find(const struct segstore *s, const char *name);
 
-/* --- segstore_index.c: LMDB records --- */
+/* --- segstore_index.c, segstore_record.c, segstore_tier.c: the index --- */
 /* OMBRA_EIO, or OMBRA_ENOMEM for MDB_MAP_FULL, with "what: lmdb message". */
 int seg_lmdb_error(char *errmsg, int rc, const char *what);
 int seg_txn_begin(struct segstore *s, bool write, MDB_txn **txn, char *errmsg);
 /* Commit (the transaction is gone either way). */
 int seg_txn_commit(MDB_txn *txn, char *errmsg);
 int seg_env_sync(struct segstore *s, char *errmsg);
+void seg_put_be64(uint8_t *p, uint64_t v);
+uint64_t seg_get_be64(const uint8_t *p);
 void seg_key_encode(uint8_t key[SEG_KEY_LEN], uint64_t volume_id,
 		    uint64_t segment);
 void seg_key_decode(const void *key, uint64_t *volume_id, uint64_t *segment);
@@ -131,6 +136,11 @@ void seg_rec_init(struct seg_rec *rec, size_t tier, uint32_t segment_size);
 void seg_rec_refresh(struct seg_rec *rec);
 /* Blocks holding data (written and not trimmed). */
 uint32_t seg_rec_data_blocks(const struct seg_rec *rec);
+/* Bytes of an encoded record with n_blocks entries. */
+size_t seg_rec_len(uint32_t n_blocks);
+/* Encode rec into out (seg_rec_len(rec->n_blocks) bytes). */
+void seg_rec_encode(const struct segstore *s, const struct seg_rec *rec,
+		    uint8_t *out);
 /* Decode and validate a stored value; OMBRA_EIO naming the segment if it
  * is damaged. */
 int seg_rec_decode(const struct segstore *s, uint64_t volume_id,
@@ -149,6 +159,13 @@ int seg_volume_del(struct segstore *s, MDB_txn *txn, uint64_t volume_id,
 		   char *errmsg);
 int seg_tier_row_get(struct segstore *s, MDB_txn *txn, size_t tier,
 		     struct seg_tier_row *row, char *errmsg);
+/* The first tier (config order) with room for segment_size more bytes:
+ * 0, OMBRA_ENOMEM (message names every tier) or OMBRA_EIO. */
+int seg_place(struct segstore *s, MDB_txn *txn, uint32_t segment_size,
+	      size_t *tier, char *errmsg);
+/* Give each configured tier its row and id; OMBRA_ECONFIG when the index
+ * holds segments on a tier missing from the config. */
+int seg_tiers_setup(struct segstore *s, MDB_txn *txn, char *errmsg);
 /* Add the deltas (bytes) to a tier's row; OMBRA_EIO if it would go
  * negative (the index is inconsistent). */
 int seg_tier_adjust(struct segstore *s, MDB_txn *txn, size_t tier,
@@ -195,6 +212,16 @@ int seg_pwrite_full(const struct segstore *s, int fd, const void *buf,
 int seg_punch(const struct segstore *s, int fd, uint64_t off, uint64_t len);
 /* fdatasync, retrying EINTR; 0 or the errno. */
 int seg_datasync(const struct segstore *s, int fd);
+
+/* --- segstore_write.c: data-file steps of every mutation --- */
+/* Write len bytes of data at off, or punch the range when data is NULL;
+ * OMBRA_EIO naming the tier. */
+int seg_store_bytes(struct segstore *s, size_t tier, int fd, const void *data,
+		    size_t len, uint64_t off, char *errmsg);
+/* After a segment's data was written: fdatasync now (fua) or mark the
+ * file for segstore_flush(); OMBRA_EIO. */
+int seg_data_done(struct segstore *s, size_t tier, uint64_t volume_id, int fd,
+		  bool fua, char *errmsg);
 
 /* --- segstore_read.c: verification --- */
 /* Read blocks [first, first + count) of a segment (indices inside the
