@@ -1,10 +1,16 @@
 /* raftnode.c: the Raft instance of one ombra-metad member.
  *
- * libraft 0.15 has no state-change callback, so a 100 ms tick polls the
- * state: it logs leadership, membership and snapshot events, refreshes the
- * Raft gauges, publishes the health summary for the HTTP thread and syncs
- * LMDB (the state machine runs with MDB_NOSYNC; the Raft log is the
- * durable record, so a crash loses nothing, a sync only shortens replay).
+ * libraft 0.15 has no state-change callback, so the state is polled: a
+ * uv_check handle after every loop iteration notices leadership, leader
+ * and membership changes at once (logs them, publishes the health summary
+ * for the HTTP thread, calls the leadership callback); a 100 ms tick logs
+ * snapshot events, refreshes the Raft gauges and syncs LMDB (the state
+ * machine runs with MDB_NOSYNC; the Raft log is the durable record, so a
+ * crash loses nothing, a sync only shortens replay).
+ *
+ * Two libraft 0.15 defects are worked around here: entries are padded to
+ * 8 bytes (pad_entry) and a guard wraps raft_uv's receive and send
+ * (guard_recv).
  *
  * Linearizable reads: libraft 0.15 has no ReadIndex, so reads go through
  * raft_barrier() (DESIGN.md, metadata service).  One barrier serves a batch
