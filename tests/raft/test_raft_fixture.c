@@ -5,9 +5,12 @@
  * PRNG drives a schedule of proposals (CreateVolume, AddRegion,
  * RegisterNode, ResizeVolume, DeleteVolume), partitions, one-way message
  * loss, crashes and revivals (never more than a minority down), transient
- * disk faults and latency changes.  After the schedule the cluster is
- * healed and every live member must hold the same state (fsm_state_hash),
- * the same applied index, every acknowledged create and none of the
+ * disk faults, client retries (same request id) and latency changes.
+ * While it runs, no two members may apply different commands at one index.
+ * After the schedule the cluster is healed and every live member must
+ * hold the same state (fsm_state_hash), the same applied index, every
+ * acknowledged create exactly once with the acknowledged id and at least
+ * the acknowledged size, every acknowledged registration, and none of the
  * acknowledged deletes.  A second test checks that a member that was down
  * while more than a snapshot threshold of entries was committed catches up
  * through InstallSnapshot (fsm restore) and converges.
