@@ -11,12 +11,15 @@
  * Failure: exit 2 on a configuration error, 1 when start-up fails (the
  * message names the step), 0 after a clean shutdown. */
 #include <errno.h>
+#include <fcntl.h>
 #include <grpc/status.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Autoconf's config.h (PACKAGE_VERSION), found through -I. in the build
  * directory; "config.h" below is metad/config.h. */
@@ -39,6 +42,7 @@ struct daemon {
 	uv_loop_t loop;
 	uv_signal_t sigint, sigterm;
 	bool signals_ok;
+	int lock_fd; /* flock on data_dir/lock, -1 if not held */
 	int closing; /* asynchronous closes still running */
 	int exit_code;
 };
@@ -68,6 +72,41 @@ static int mkdir_p(const char *path, char *errmsg)
 		}
 		buf[i] = path[i];
 	}
+	return 0;
+}
+
+/* Take an exclusive flock on dir/lock so that two members never share a
+ * data directory (both would write the same Raft log).  The lock is
+ * released when the process exits.  Returns 0 or OMBRA_EPRECOND/EIO. */
+static int lock_data_dir(const char *dir, int *fd_out, char *errmsg)
+{
+	char path[PATH_MAX + 8];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ombra_errmsg_printf(errmsg, "open %s: %s", path,
+				    strerror(errno));
+		return OMBRA_EIO;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int err = errno;
+
+		close(fd);
+		if (err == EWOULDBLOCK) {
+			ombra_errmsg_printf(errmsg,
+					    "data directory %s is in use by "
+					    "another ombra-metad (%s is "
+					    "locked)",
+					    dir, path);
+			return OMBRA_EPRECOND;
+		}
+		ombra_errmsg_printf(errmsg, "flock %s: %s", path,
+				    strerror(err));
+		return OMBRA_EIO;
+	}
+	*fd_out = fd;
 	return 0;
 }
 
@@ -311,6 +350,10 @@ static int daemon_start(struct daemon *d, char *errmsg)
 		ombra_errmsg_wrapf(errmsg, "data directory");
 		return rv;
 	}
+	rv = lock_data_dir(cfg->data_dir, &d->lock_fd, errmsg);
+	if (rv != 0) {
+		return rv;
+	}
 	snprintf(dir, sizeof(dir), "%s/state", cfg->data_dir);
 	rv = fsm_open(dir, &md->fsm, errmsg);
 	if (rv != 0) {
@@ -389,6 +432,7 @@ int main(int argc, char **argv)
 		metad_config_free(&d.cfg);
 		return 1;
 	}
+	d.lock_fd = -1;
 	d.md.loop = &d.loop;
 	d.md.cfg = &d.cfg;
 	d.md.version = PACKAGE_VERSION;
@@ -409,6 +453,9 @@ int main(int argc, char **argv)
 	}
 	if (d.md.metrics != NULL) {
 		metrics_registry_destroy(d.md.metrics);
+	}
+	if (d.lock_fd >= 0) {
+		close(d.lock_fd);
 	}
 	metad_config_free(&d.cfg);
 	return d.exit_code;
