@@ -66,7 +66,8 @@ int seg_rec_get(struct segstore *s, MDB_txn *txn, uint64_t volume_id,
 {
 	uint8_t key[SEG_KEY_LEN];
 	MDB_val k = {SEG_KEY_LEN, key}, v;
-	int rc;
+	uint32_t segment_size;
+	int rc, rv;
 
 	seg_key_encode(key, volume_id, segment);
 	rc = mdb_get(txn, s->dbi[SEG_DB_SEGMENTS], &k, &v);
@@ -74,7 +75,22 @@ int seg_rec_get(struct segstore *s, MDB_txn *txn, uint64_t volume_id,
 		return OMBRA_ENOTFOUND;
 	if (rc != 0)
 		return seg_lmdb_error(errmsg, rc, "mdb_get segment");
-	return seg_rec_decode(s, volume_id, segment, &v, rec, errmsg);
+	rv = seg_rec_decode(s, volume_id, segment, &v, rec, errmsg);
+	if (rv != 0)
+		return rv;
+	/* Callers index blocks by the volume's segment size: the record
+	 * must agree with it. */
+	rv = seg_volume_get(s, txn, volume_id, &segment_size, errmsg);
+	if (rv == OMBRA_ENOTFOUND ||
+	    (rv == 0 && segment_size != rec->segment_size)) {
+		ombra_errmsg_printf(errmsg,
+				    "index record of volume %" PRIu64
+				    " segment %" PRIu64
+				    " disagrees with its volume record",
+				    volume_id, segment);
+		return OMBRA_EIO;
+	}
+	return rv;
 }
 
 int seg_rec_put(struct segstore *s, MDB_txn *txn, uint64_t volume_id,

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <lmdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1286,6 +1287,72 @@ static void test_concurrent_readers_writers(void **state)
 	}
 }
 
+/* Change one value in the store's LMDB index (layout:
+ * docs/storage-format.md) while the store is closed: xor the byte at
+ * `at` of the value under key in database db. */
+static void index_poke(struct fx *f, const char *db, const void *key,
+		       size_t key_len, size_t at, uint8_t xor)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {key_len, (void *)key}, v;
+	uint8_t copy[32 * 1024];
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, 64u * MIB), 0);
+	assert_int_equal(mdb_env_open(env, f->index, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+	assert_true(v.mv_size <= sizeof(copy) && at < v.mv_size);
+	memcpy(copy, v.mv_data, v.mv_size);
+	copy[at] ^= xor;
+	v.mv_data = copy;
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void test_damaged_index_detected(void **state)
+{
+	struct fx *f = *state;
+	/* Volume 90, segment 1, big-endian. */
+	static const uint8_t key[16] = {0, 0, 0, 0, 0, 0, 0, 90,
+					0, 0, 0, 0, 0, 0, 0, 1};
+	struct segstore_scrub_cursor c = {0};
+	struct segstore_segment_info info;
+	unsigned char buf[BS];
+	size_t n_bad;
+
+	fx_open(f);
+	write_pattern(f, 90, SEG, PER_SEG, 2, ver(1, 1));
+	segstore_close(f->s);
+	f->s = NULL;
+	/* One bit of block 0's checksum in the record of segment 1. */
+	index_poke(f, "segments", key, sizeof(key), 32 + 8, 0x01);
+	fx_open(f);
+	assert_int_equal(segstore_read(f->s, 90, SEG, BS, buf, NULL, NULL,
+				       &n_bad, f->errmsg),
+			 OMBRA_EIO);
+	assert_int_equal(n_bad, 0); /* not a bad block: a damaged index */
+	assert_non_null(strstr(f->errmsg, "record checksum mismatch"));
+	assert_int_equal(
+	    segstore_segment_info(f->s, 90, 1, &info, NULL, 0, f->errmsg),
+	    OMBRA_EIO);
+	assert_int_equal(
+	    segstore_scrub_step(f->s, &c, 100, NULL, NULL, NULL, f->errmsg),
+	    OMBRA_EIO);
+	segstore_close(f->s);
+	f->s = NULL;
+	/* An index of another format is refused at open. */
+	index_poke(f, "meta", "format", 6, 0, 0x02);
+	assert_int_equal(fx_open_tiers(f, 1, UINT64_C(1) << 40, 0),
+			 OMBRA_ECONFIG);
+	assert_non_null(strstr(f->errmsg, "format 3"));
+}
+
 /* --- injected faults --- */
 
 static void test_media_error_per_block(void **state)
@@ -1584,6 +1651,7 @@ int main(void)
 	    T(test_orphan_bytes_not_trusted),
 	    T(test_scrub_paced),
 	    T(test_concurrent_readers_writers),
+	    T(test_damaged_index_detected),
 	    T(test_media_error_per_block),
 	    T(test_sync_failures),
 	    T(test_write_failure_changes_nothing),
