@@ -92,9 +92,9 @@ static const struct segstore_io fake_io = {fake_pread, fake_pwrite,
 					   fake_fdatasync, fake_fallocate};
 
 struct fx {
-	char root[64];
-	char index[128];
-	char tier_dir[2][128];
+	char root[256];
+	char index[320];
+	char tier_dir[2][320];
 	struct segstore *s;
 	const struct segstore_io *io; /* NULL: the system calls */
 	char errmsg[OMBRA_ERRMSG_LEN];
@@ -180,10 +180,12 @@ static void fx_reopen(struct fx *f)
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
+	const char *tmp = getenv("TMPDIR");
 
 	if (f == NULL)
 		return -1;
-	snprintf(f->root, sizeof(f->root), "/tmp/ombra-segstore-XXXXXX");
+	snprintf(f->root, sizeof(f->root), "%s/ombra-segstore-XXXXXX",
+		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
 	if (mkdtemp(f->root) == NULL) {
 		free(f);
 		return -1;
@@ -281,7 +283,7 @@ static void data_path(const struct fx *f, int tier, uint64_t vol, char *out,
 static void poke(const struct fx *f, int tier, uint64_t vol, uint64_t off,
 		 const void *bytes, size_t n)
 {
-	char path[256];
+	char path[512];
 	int fd;
 
 	data_path(f, tier, vol, path, sizeof(path));
@@ -294,7 +296,7 @@ static void poke(const struct fx *f, int tier, uint64_t vol, uint64_t off,
 static void peek(const struct fx *f, int tier, uint64_t vol, uint64_t off,
 		 void *bytes, size_t n)
 {
-	char path[256];
+	char path[512];
 	int fd;
 
 	data_path(f, tier, vol, path, sizeof(path));
@@ -729,6 +731,51 @@ static void test_flipped_byte_detected(void **state)
 	free(buf);
 }
 
+/* A scrub callback that repairs at once from "another copy" (the
+ * fill_block() pattern), as the daemon's will. */
+struct repair_ctx {
+	struct fx *f;
+	size_t repaired;
+};
+
+static void repair_cb(void *arg, uint64_t vol, uint64_t block, uint64_t version)
+{
+	struct repair_ctx *r = arg;
+	unsigned char good[BS];
+	struct segstore_block b;
+	size_t applied = 0;
+
+	fill_block(good, vol, block, version);
+	b = mk_block(vol, block, version, good);
+	if (segstore_repair(r->f->s, vol, SEG, &b, 1, true, &applied,
+			    r->f->errmsg) == 0)
+		r->repaired += applied;
+}
+
+static void test_scrub_repairs_from_callback(void **state)
+{
+	struct fx *f = *state;
+	struct segstore_scrub_cursor c = {0};
+	struct repair_ctx r = {f, 0};
+	unsigned char junk = 0x33;
+	struct bad_list l = {0};
+	size_t checked;
+
+	fx_open(f);
+	write_pattern(f, 14, SEG, 0, 3 * PER_SEG, ver(2, 2));
+	poke(f, 0, 14, 5 * BS, &junk, 1);
+	poke(f, 0, 14, 40 * BS + 9, &junk, 1);
+	while (c.passes == 0)
+		must(f,
+		     segstore_scrub_step(f->s, &c, 10, repair_cb, &r, &checked,
+					 f->errmsg),
+		     "scrub");
+	assert_int_equal(r.repaired, 2);
+	expect_pattern(f, 14, 0, 3 * PER_SEG, ver(2, 2));
+	assert_int_equal(scrub_pass(f, 1000, &l), 3 * PER_SEG);
+	assert_int_equal(l.n, 0);
+}
+
 static void test_misdirected_write_detected(void **state)
 {
 	struct fx *f = *state;
@@ -754,7 +801,7 @@ static void test_misdirected_write_detected(void **state)
 	/* A whole file of another volume in place of this one's (a
 	 * misdirected file or volume id): every written block fails. */
 	{
-		char from[256], to[256];
+		char from[512], to[512];
 
 		write_pattern(f, 60, SEG, 0, 2, ver(1, 3));
 		write_pattern(f, 61, SEG, 0, 2, ver(1, 3));
@@ -855,7 +902,7 @@ static void test_trim(void **state)
 	struct segstore_tier_usage u;
 	unsigned char buf[4 * BS], zero[BS] = {0};
 	uint64_t versions[4];
-	char path[256];
+	char path[512];
 	struct stat st_before, st_after;
 	size_t n, n_bad;
 
@@ -988,7 +1035,7 @@ static void test_two_tiers(void **state)
 	struct fx *f = *state;
 	struct segstore_segment_info info;
 	struct segstore_tier_usage u[2];
-	char path[256];
+	char path[512];
 	size_t n;
 
 	/* fast holds two segments, slow plenty. */
@@ -1085,7 +1132,7 @@ static void test_usage_and_delete(void **state)
 	struct segstore_segment_info info;
 	unsigned char buf[2 * BS];
 	uint64_t versions[2];
-	char path[256];
+	char path[512];
 	size_t n, n_bad;
 
 	fx_open(f);
@@ -1145,7 +1192,7 @@ static void test_orphan_bytes_not_trusted(void **state)
 	/* A crash after a delete's commit left the old file behind. */
 	memset(junk, 0x77, sizeof(junk));
 	{
-		char path[256];
+		char path[512];
 		int fd;
 
 		data_path(f, 0, 40, path, sizeof(path));
@@ -1616,7 +1663,7 @@ static void test_bad_config(void **state)
 	/* A tier directory that is a file. */
 	cfg.index_dir = f->index;
 	{
-		char file[256];
+		char file[512];
 		int fd;
 
 		snprintf(file, sizeof(file), "%s/plainfile", f->root);
@@ -1641,6 +1688,7 @@ int main(void)
 	    T(test_apply_if_newer_order_free),
 	    T(test_bad_incoming_crc_rejected),
 	    T(test_flipped_byte_detected),
+	    T(test_scrub_repairs_from_callback),
 	    T(test_misdirected_write_detected),
 	    T(test_torn_update_detected),
 	    T(test_trim),
