@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "crc.h"
 #include "segstore_internal.h"
@@ -19,7 +20,8 @@ enum seg_apply_mode {
 };
 
 /* qsort order of an apply batch: block ascending, then version
- * descending, so the first entry of each block is the one to keep. */
+ * descending, so the first entry of each block is the one to keep; ties
+ * are broken by content so that the input order never matters. */
 static int seg_block_cmp(const void *a, const void *b)
 {
 	const struct segstore_block *x =
@@ -31,7 +33,15 @@ static int seg_block_cmp(const void *a, const void *b)
 		return x->block < y->block ? -1 : 1;
 	if (x->version != y->version)
 		return x->version > y->version ? -1 : 1;
-	return 0;
+	/* Two different blocks under one version cannot come from a fenced
+	 * writer; still pick one by content, not by position. */
+	if (x->crc != y->crc)
+		return x->crc < y->crc ? -1 : 1;
+	if ((x->data == NULL) != (y->data == NULL))
+		return x->data == NULL ? -1 : 1;
+	if (x->data == NULL)
+		return 0;
+	return memcmp(x->data, y->data, SEGSTORE_BLOCK_SIZE);
 }
 
 /* Check every incoming block; nothing is applied unless all pass. */
