@@ -776,6 +776,51 @@ static void test_scrub_repairs_from_callback(void **state)
 	assert_int_equal(l.n, 0);
 }
 
+/* Edit one value in the store's LMDB index (layout:
+ * docs/storage-format.md) while the store is closed: at byte `at` of the
+ * value under key in database db, xor (or copy, when !xor) n bytes; with
+ * reseal, recompute a segment record's own checksum as the store would. */
+static void index_edit(struct fx *f, const char *db, const void *key,
+		       size_t key_len, size_t at, const uint8_t *bytes,
+		       size_t n, bool xor, bool reseal)
+{
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_val k = {key_len, (void *)key}, v;
+	uint8_t copy[32 * 1024];
+	uint32_t crc;
+	size_t i;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, 64u * MIB), 0);
+	assert_int_equal(mdb_env_open(env, f->index, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
+	assert_true(v.mv_size <= sizeof(copy) && at + n <= v.mv_size);
+	memcpy(copy, v.mv_data, v.mv_size);
+	for (i = 0; i < n; i++)
+		copy[at + i] = xor? copy[at + i] ^ bytes[i] : bytes[i];
+	if (reseal) {
+		memset(copy + 4, 0, 4);
+		crc = crc32c(0, copy, v.mv_size);
+		for (i = 0; i < 4; i++)
+			copy[4 + i] = (uint8_t)(crc >> (8 * i));
+	}
+	v.mv_data = copy;
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+/* Flip bits of one byte of an index value (no reseal). */
+static void index_poke(struct fx *f, const char *db, const void *key,
+		       size_t key_len, size_t at, uint8_t xor)
+{
+	index_edit(f, db, key, key_len, at, &xor, 1, true, false);
+}
 static void test_misdirected_write_detected(void **state)
 {
 	struct fx *f = *state;
@@ -817,6 +862,41 @@ static void test_misdirected_write_detected(void **state)
 		assert_int_equal(n_bad, 2);
 		assert_int_equal(bad[0], 0);
 		assert_int_equal(bad[1], 1);
+	}
+
+	/* A write meant for block 2 (data and index entry) landed on block
+	 * 9: the bytes and the entry agree with each other, but the
+	 * checksum names block 2, so block 9 fails. */
+	{
+		static const uint8_t key[16] = {0, 0, 0, 0, 0, 0, 0, 6,
+						0, 0, 0, 0, 0, 0, 0, 0};
+		uint8_t entry[16];
+		uint64_t v2 = ver(1, 7);
+		uint32_t crc;
+		int i;
+
+		fill_block(copy, 6, 2, v2);
+		crc = crc_block(copy, 6, 2, v2);
+		for (i = 0; i < 8; i++)
+			entry[i] = (uint8_t)(v2 >> (8 * i));
+		for (i = 0; i < 4; i++)
+			entry[8 + i] = (uint8_t)(crc >> (8 * i));
+		memset(entry + 12, 0, 4);
+		segstore_close(f->s);
+		f->s = NULL;
+		poke(f, 0, 6, 9 * BS, copy, BS);
+		/* Block entry 9 of segment 0, and the segment version. */
+		index_edit(f, "segments", key, sizeof(key), 32 + 9 * 16, entry,
+			   sizeof(entry), false, false);
+		index_edit(f, "segments", key, sizeof(key), 24, entry, 8, false,
+			   true);
+		fx_open(f);
+		assert_int_equal(segstore_read(f->s, 6, 9 * BS, BS, buf, NULL,
+					       bad, &n_bad, f->errmsg),
+				 OMBRA_EIO);
+		assert_int_equal(n_bad, 1);
+		assert_int_equal(bad[0], 9);
+		expect_pattern(f, 6, 0, 9, ver(1, 1));
 	}
 }
 
@@ -1332,34 +1412,6 @@ static void test_concurrent_readers_writers(void **state)
 		assert_memory_equal(got, want, BS);
 		assert_int_equal(v, 30);
 	}
-}
-
-/* Change one value in the store's LMDB index (layout:
- * docs/storage-format.md) while the store is closed: xor the byte at
- * `at` of the value under key in database db. */
-static void index_poke(struct fx *f, const char *db, const void *key,
-		       size_t key_len, size_t at, uint8_t xor)
-{
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi dbi;
-	MDB_val k = {key_len, (void *)key}, v;
-	uint8_t copy[32 * 1024];
-
-	assert_int_equal(mdb_env_create(&env), 0);
-	assert_int_equal(mdb_env_set_maxdbs(env, 8), 0);
-	assert_int_equal(mdb_env_set_mapsize(env, 64u * MIB), 0);
-	assert_int_equal(mdb_env_open(env, f->index, 0, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
-	assert_int_equal(mdb_get(txn, dbi, &k, &v), 0);
-	assert_true(v.mv_size <= sizeof(copy) && at < v.mv_size);
-	memcpy(copy, v.mv_data, v.mv_size);
-	copy[at] ^= xor;
-	v.mv_data = copy;
-	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
 }
 
 static void test_damaged_index_detected(void **state)
