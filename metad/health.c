@@ -5,11 +5,13 @@
  * The soft state is an array of (node id, last heartbeat, reported usage)
  * sorted by id, rebuilt from scratch after every election: a new leader
  * gives every node one node_timeout_ms of grace from the start of its
- * leadership before it may mark it down.  At most one state change per node
+ * leadership (or from the node's registration, if later) before it may
+ * mark it down.  At most one state change per node
  * is in flight.  Failure: a proposal that fails (leadership lost) is logged
  * and retried by the next check; nothing here answers a client. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
 #include "fsm.h"
@@ -204,6 +206,32 @@ static void propose_state(struct health *h, struct node_soft *s,
 	s->proposing = true;
 }
 
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Loop time (ms) from which a node that never heartbeat to this leader is
+ * given node_timeout_ms of grace: the later of the start of this
+ * leadership and the node's registration (registered_unix_ms is the
+ * proposing leader's wall clock, converted here to loop time), so a node
+ * registered late in a term is not marked down at once. */
+static uint64_t grace_start(struct health *h, const Ombra__V1__Node *node,
+			    uint64_t now)
+{
+	uint64_t since = raftnode_leader_since(h->md->rn);
+	uint64_t wall = wall_ms();
+	uint64_t age, registered;
+
+	age = wall > node->registered_unix_ms ? wall - node->registered_unix_ms
+					      : 0;
+	registered = now > age ? now - age : 0;
+	return registered > since ? registered : since;
+}
+
 static void check_node(struct health *h, const Ombra__V1__Node *node,
 		       uint64_t now, uint64_t timeout)
 {
@@ -214,7 +242,7 @@ static void check_node(struct health *h, const Ombra__V1__Node *node,
 		return;
 	}
 	last = s->last_heartbeat != 0 ? s->last_heartbeat
-				      : raftnode_leader_since(h->md->rn);
+				      : grace_start(h, node, now);
 	if (node->state == OMBRA__V1__NODE_STATE__NODE_UP &&
 	    now - last > timeout) {
 		log_warn("health: node %llu (%s) silent for %llu ms; marking "
