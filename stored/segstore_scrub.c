@@ -36,9 +36,8 @@ static int seg_scrub_locate(struct segstore *s,
 		per_seg = segment_size / SEGSTORE_BLOCK_SIZE;
 		seg = cursor->block / per_seg;
 		in_seg = cursor->block % per_seg;
-	} else if (rv != OMBRA_ENOTFOUND) {
-		goto out;
-	} else if (vol == UINT64_MAX) {
+	} else if (rv != OMBRA_ENOTFOUND || vol == UINT64_MAX) {
+		/* An index error, or the last possible volume is gone. */
 		goto out;
 	} else {
 		/* The volume is gone (or never was): the next one. */
