@@ -4,6 +4,7 @@ noinst_LIBRARIES += libmetadfsm.a
 libmetadfsm_a_SOURCES = \
 	metad/cmd.c metad/cmd.h \
 	metad/placement.c metad/placement.h \
+	metad/raft_guard.c metad/raft_guard.h \
 	metad/fsm.h metad/fsm_internal.h \
 	metad/fsm.c metad/fsm_apply.c metad/fsm_query.c metad/fsm_snapshot.c
 METAD_FSM_LIBS = libmetadfsm.a $(RAFT_LIBS) $(LMDB_LIBS) $(OPENSSL_LIBS)

@@ -15,33 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metad/raft_guard.h"
+
 /* What the shim does:
  *
- * 1. Log-matching guard (a libraft bug that also affects raft_uv, so
- *    ombra-metad needs the same fix).  libraft 0.15 answers an
- *    AppendEntries that brings no new entries (n == 0 after the
- *    log-matching check) with last_log_index = its last *stored* index,
- *    and advances its commit index to min(leader_commit, last log index).
- *    When the follower still holds entries of an older term beyond
- *    prev_log_index, the leader records a match index the follower does not
- *    have (and counts it toward a quorum: an entry can commit while stored
- *    on a minority), and the follower may commit and apply a deposed
- *    leader's entry.  The leader then ignores the follower's rejections
- *    ("match index is up to date -> ignore"), so it never catches up.
- *    Raft (Ongaro's thesis, fig. 3.1) bounds both by the index of the last
- *    entry *in the request*; later libraft tracks the follower's match.
- *    The guard clamps a received AppendEntries' leader_commit to
- *    prev_log_index + n_entries, and the last_log_index of a success result
- *    sent while handling it to the same bound.
- *    In the same guard: libraft 0.15 rejects an AppendEntries whose
- *    prev_log_index lies before this member's own snapshot ("no entry at
- *    index"), although everything up to the snapshot is committed and so
- *    matches the leader's log.  A follower whose snapshot is newer than
- *    the leader's then loops forever between that rejection and an
- *    InstallSnapshot it answers with "have more recent snapshot".  The
- *    guard moves prev_log_index up to the snapshot and drops the entries
- *    the snapshot covers.  OMBRA_RAFT_NO_GUARD=1 runs without the guard,
- *    to reproduce both bugs.
+ * 1. Log-matching guard: the daemon's own metad/raft_guard.c (two
+ *    libraft 0.15 defects, described there) is installed on top of the
+ *    shim, so the tests run the exact code ombra-metad runs.
+ *    OMBRA_RAFT_NO_GUARD=1 runs without it, to reproduce the defects.
  *
  * 2. Fixture truncate offset (a bug of the in-memory raft_fixture I/O
  *    only).  After an installed snapshot the fixture drops its persisted
@@ -63,11 +44,8 @@
 
 struct trf_shim {
 	struct raft_io *io; /* wrapped, owned by the fixture */
-	bool guard;	    /* workaround 1 enabled */
-	int (*start)(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
-		     raft_io_recv_cb recv);
-	int (*send)(struct raft_io *io, struct raft_io_send *req,
-		    const struct raft_message *message, raft_io_send_cb cb);
+	bool guarded;	    /* workaround 1 installed */
+	struct raft_guard guard;
 	int (*truncate)(struct raft_io *io, raft_index index);
 	int (*snapshot_put)(struct raft_io *io, unsigned trailing,
 			    struct raft_io_snapshot_put *req,
@@ -78,15 +56,11 @@ struct trf_shim {
 		      raft_io_append_cb cb);
 	int (*set_term)(struct raft_io *io, raft_term term);
 	int (*set_vote)(struct raft_io *io, raft_id server_id);
-	struct raft *raft;     /* the member whose io this is */
-	int fault_countdown;   /* calls left before failing; -1 = off */
-	int fault_repeat;      /* failures left once triggered */
-	bool fault_any;	       /* false: only leader appends fail */
-	raft_io_recv_cb recv;  /* raft's own receive callback */
-	bool in_append;	       /* inside recv of an AppendEntries */
-	raft_index append_end; /* its prev_log_index + n_entries */
-	unsigned long clamped; /* results, commits and prevs adjusted */
-	raft_index first;      /* index of the fixture's first stored entry */
+	struct raft *raft;   /* the member whose io this is */
+	int fault_countdown; /* calls left before failing; -1 = off */
+	int fault_repeat;    /* failures left once triggered */
+	bool fault_any;	     /* false: only leader appends fail */
+	raft_index first;    /* index of the fixture's first stored entry */
 	struct raft_io_snapshot_put *install; /* pending install, or NULL */
 	raft_index install_index;
 	raft_io_snapshot_put_cb install_cb; /* raft's */
@@ -106,94 +80,6 @@ static struct trf_shim *trf_shim_of(const struct raft_io *io)
 		}
 	}
 	abort(); /* a raft_io we never wrapped: harness bug */
-}
-
-/* Move ae's prev_log_index up to this member's snapshot when it lies
- * before it, dropping the entries the snapshot covers.  Received entries
- * share one batch (entries[0].batch), owned with the array by whoever
- * handles the message. */
-static void trf_shim_skip_snapshotted(struct trf_shim *g,
-				      struct raft_append_entries *ae)
-{
-	raft_index snap = g->raft->log.snapshot.last_index;
-	raft_index covered;
-	struct raft_entry *rest;
-	unsigned n_rest;
-
-	if (snap == 0 || ae->prev_log_index >= snap) {
-		return;
-	}
-	covered = snap - ae->prev_log_index;
-	if (covered >= ae->n_entries) {
-		if (ae->n_entries > 0) {
-			raft_free(ae->entries[0].batch);
-			raft_free(ae->entries);
-		}
-		ae->entries = NULL;
-		ae->n_entries = 0;
-	} else {
-		n_rest = ae->n_entries - (unsigned)covered;
-		rest = raft_malloc(n_rest * sizeof *rest);
-		if (rest == NULL) {
-			return; /* libraft rejects it; the leader retries */
-		}
-		memcpy(rest, ae->entries + covered, n_rest * sizeof *rest);
-		raft_free(ae->entries);
-		ae->entries = rest;
-		ae->n_entries = n_rest;
-	}
-	ae->prev_log_index = snap;
-	ae->prev_log_term = g->raft->log.snapshot.last_term;
-	g->clamped++;
-}
-
-static void trf_shim_recv(struct raft_io *io, struct raft_message *m)
-{
-	struct trf_shim *g = trf_shim_of(io);
-
-	if (g->guard && m->type == RAFT_IO_APPEND_ENTRIES) {
-		struct raft_append_entries *ae = &m->append_entries;
-		raft_index end;
-
-		trf_shim_skip_snapshotted(g, ae);
-		end = ae->prev_log_index + ae->n_entries;
-
-		if (ae->leader_commit > end) {
-			ae->leader_commit = end;
-			g->clamped++;
-		}
-		g->in_append = true;
-		g->append_end = end;
-	}
-	g->recv(io, m);
-	g->in_append = false;
-}
-
-static int trf_shim_send(struct raft_io *io, struct raft_io_send *req,
-			 const struct raft_message *m, raft_io_send_cb cb)
-{
-	struct trf_shim *g = trf_shim_of(io);
-	struct raft_message copy;
-
-	if (g->in_append && m->type == RAFT_IO_APPEND_ENTRIES_RESULT &&
-	    m->append_entries_result.rejected == 0 &&
-	    m->append_entries_result.last_log_index > g->append_end) {
-		/* The fixture copies the message before returning. */
-		copy = *m;
-		copy.append_entries_result.last_log_index = g->append_end;
-		g->clamped++;
-		return g->send(io, req, &copy, cb);
-	}
-	return g->send(io, req, m, cb);
-}
-
-static int trf_shim_start(struct raft_io *io, unsigned msecs,
-			  raft_io_tick_cb tick, raft_io_recv_cb recv)
-{
-	struct trf_shim *g = trf_shim_of(io);
-
-	g->recv = recv;
-	return g->start(io, msecs, tick, trf_shim_recv);
 }
 
 /* Arm a fault: the call after `countdown` more fault-able calls fails,
@@ -334,17 +220,14 @@ static void trf_shim_install(struct trf_shim *g, unsigned slot, struct raft *r,
 	io->append = trf_shim_append;
 	io->set_term = trf_shim_set_term;
 	io->set_vote = trf_shim_set_vote;
-	g->guard = guard;
 	g->first = 1;
-	g->start = io->start;
-	g->send = io->send;
 	g->truncate = io->truncate;
 	g->snapshot_put = io->snapshot_put;
-	io->start = trf_shim_start;
-	io->send = trf_shim_send;
 	io->truncate = trf_shim_truncate;
 	io->snapshot_put = trf_shim_snapshot_put;
 	trf_shims[slot] = g;
+	if (guard && raft_guard_install(&g->guard, io, r) == 0)
+		g->guarded = true;
 }
 
 /* Forget g (after raft_fixture_close()); the io it wrapped is gone. */
@@ -357,6 +240,8 @@ static void trf_shim_remove(struct trf_shim *g)
 			trf_shims[i] = NULL;
 		}
 	}
+	if (g->guarded)
+		raft_guard_remove(&g->guard);
 }
 
 #endif

@@ -1604,7 +1604,7 @@ static void trf_collect_stats(struct trf_cluster *c, struct trf_stats *sum)
 	sum->broken += st->broken;
 	sum->orphans += st->orphans;
 	for (i = 0; i < c->n; i++) {
-		sum->clamped += c->shims[i].clamped;
+		sum->clamped += c->shims[i].guard.adjusted;
 	}
 }
 
