@@ -19,6 +19,7 @@ import time
 
 import grpc
 
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
 import ombra_test as ot  # noqa: E402
 

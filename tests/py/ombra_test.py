@@ -99,15 +99,16 @@ def pb():
     global _pb
     if _pb is not None:
         return _pb
-    try:
-        import admin_pb2  # noqa: F401
-    except ImportError:
+    import importlib.util
+    if importlib.util.find_spec("admin_pb2") is None:
         gen = os.path.join(tempfile.gettempdir(), "ombra-test-gen-%d" % os.getuid())
-        if not os.path.exists(os.path.join(gen, "admin_pb2.py")):
+        stamp = os.path.join(gen, "admin_pb2.py")
+        protodir = os.path.join(srcdir(), "proto")
+        protos = sorted(os.path.join(protodir, p) for p in os.listdir(protodir)
+                        if p.endswith(".proto"))
+        if (not os.path.exists(stamp) or
+                max(os.path.getmtime(p) for p in protos) > os.path.getmtime(stamp)):
             os.makedirs(gen, exist_ok=True)
-            protodir = os.path.join(srcdir(), "proto")
-            protos = sorted(os.path.join(protodir, p) for p in os.listdir(protodir)
-                            if p.endswith(".proto"))
             subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", protodir,
                             "--python_out=" + gen, "--grpc_python_out=" + gen] + protos,
                            check=True)
