@@ -8,9 +8,8 @@
  * machine runs with MDB_NOSYNC; the Raft log is the durable record, so a
  * crash loses nothing, a sync only shortens replay).
  *
- * Two libraft 0.15 defects are worked around here: entries are padded to
- * 8 bytes (pad_entry) and a guard wraps raft_uv's receive and send
- * (guard_recv).
+ * libraft 0.15 workarounds: entries are padded to 8 bytes (pad_entry) and
+ * raft_guard.h wraps raft_uv's receive and send (log-matching defects).
  *
  * Linearizable reads: libraft 0.15 has no ReadIndex, so reads go through
  * raft_barrier() (DESIGN.md, metadata service).  One barrier serves a batch
@@ -24,7 +23,6 @@
  * failures of requests reach their callbacks as OMBRA_EUNAVAIL. */
 #include <raft/uv.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +34,7 @@
 #include "raftnode.h"
 
 #include "cmd.h"
+#include "raft_guard.h"
 
 #define TICK_MS 100
 #define SYNC_EVERY_TICKS 2 /* fsm_sync every 200 ms when state changed */
@@ -73,15 +72,8 @@ struct raftnode {
 	struct raft_uv_transport transport;
 	struct raft_io io;
 	struct raft_fsm rfsm;
-	/* Log-matching guard around io (see guard_recv). */
-	int (*io_start)(struct raft_io *io, unsigned msecs,
-			raft_io_tick_cb tick, raft_io_recv_cb recv);
-	int (*io_send)(struct raft_io *io, struct raft_io_send *req,
-		       const struct raft_message *m, raft_io_send_cb cb);
-	raft_io_recv_cb raft_recv;
-	bool in_append;	       /* inside recv of an AppendEntries */
-	raft_index append_end; /* its prev_log_index + n_entries */
-	unsigned long clamped;
+	struct raft_guard guard; /* libraft 0.15 workarounds around io */
+	bool guard_ok;
 	struct raft raft;
 	bool transport_ok, io_ok, raft_ok;
 
@@ -808,125 +800,6 @@ static void on_tick(uv_timer_t *t)
 	}
 }
 
-/* ------------------------------------------------------------ guard */
-
-/* Workaround for a log-matching bug of libraft 0.15 (found by the Raft
- * fixture tests, tests/raft): a follower answers an AppendEntries that
- * brings no new entry with last_log_index = its last *stored* index and
- * commits up to min(leader_commit, last index).  When it still holds a
- * deposed leader's entries past prev_log_index, the leader records a match
- * it does not have (an entry can then commit on a minority) and the
- * follower may apply the deposed leader's entry.  Raft (Ongaro's thesis,
- * fig. 3.1) bounds both by the last entry *in the request*, so the guard
- * clamps a received AppendEntries' leader_commit to prev_log_index +
- * n_entries and the last_log_index of a success result sent while handling
- * it (libraft answers such a request synchronously) to the same bound. */
-static struct raftnode *raftnode_of_io(struct raft_io *io)
-{
-	return (struct raftnode *)(void *)((char *)io -
-					   offsetof(struct raftnode, io));
-}
-
-/* Second libraft 0.15 defect (same tests): an AppendEntries whose
- * prev_log_index lies before this member's own snapshot is rejected ("no
- * entry at index") although everything the snapshot covers is committed
- * and matches the leader; a follower whose snapshot is newer than the
- * leader's then loops between that rejection and an InstallSnapshot it
- * refuses as older.  Move prev_log_index up to the snapshot and drop the
- * entries it covers.  Received entries share one batch (entries[0].batch,
- * raft_malloc'd by raft_uv), owned with the array by the handler. */
-static void guard_skip_snapshotted(struct raftnode *rn,
-				   struct raft_append_entries *ae)
-{
-	raft_index snap = rn->raft.log.snapshot.last_index;
-	struct raft_entry *rest;
-	raft_index covered;
-	unsigned n_rest;
-
-	if (snap == 0 || ae->prev_log_index >= snap) {
-		return;
-	}
-	covered = snap - ae->prev_log_index;
-	if (covered >= ae->n_entries) {
-		if (ae->n_entries > 0) {
-			raft_free(ae->entries[0].batch);
-			raft_free(ae->entries);
-		}
-		ae->entries = NULL;
-		ae->n_entries = 0;
-	} else {
-		n_rest = ae->n_entries - (unsigned)covered;
-		rest = raft_malloc(n_rest * sizeof(*rest));
-		if (rest == NULL) {
-			return; /* rejected as before; the leader retries */
-		}
-		memcpy(rest, ae->entries + covered, n_rest * sizeof(*rest));
-		raft_free(ae->entries);
-		ae->entries = rest;
-		ae->n_entries = n_rest;
-	}
-	ae->prev_log_index = snap;
-	ae->prev_log_term = rn->raft.log.snapshot.last_term;
-	rn->clamped++;
-}
-
-static void guard_recv(struct raft_io *io, struct raft_message *m)
-{
-	struct raftnode *rn = raftnode_of_io(io);
-
-	if (m->type == RAFT_IO_APPEND_ENTRIES) {
-		struct raft_append_entries *ae = &m->append_entries;
-		raft_index end;
-
-		guard_skip_snapshotted(rn, ae);
-		end = ae->prev_log_index + ae->n_entries;
-
-		if (ae->leader_commit > end) {
-			ae->leader_commit = end;
-			rn->clamped++;
-		}
-		rn->in_append = true;
-		rn->append_end = end;
-	}
-	rn->raft_recv(io, m);
-	rn->in_append = false;
-}
-
-static int guard_send(struct raft_io *io, struct raft_io_send *req,
-		      const struct raft_message *m, raft_io_send_cb cb)
-{
-	struct raftnode *rn = raftnode_of_io(io);
-	struct raft_message copy;
-
-	if (rn->in_append && m->type == RAFT_IO_APPEND_ENTRIES_RESULT &&
-	    m->append_entries_result.rejected == 0 &&
-	    m->append_entries_result.last_log_index > rn->append_end) {
-		/* raft_uv encodes the message before returning. */
-		copy = *m;
-		copy.append_entries_result.last_log_index = rn->append_end;
-		rn->clamped++;
-		return rn->io_send(io, req, &copy, cb);
-	}
-	return rn->io_send(io, req, m, cb);
-}
-
-static int guard_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick,
-		       raft_io_recv_cb recv)
-{
-	struct raftnode *rn = raftnode_of_io(io);
-
-	rn->raft_recv = recv;
-	return rn->io_start(io, msecs, tick, guard_recv);
-}
-
-static void guard_install(struct raftnode *rn)
-{
-	rn->io_start = rn->io.start;
-	rn->io_send = rn->io.send;
-	rn->io.start = guard_start;
-	rn->io.send = guard_send;
-}
-
 /* ------------------------------------------------------------ start */
 
 static int metrics_create(struct raftnode *rn, struct metrics_registry *reg)
@@ -1025,7 +898,13 @@ static int raft_setup(struct raftnode *rn, char *errmsg)
 		return raftnode_map_error(rv);
 	}
 	rn->io_ok = true;
-	guard_install(rn);
+	rv = raft_guard_install(&rn->guard, &rn->io, &rn->raft);
+	if (rv != 0) {
+		ombra_errmsg_printf(errmsg, "raft_guard_install: %s",
+				    ombra_strerror(rv));
+		return rv;
+	}
+	rn->guard_ok = true;
 	rv =
 	    raft_init(&rn->raft, &rn->io, &rn->rfsm, cfg->id, cfg->raft_listen);
 	if (rv != 0) {
@@ -1128,6 +1007,9 @@ static void close_step_done(struct raftnode *rn)
 	if (--rn->closing > 0) {
 		return;
 	}
+	if (rn->guard_ok) {
+		raft_guard_remove(&rn->guard);
+	}
 	if (rn->io_ok) {
 		raft_uv_close(&rn->io);
 	}
@@ -1148,8 +1030,8 @@ static void on_raft_closed(struct raft *r)
 {
 	struct raftnode *rn = r->data;
 
-	log_info("raft: closed (log-matching guard clamped %lu messages)",
-		 rn->clamped);
+	log_info("raft: closed (log-matching guard adjusted %lu messages)",
+		 rn->guard.adjusted);
 	close_step_done(rn);
 }
 
