@@ -147,12 +147,14 @@ def main():
 
         with ot.step("/metrics is valid and has the documented metrics"):
             for mm in c.members.values():
-                st = mm.status()
-                # Gauges are refreshed by a timer on the loop (100 ms): the
-                # cluster is idle now, so they must reach the status values
-                # within a few refreshes.  A lag is fine, a wrong value not.
+                # Gauges are refreshed by a timer on the loop (100 ms) and a
+                # follower learns the commit index with the next heartbeat:
+                # the cluster is idle now, so the gauges must match the
+                # member's own GetClusterStatus within a few refreshes.  A
+                # lag is fine, a wrong value not.
                 deadline = time.monotonic() + 5
                 while True:
+                    st = mm.status()
                     code, text = ot.http_get(mm.http, "/metrics")
                     ot.expect(code == 200, "metad-%d /metrics: %d", mm.id, code)
                     types, samples = parse_prometheus(text)
