@@ -4,9 +4,9 @@
  * uv_check handle after every loop iteration notices leadership, leader
  * and membership changes at once (logs them, publishes the health summary
  * for the HTTP thread, calls the leadership callback); a 100 ms tick logs
- * snapshot events, refreshes the Raft gauges and syncs LMDB (the state
- * machine runs with MDB_NOSYNC; the Raft log is the durable record, so a
- * crash loses nothing, a sync only shortens replay).
+ * snapshot events, refreshes the Raft gauges and syncs LMDB in the thread
+ * pool (the state machine runs with MDB_NOSYNC; the Raft log is the
+ * durable record, so a crash loses nothing, a sync only shortens replay).
  *
  * libraft 0.15 workarounds: entries are padded to 8 bytes (pad_entry) and
  * raft_guard.h wraps raft_uv's receive and send (log-matching defects).
@@ -97,6 +97,11 @@ struct raftnode {
 	raft_index last_conf_index;
 	uint64_t last_snap_taken, last_snap_restored;
 	uint64_t synced_index;
+	uv_work_t sync_req; /* periodic fsm_sync in the thread pool */
+	bool sync_inflight;
+	bool close_waits_sync;
+	uint64_t sync_target;
+	int sync_rv;
 	uint64_t leader_since;
 
 	/* Read by the HTTP thread. */
@@ -769,20 +774,55 @@ static void tick_observe(struct raftnode *rn)
 	metric_set(rn->m_last, (double)raft_last_index(r));
 }
 
+/* Worker thread: flush LMDB.  fsm_sync() is mdb_env_sync(), an
+ * fdatasync of the data file that is safe beside the loop's transactions;
+ * the environment stays open until the work's after-callback ran (see
+ * raftnode_close). */
+static void sync_work(uv_work_t *w)
+{
+	struct raftnode *rn = w->data;
+
+	rn->sync_rv = fsm_sync(rn->fsm);
+}
+
+static void close_step_done(struct raftnode *rn);
+
+static void sync_done(uv_work_t *w, int status)
+{
+	struct raftnode *rn = w->data;
+
+	rn->sync_inflight = false;
+	if (status != 0) {
+		log_error("fsm_sync: %s", uv_strerror(status));
+	} else if (rn->sync_rv != 0) {
+		log_error("fsm_sync: %s", ombra_strerror(rn->sync_rv));
+	} else {
+		rn->synced_index = rn->sync_target;
+	}
+	if (rn->close_waits_sync) {
+		rn->close_waits_sync = false;
+		close_step_done(rn);
+	}
+}
+
+/* Flush LMDB in the thread pool when the applied index moved, so the
+ * fdatasync (several ms) never stalls the loop. */
 static void tick_sync(struct raftnode *rn)
 {
 	uint64_t applied = fsm_applied_index(rn->fsm);
 	int rv;
 
-	if (applied == rn->synced_index) {
+	if (rn->sync_inflight || applied == rn->synced_index) {
 		return;
 	}
-	rv = fsm_sync(rn->fsm);
+	rn->sync_target = applied;
+	rn->sync_req.data = rn;
+	rv = uv_queue_work(rn->loop, &rn->sync_req, sync_work, sync_done);
 	if (rv != 0) {
-		log_error("fsm_sync: %s", ombra_strerror(rv));
+		log_error("fsm_sync: uv_queue_work: %s", uv_strerror(rv));
 		return;
 	}
-	rn->synced_index = applied;
+	rn->sync_inflight = true;
 }
 
 static void on_check(uv_check_t *c)
@@ -1057,6 +1097,11 @@ void raftnode_close(struct raftnode *rn, void (*cb)(void *data), void *data)
 		rn->closing++;
 		rn->raft.data = rn;
 		raft_close(&rn->raft, on_raft_closed);
+	}
+	if (rn->sync_inflight) {
+		/* The FSM must stay open until the worker is done with it. */
+		rn->closing++;
+		rn->close_waits_sync = true;
 	}
 	close_step_done(rn);
 }
