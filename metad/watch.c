@@ -9,12 +9,11 @@
  * Watch from such an index fails FAILED_PRECONDITION and the client lists
  * again.  from_index 0 means "from now on".
  *
- * A stream ends only when the client cancels it or the server shuts down.
- * Its done callback must not answer the call from inside the callback (the
- * RPC layer may still use the call after the callback returns), so the
- * final status of a stream whose client went away is sent from a zero
- * timer.  Failure: an event that cannot be copied (out of memory) is
- * skipped for the history and logged; live streams still get it. */
+ * A stream ends only when the client cancels it or the server shuts down;
+ * its done callback unsubscribes it and sends the final status the RPC
+ * layer requires (it allows answering from that callback).
+ * Failure: an event that cannot be copied (out of memory) is skipped for
+ * the history and logged; live streams still get it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,14 +39,11 @@ struct watcher {
 	bool finished; /* final status queued */
 	bool linked;   /* in hub->live */
 	struct watcher *prev, *next;
-	struct watcher *dead_next;
 };
 
 struct watch_hub {
 	struct metad *md;
 	struct watcher *live;
-	struct watcher *dead; /* done, final status still owed */
-	uv_timer_t reaper;
 	struct watch_event ring[WATCH_HISTORY];
 	size_t ring_start, ring_len;
 	uint64_t floor; /* every event with index > floor is in the ring */
@@ -146,37 +142,19 @@ static void unlink_watcher(struct watch_hub *hub, struct watcher *w)
 	w->linked = false;
 }
 
-static void on_reap(uv_timer_t *t)
-{
-	struct watch_hub *hub = t->data;
-	struct watcher *w;
-
-	while ((w = hub->dead) != NULL) {
-		hub->dead = w->dead_next;
-		rpc_call_finish(w->call, GRPC_STATUS_CANCELLED,
-				"watch cancelled by the client");
-		free(w);
-	}
-}
-
 static void watch_done(struct rpc_call *call, void *data)
 {
 	struct watcher *w = data;
-	struct watch_hub *hub = w->hub;
 
-	if (w->finished || hub == NULL) {
-		/* We answered already; the call is over. */
-		if (hub != NULL) {
-			unlink_watcher(hub, w);
-		}
-		free(w);
-		return;
+	if (w->hub != NULL) {
+		unlink_watcher(w->hub, w);
 	}
-	unlink_watcher(hub, w);
-	w->finished = true;
-	w->dead_next = hub->dead;
-	hub->dead = w;
-	uv_timer_start(&hub->reaper, on_reap, 0, 0);
+	if (!w->finished) {
+		w->finished = true;
+		rpc_call_finish(call, GRPC_STATUS_CANCELLED,
+				"watch cancelled by the client");
+	}
+	free(w);
 }
 
 void watch_handle(struct rpc_call *call, const ProtobufCMessage *req,
@@ -241,16 +219,9 @@ int watch_hub_create(struct metad *md, struct watch_hub **out, char *errmsg)
 	hub->md = md;
 	hub->floor = fsm_applied_index(md->fsm);
 	hub->restored_seen = fsm_snapshots_restored(md->fsm);
-	uv_timer_init(md->loop, &hub->reaper);
-	hub->reaper.data = hub;
 	fsm_set_change_listener(md->fsm, on_change, hub);
 	*out = hub;
 	return 0;
-}
-
-static void on_reaper_closed(uv_handle_t *h)
-{
-	free(h->data);
 }
 
 void watch_hub_destroy(struct watch_hub *hub)
@@ -258,7 +229,6 @@ void watch_hub_destroy(struct watch_hub *hub)
 	struct watcher *w;
 
 	fsm_set_change_listener(hub->md->fsm, NULL, NULL);
-	on_reap(&hub->reaper);
 	while ((w = hub->live) != NULL) {
 		unlink_watcher(hub, w);
 		w->hub = NULL;
@@ -269,5 +239,5 @@ void watch_hub_destroy(struct watch_hub *hub)
 				(unsigned long long)hub->md->cfg->id);
 	}
 	ring_clear(hub);
-	uv_close((uv_handle_t *)&hub->reaper, on_reaper_closed);
+	free(hub);
 }
