@@ -1,20 +1,14 @@
-/* cmd.h: command functions and printers shared between ombractl's
- * command files (cmd_*.c).  Each command takes the invocation context and
- * its own argv (argv[0] = its last word) and returns a CLI_EXIT_* code
- * after printing its result or one error line. */
+/* cmd.h: ombractl commands whose table lives in a file of its own but
+ * belongs to another file's group (cmd_*.c; tables per command.h). */
 #ifndef OMBRA_CLI_CMD_H
 #define OMBRA_CLI_CMD_H
 
-#include "cli.h"
-#include "common.pb-c.h"
+#include "command.h"
 
 /* cmd_status.c: "cluster status". */
-int cmd_cluster_status(struct cli *cli, int argc, char **argv);
+extern const struct cli_command cmd_cluster_status;
 
 /* cmd_shards.c: "volume shards". */
-int cmd_volume_shards(struct cli *cli, int argc, char **argv);
-
-/* cmd_volume.c: a volume's fields as "key: value" lines on stdout. */
-void cmd_volume_print(const Ombra__V1__Volume *v);
+extern const struct cli_command cmd_volume_shards;
 
 #endif

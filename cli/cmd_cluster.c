@@ -12,7 +12,6 @@
 
 #include "admin.pb-c.h"
 #include "cmd.h"
-#include "parse.h"
 
 static const char cmd_cluster_help[] =
     "Usage: ombractl cluster COMMAND [ARGS] [OPTIONS]\n"
@@ -44,131 +43,85 @@ static const char cmd_cluster_help[] =
     "--json prints AddMetadMemberResponse or RemoveMetadMemberResponse\n"
     "for the member commands.\n";
 
-/* A member id: a whole number > 0. */
-static int cmd_cluster_id(struct cli *cli, const char *arg, uint64_t *id)
+static int cmd_cluster_member_added(const struct cli_run *run,
+				    const ProtobufCMessage *resp)
 {
-	if (parse_u64(arg, id) != 0 || *id == 0) {
-		return cli_usage(cli,
-				 "member ID '%s': expected a whole number "
-				 "greater than 0",
-				 arg);
+	const Ombra__V1__AddMetadMemberResponse *r = (const void *)resp;
+	const Ombra__V1__AddMetadMemberRequest *req = (const void *)run->req;
+	const Ombra__V1__MetadMember *m = r->member;
+
+	if (m != NULL) {
+		printf("added member %" PRIu64 " as %s (raft %s, grpc %s)\n",
+		       m->id, m->role[0] != '\0' ? m->role : "member",
+		       m->raft_address, m->grpc_address);
+	} else {
+		printf("added member %" PRIu64 "\n", req->id);
 	}
 	return CLI_EXIT_OK;
 }
 
-static int cmd_cluster_member_add(struct cli *cli, int argc, char **argv)
+static int cmd_cluster_member_removed(const struct cli_run *run,
+				      const ProtobufCMessage *resp)
 {
-	static const struct option opts[] = {
-	    {"raft", required_argument, NULL, 'r'},
-	    {"grpc", required_argument, NULL, 'g'},
-	    {"spare", no_argument, NULL, 's'},
-	    {0},
-	};
-	Ombra__V1__AddMetadMemberRequest req =
-	    OMBRA__V1__ADD_METAD_MEMBER_REQUEST__INIT;
-	Ombra__V1__AddMetadMemberResponse *resp = NULL;
-	bool spare = false;
-	char *id;
-	int c, rc;
+	const Ombra__V1__RemoveMetadMemberRequest *req = (const void *)run->req;
 
-	optind = 0;
-	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
-		switch (c) {
-		case 'r':
-		case 'g':
-			if (parse_hostport(optarg) != 0) {
-				return cli_usage(
-				    cli, "--%s '%s': expected HOST:PORT",
-				    c == 'r' ? "raft" : "grpc", optarg);
-			}
-			if (c == 'r') {
-				req.raft_address = optarg;
-			} else {
-				req.grpc_address = optarg;
-			}
-			break;
-		case 's':
-			spare = true;
-			break;
-		case CLI_OPT_HELP:
-			return cli_help(&cmd_cluster_group);
-		default:
-			return CLI_EXIT_USAGE;
-		}
-	}
-	rc = cli_args(cli, argc, argv, 1, "ID", &id);
-	if (rc == CLI_EXIT_OK) {
-		rc = cmd_cluster_id(cli, id, &req.id);
-	}
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	if (req.raft_address[0] == '\0') {
-		return cli_usage(cli, "--raft is required");
-	}
-	if (req.grpc_address[0] == '\0') {
-		return cli_usage(cli, "--grpc is required");
-	}
-	req.voter = !spare;
-	rc = cli_call(cli, "AddMetadMember", &req.base,
-		      (ProtobufCMessage **)&resp);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	if (cli->json) {
-		rc = cli_print_json(&resp->base);
-	} else if (resp->member != NULL) {
-		printf("added member %" PRIu64 " as %s (raft %s, grpc %s)\n",
-		       resp->member->id,
-		       resp->member->role[0] != '\0' ? resp->member->role
-						     : "member",
-		       resp->member->raft_address, resp->member->grpc_address);
-	} else {
-		printf("added member %" PRIu64 "\n", req.id);
-	}
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	return rc;
+	printf("removed member %" PRIu64 "\n", req->id);
+	return CLI_EXIT_OK;
 }
 
-static int cmd_cluster_member_remove(struct cli *cli, int argc, char **argv)
-{
-	Ombra__V1__RemoveMetadMemberRequest req =
-	    OMBRA__V1__REMOVE_METAD_MEMBER_REQUEST__INIT;
-	ProtobufCMessage *resp = NULL;
-	char *id;
-	int c, rc;
+/* A member id: a whole number > 0. */
+static const struct cli_arg cmd_cluster_id_arg[] = {
+    {
+	.name = "ID",
+	.label = "member ID",
+	.value = {.kind = CLI_VALUE_UINT,
+		  .field = "id",
+		  .min = 1,
+		  .max = UINT64_MAX,
+		  .what = "expected a whole number greater than 0"},
+    },
+    {0},
+};
 
-	optind = 0;
-	while ((c = cli_getopt(cli, argc, argv, "", NULL)) != -1) {
-		if (c == CLI_OPT_HELP) {
-			return cli_help(&cmd_cluster_group);
-		}
-		return CLI_EXIT_USAGE;
-	}
-	rc = cli_args(cli, argc, argv, 1, "ID", &id);
-	if (rc == CLI_EXIT_OK) {
-		rc = cmd_cluster_id(cli, id, &req.id);
-	}
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	rc = cli_call(cli, "RemoveMetadMember", &req.base, &resp);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	if (cli->json) {
-		rc = cli_print_json(resp);
-	} else {
-		printf("removed member %" PRIu64 "\n", req.id);
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return rc;
-}
+static const struct cli_option cmd_cluster_member_add_opts[] = {
+    {
+	.name = "raft",
+	.flags = CLI_OPTION_REQUIRED,
+	.value = {.kind = CLI_VALUE_HOSTPORT, .field = "raft_address"},
+    },
+    {
+	.name = "grpc",
+	.flags = CLI_OPTION_REQUIRED,
+	.value = {.kind = CLI_VALUE_HOSTPORT, .field = "grpc_address"},
+    },
+    {
+	.name = "spare",
+	.value = {.kind = CLI_VALUE_FLAG_CLEAR, .field = "voter"},
+    },
+    {0},
+};
 
-static const struct cli_command cmd_cluster_commands[] = {
-    {"status", cmd_cluster_status},
-    {"member add", cmd_cluster_member_add},
-    {"member remove", cmd_cluster_member_remove},
+static const struct cli_command cmd_cluster_member_add = {
+    .name = "member add",
+    .method = "AddMetadMember",
+    .request = &ombra__v1__add_metad_member_request__descriptor,
+    .options = cmd_cluster_member_add_opts,
+    .args = cmd_cluster_id_arg,
+    .print = cmd_cluster_member_added,
+};
+
+static const struct cli_command cmd_cluster_member_remove = {
+    .name = "member remove",
+    .method = "RemoveMetadMember",
+    .request = &ombra__v1__remove_metad_member_request__descriptor,
+    .args = cmd_cluster_id_arg,
+    .print = cmd_cluster_member_removed,
+};
+
+static const struct cli_command *const cmd_cluster_commands[] = {
+    &cmd_cluster_status,
+    &cmd_cluster_member_add,
+    &cmd_cluster_member_remove,
 };
 
 const struct cli_group cmd_cluster_group = {

@@ -45,8 +45,9 @@ struct cmd_node_tiers {
 	size_t n;
 };
 
-static void cmd_node_tiers_free(struct cmd_node_tiers *t)
+static void cmd_node_tiers_free(void *state)
 {
+	struct cmd_node_tiers *t = state;
 	size_t i;
 
 	for (i = 0; i < t->n; i++) {
@@ -56,128 +57,61 @@ static void cmd_node_tiers_free(struct cmd_node_tiers *t)
 	t->n = 0;
 }
 
-static int cmd_node_tier_add(struct cli *cli, struct cmd_node_tiers *t,
-			     const char *arg)
+/* --tier NAME:PATH:CAPACITY, repeatable: appends to the request's tiers,
+ * kept in the run's state. */
+static int cmd_node_tier_add(struct cli_run *run, const char *shown, char *word)
 {
+	Ombra__V1__RegisterNodeRequest *req = (void *)run->req;
+	struct cmd_node_tiers *t = run->state;
 	char errmsg[OMBRA_ERRMSG_LEN];
 	Ombra__V1__Tier *tier;
 
 	if (t->n == CMD_NODE_MAX_TIERS) {
-		return cli_usage(cli, "at most %d --tier options",
-				 CMD_NODE_MAX_TIERS);
+		return cli_usage(run->cli, "at most %d %s options",
+				 CMD_NODE_MAX_TIERS, shown);
 	}
 	tier = &t->tiers[t->n];
 	ombra__v1__tier__init(tier);
-	if (parse_tier(arg, &tier->name, &tier->path, &tier->capacity_bytes,
+	if (parse_tier(word, &tier->name, &tier->path, &tier->capacity_bytes,
 		       errmsg) != 0) {
-		return cli_usage(cli, "--tier '%s': %s", arg, errmsg);
+		return cli_usage(run->cli, "%s '%s': %s", shown, word, errmsg);
 	}
 	t->ptrs[t->n] = tier;
 	t->n++;
+	req->tiers = t->ptrs;
+	req->n_tiers = t->n;
 	return CLI_EXIT_OK;
 }
 
-static int cmd_node_register(struct cli *cli, int argc, char **argv)
+static int cmd_node_registered(const struct cli_run *run,
+			       const ProtobufCMessage *resp)
 {
-	static const struct option opts[] = {
-	    {"region", required_argument, NULL, 'r'},
-	    {"address", required_argument, NULL, 'a'},
-	    {"tier", required_argument, NULL, 't'},
-	    {0},
-	};
-	Ombra__V1__RegisterNodeRequest req =
-	    OMBRA__V1__REGISTER_NODE_REQUEST__INIT;
-	Ombra__V1__RegisterNodeResponse *resp = NULL;
-	struct cmd_node_tiers tiers = {.n = 0};
-	char rid[40];
+	const Ombra__V1__RegisterNodeResponse *r = (const void *)resp;
 	char a[FMT_LEN];
-	char *name;
-	int c, rc;
 
-	optind = 0;
-	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
-		switch (c) {
-		case 'r':
-			req.region = optarg;
-			break;
-		case 'a':
-			if (parse_hostport(optarg) != 0) {
-				rc = cli_usage(cli,
-					       "--address '%s': expected "
-					       "HOST:PORT",
-					       optarg);
-				goto out;
-			}
-			req.address = optarg;
-			break;
-		case 't':
-			rc = cmd_node_tier_add(cli, &tiers, optarg);
-			if (rc != CLI_EXIT_OK) {
-				goto out;
-			}
-			break;
-		case CLI_OPT_HELP:
-			rc = cli_help(&cmd_node_group);
-			goto out;
-		default:
-			rc = CLI_EXIT_USAGE;
-			goto out;
-		}
-	}
-	rc = cli_args(cli, argc, argv, 1, "NAME", &name);
-	if (rc != CLI_EXIT_OK) {
-		goto out;
-	}
-	if (req.region[0] == '\0') {
-		rc = cli_usage(cli, "--region is required");
-		goto out;
-	}
-	if (req.address[0] == '\0') {
-		rc = cli_usage(cli, "--address is required");
-		goto out;
-	}
-	if (tiers.n == 0) {
-		rc = cli_usage(cli, "at least one --tier NAME:PATH:CAPACITY "
-				    "is required");
-		goto out;
-	}
-	req.name = name;
-	req.tiers = tiers.ptrs;
-	req.n_tiers = tiers.n;
-	rpc_request_id(rid, sizeof(rid));
-	req.request_id = rid;
-	rc = cli_call(cli, "RegisterNode", &req.base,
-		      (ProtobufCMessage **)&resp);
-	if (rc != CLI_EXIT_OK) {
-		goto out;
-	}
-	if (cli->json) {
-		rc = cli_print_json(&resp->base);
-	} else if (resp->node != NULL) {
+	if (r->node != NULL) {
 		printf("registered node '%s': id %" PRIu64 ", region %s, "
 		       "address %s, capacity %s\n",
-		       resp->node->name, resp->node->id, resp->node->region,
-		       resp->node->address,
-		       fmt_size(resp->node->capacity_bytes, a, sizeof(a)));
+		       r->node->name, r->node->id, r->node->region,
+		       r->node->address,
+		       fmt_size(r->node->capacity_bytes, a, sizeof(a)));
 	} else {
-		printf("registered node '%s'\n", name);
+		printf("registered node '%s'\n", run->args[0]);
 	}
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
-out:
-	cmd_node_tiers_free(&tiers);
-	return rc;
+	return CLI_EXIT_OK;
 }
 
-static int cmd_node_print(const Ombra__V1__ListNodesResponse *r)
+static int cmd_node_listed(const struct cli_run *run,
+			   const ProtobufCMessage *resp)
 {
 	static const char *const headers[] = {
 	    "ID",    "NAME",	 "REGION", "ADDRESS",
 	    "STATE", "CAPACITY", "USED",   "HEARTBEAT",
 	};
+	const Ombra__V1__ListNodesResponse *r = (const void *)resp;
 	char a[FMT_LEN];
 	struct table t;
 	size_t i;
-	int rc;
 
 	table_init(&t, 8, headers,
 		   (1u << 0) | (1u << 5) | (1u << 6) | (1u << 7));
@@ -200,57 +134,63 @@ static int cmd_node_print(const Ombra__V1__ListNodesResponse *r)
 						    sizeof(a)));
 		}
 	}
-	rc = table_print(&t, stdout);
-	table_close(&t);
-	if (rc != 0) {
-		return cli_fail("formatting the node table: %s",
-				ombra_strerror(rc));
-	}
-	return CLI_EXIT_OK;
+	return cli_print_table(&t, "node");
 }
 
-static int cmd_node_list(struct cli *cli, int argc, char **argv)
-{
-	static const struct option opts[] = {
-	    {"region", required_argument, NULL, 'r'},
-	    {"stale", no_argument, NULL, 'S'},
-	    {0},
-	};
-	Ombra__V1__ListNodesRequest req = OMBRA__V1__LIST_NODES_REQUEST__INIT;
-	Ombra__V1__ListNodesResponse *resp = NULL;
-	int c, rc;
+static const struct cli_option cmd_node_register_opts[] = {
+    {
+	.name = "region",
+	.flags = CLI_OPTION_REQUIRED,
+	.value = {.kind = CLI_VALUE_STRING, .field = "region"},
+    },
+    {
+	.name = "address",
+	.flags = CLI_OPTION_REQUIRED,
+	.value = {.kind = CLI_VALUE_HOSTPORT, .field = "address"},
+    },
+    {
+	.name = "tier",
+	.flags = CLI_OPTION_REQUIRED,
+	.missing = "at least one --tier NAME:PATH:CAPACITY is required",
+	.value = {.kind = CLI_VALUE_CUSTOM,
+		  .field = "tiers",
+		  .parse = cmd_node_tier_add},
+    },
+    {0},
+};
 
-	optind = 0;
-	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
-		switch (c) {
-		case 'r':
-			req.region = optarg;
-			break;
-		case 'S':
-			req.allow_stale = true;
-			break;
-		case CLI_OPT_HELP:
-			return cli_help(&cmd_node_group);
-		default:
-			return CLI_EXIT_USAGE;
-		}
-	}
-	rc = cli_args(cli, argc, argv, 0, "", NULL);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	rc = cli_call(cli, "ListNodes", &req.base, (ProtobufCMessage **)&resp);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	rc = cli->json ? cli_print_json(&resp->base) : cmd_node_print(resp);
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	return rc;
-}
+static const struct cli_command cmd_node_register = {
+    .name = "register",
+    .method = "RegisterNode",
+    .request = &ombra__v1__register_node_request__descriptor,
+    .options = cmd_node_register_opts,
+    .args = cli_args_name,
+    .request_id = true,
+    .state_size = sizeof(struct cmd_node_tiers),
+    .state_free = cmd_node_tiers_free,
+    .print = cmd_node_registered,
+};
 
-static const struct cli_command cmd_node_commands[] = {
-    {"register", cmd_node_register},
-    {"list", cmd_node_list},
+static const struct cli_option cmd_node_list_opts[] = {
+    {
+	.name = "region",
+	.value = {.kind = CLI_VALUE_STRING, .field = "region"},
+    },
+    CLI_OPTION_STALE,
+    {0},
+};
+
+static const struct cli_command cmd_node_list = {
+    .name = "list",
+    .method = "ListNodes",
+    .request = &ombra__v1__list_nodes_request__descriptor,
+    .options = cmd_node_list_opts,
+    .print = cmd_node_listed,
+};
+
+static const struct cli_command *const cmd_node_commands[] = {
+    &cmd_node_register,
+    &cmd_node_list,
 };
 
 const struct cli_group cmd_node_group = {

@@ -26,49 +26,24 @@ static const char cmd_region_help[] =
     "\n"
     "--json prints AddRegionResponse or ListRegionsResponse as JSON.\n";
 
-static int cmd_region_add(struct cli *cli, int argc, char **argv)
+static int cmd_region_added(const struct cli_run *run,
+			    const ProtobufCMessage *resp)
 {
-	Ombra__V1__AddRegionRequest req = OMBRA__V1__ADD_REGION_REQUEST__INIT;
-	Ombra__V1__AddRegionResponse *resp = NULL;
-	char rid[40];
-	char *name;
-	int c, rc;
+	const Ombra__V1__AddRegionResponse *r = (const void *)resp;
 
-	optind = 0;
-	while ((c = cli_getopt(cli, argc, argv, "", NULL)) != -1) {
-		if (c == CLI_OPT_HELP) {
-			return cli_help(&cmd_region_group);
-		}
-		return CLI_EXIT_USAGE;
-	}
-	rc = cli_args(cli, argc, argv, 1, "NAME", &name);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	req.name = name;
-	rpc_request_id(rid, sizeof(rid));
-	req.request_id = rid;
-	rc = cli_call(cli, "AddRegion", &req.base, (ProtobufCMessage **)&resp);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	if (cli->json) {
-		rc = cli_print_json(&resp->base);
-	} else {
-		printf("added region '%s'\n",
-		       resp->region != NULL ? resp->region->name : name);
-	}
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	return rc;
+	printf("added region '%s'\n",
+	       r->region != NULL ? r->region->name : run->args[0]);
+	return CLI_EXIT_OK;
 }
 
-static int cmd_region_print(const Ombra__V1__ListRegionsResponse *r)
+static int cmd_region_listed(const struct cli_run *run,
+			     const ProtobufCMessage *resp)
 {
 	static const char *const headers[] = {"NAME", "NODES", "CREATED"};
+	const Ombra__V1__ListRegionsResponse *r = (const void *)resp;
 	char a[FMT_LEN];
 	struct table t;
 	size_t i;
-	int rc;
 
 	table_init(&t, 3, headers, 1u << 1);
 	for (i = 0; i < r->n_regions; i++) {
@@ -77,55 +52,34 @@ static int cmd_region_print(const Ombra__V1__ListRegionsResponse *r)
 		table_cell(&t, fmt_time_ms(r->regions[i]->created_unix_ms, a,
 					   sizeof(a)));
 	}
-	rc = table_print(&t, stdout);
-	table_close(&t);
-	if (rc != 0) {
-		return cli_fail("formatting the region table: %s",
-				ombra_strerror(rc));
-	}
-	return CLI_EXIT_OK;
+	return cli_print_table(&t, "region");
 }
 
-static int cmd_region_list(struct cli *cli, int argc, char **argv)
-{
-	static const struct option opts[] = {
-	    {"stale", no_argument, NULL, 'S'},
-	    {0},
-	};
-	Ombra__V1__ListRegionsRequest req =
-	    OMBRA__V1__LIST_REGIONS_REQUEST__INIT;
-	Ombra__V1__ListRegionsResponse *resp = NULL;
-	int c, rc;
+static const struct cli_command cmd_region_add = {
+    .name = "add",
+    .method = "AddRegion",
+    .request = &ombra__v1__add_region_request__descriptor,
+    .args = cli_args_name,
+    .request_id = true,
+    .print = cmd_region_added,
+};
 
-	optind = 0;
-	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
-		switch (c) {
-		case 'S':
-			req.allow_stale = true;
-			break;
-		case CLI_OPT_HELP:
-			return cli_help(&cmd_region_group);
-		default:
-			return CLI_EXIT_USAGE;
-		}
-	}
-	rc = cli_args(cli, argc, argv, 0, "", NULL);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	rc =
-	    cli_call(cli, "ListRegions", &req.base, (ProtobufCMessage **)&resp);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	rc = cli->json ? cli_print_json(&resp->base) : cmd_region_print(resp);
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	return rc;
-}
+static const struct cli_option cmd_region_list_opts[] = {
+    CLI_OPTION_STALE,
+    {0},
+};
 
-static const struct cli_command cmd_region_commands[] = {
-    {"add", cmd_region_add},
-    {"list", cmd_region_list},
+static const struct cli_command cmd_region_list = {
+    .name = "list",
+    .method = "ListRegions",
+    .request = &ombra__v1__list_regions_request__descriptor,
+    .options = cmd_region_list_opts,
+    .print = cmd_region_listed,
+};
+
+static const struct cli_command *const cmd_region_commands[] = {
+    &cmd_region_add,
+    &cmd_region_list,
 };
 
 const struct cli_group cmd_region_group = {

@@ -14,11 +14,13 @@
 #include "admin.pb-c.h"
 #include "cmd.h"
 #include "format.h"
-#include "parse.h"
 #include "table.h"
 
 #define CMD_SHARDS_CELL_LEN 512
 #define CMD_SHARDS_MAX_PAGE 65536
+/* The limit as text, for the usage message. */
+#define CMD_SHARDS_STR(x) #x
+#define CMD_SHARDS_XSTR(x) CMD_SHARDS_STR(x)
 
 /* Appends to a fixed cell buffer, remembering truncation. */
 struct cmd_shards_cell {
@@ -119,13 +121,14 @@ static void cmd_shards_row(struct table *t,
 	table_cell(t, s->exception ? "*" : "");
 }
 
-static int cmd_shards_print(const Ombra__V1__GetVolumeShardingInfoResponse *r,
-			    const char *name)
+static int cmd_shards_print(const struct cli_run *run,
+			    const ProtobufCMessage *resp)
 {
 	static const char *const headers[] = {
 	    "SEGMENT", "PRIMARY", "REPLICAS", "SHADOWS",
 	    "VERSION", "EPOCH",	  "TIER",     "EXC",
 	};
+	const Ombra__V1__GetVolumeShardingInfoResponse *r = (const void *)resp;
 	char a[FMT_LEN];
 	struct table t;
 	size_t i;
@@ -142,78 +145,47 @@ static int cmd_shards_print(const Ombra__V1__GetVolumeShardingInfoResponse *r,
 	for (i = 0; i < r->n_segments; i++) {
 		cmd_shards_row(&t, r, r->segments[i]);
 	}
-	rc = table_print(&t, stdout);
-	table_close(&t);
-	if (rc != 0) {
-		return cli_fail("formatting the shard table: %s",
-				ombra_strerror(rc));
-	}
-	if (r->next_segment != 0) {
+	rc = cli_print_table(&t, "shard");
+	if (rc == CLI_EXIT_OK && r->next_segment != 0) {
 		printf("more segments follow: ombractl volume shards %s "
 		       "--first %" PRIu64 "\n",
-		       name, r->next_segment);
+		       run->args[0], r->next_segment);
 	}
-	return CLI_EXIT_OK;
-}
-
-int cmd_volume_shards(struct cli *cli, int argc, char **argv)
-{
-	static const struct option opts[] = {
-	    {"first", required_argument, NULL, 'f'},
-	    {"max", required_argument, NULL, 'm'},
-	    {"stale", no_argument, NULL, 'S'},
-	    {0},
-	};
-	Ombra__V1__GetVolumeShardingInfoRequest req =
-	    OMBRA__V1__GET_VOLUME_SHARDING_INFO_REQUEST__INIT;
-	Ombra__V1__GetVolumeShardingInfoResponse *resp = NULL;
-	uint64_t n;
-	char *name;
-	int c, rc;
-
-	optind = 0;
-	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
-		switch (c) {
-		case 'f':
-			if (parse_u64(optarg, &req.first_segment) != 0) {
-				return cli_usage(cli,
-						 "--first '%s': expected a "
-						 "segment index (0 or more)",
-						 optarg);
-			}
-			break;
-		case 'm':
-			if (parse_u64(optarg, &n) != 0 || n == 0 ||
-			    n > CMD_SHARDS_MAX_PAGE) {
-				return cli_usage(
-				    cli,
-				    "--max '%s': expected a number "
-				    "of segments, 1..%d",
-				    optarg, CMD_SHARDS_MAX_PAGE);
-			}
-			req.max_segments = (uint32_t)n;
-			break;
-		case 'S':
-			req.allow_stale = true;
-			break;
-		case CLI_OPT_HELP:
-			return cli_help(&cmd_volume_group);
-		default:
-			return CLI_EXIT_USAGE;
-		}
-	}
-	rc = cli_args(cli, argc, argv, 1, "NAME", &name);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	req.volume = name;
-	rc =
-	    cli_call(cli, "GetShardMap", &req.base, (ProtobufCMessage **)&resp);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	rc = cli->json ? cli_print_json(&resp->base)
-		       : cmd_shards_print(resp, name);
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
 	return rc;
 }
+
+static const struct cli_option cmd_shards_opts[] = {
+    {
+	.name = "first",
+	.value = {.kind = CLI_VALUE_UINT,
+		  .field = "first_segment",
+		  .min = 0,
+		  .max = UINT64_MAX,
+		  .what = "expected a segment index (0 or more)"},
+    },
+    {
+	.name = "max",
+	.value = {.kind = CLI_VALUE_UINT,
+		  .field = "max_segments",
+		  .min = 1,
+		  .max = CMD_SHARDS_MAX_PAGE,
+		  .what = "expected a number of segments, 1.." CMD_SHARDS_XSTR(
+		      CMD_SHARDS_MAX_PAGE)},
+    },
+    CLI_OPTION_STALE,
+    {0},
+};
+
+static const struct cli_arg cmd_shards_args[] = {
+    {.name = "NAME", .value = {.kind = CLI_VALUE_STRING, .field = "volume"}},
+    {0},
+};
+
+const struct cli_command cmd_volume_shards = {
+    .name = "shards",
+    .method = "GetShardMap",
+    .request = &ombra__v1__get_volume_sharding_info_request__descriptor,
+    .options = cmd_shards_opts,
+    .args = cmd_shards_args,
+    .print = cmd_shards_print,
+};

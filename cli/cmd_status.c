@@ -208,7 +208,7 @@ static int status_print_json(const struct status_run *r)
 				json_object_object_add(
 				    v, "code",
 				    json_object_new_string(
-					cli_status_name(p->st.code)));
+					rpc_status_name(p->st.code)));
 				json_object_object_add(
 				    v, "message",
 				    json_object_new_string(p->st.message));
@@ -264,7 +264,6 @@ static int status_print_members(const Ombra__V1__GetClusterStatusResponse *s)
 					      "MATCH"};
 	struct table t;
 	size_t i;
-	int rc;
 
 	table_init(&t, 5, headers, (1u << 0) | (1u << 4));
 	for (i = 0; i < s->n_members; i++) {
@@ -277,9 +276,7 @@ static int status_print_members(const Ombra__V1__GetClusterStatusResponse *s)
 		table_cellf(&t, "%" PRIu64, m->match_index);
 	}
 	printf("\nmembers (as member %" PRIu64 " sees them):\n", s->member_id);
-	rc = table_print(&t, stdout);
-	table_close(&t);
-	return rc;
+	return cli_print_table(&t, "status");
 }
 
 /* Warn about members whose state hash differs at equal applied index. */
@@ -309,6 +306,41 @@ static void status_check_hashes(const struct status_run *r)
 	}
 }
 
+/* The lines under the member table: errors of the members that did not
+ * answer, the leader, the state counts and the version as best sees them,
+ * hash warnings. */
+static void
+status_print_summary(const struct status_run *r,
+		     const Ombra__V1__GetClusterStatusResponse *best)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		const struct status_probe *p = &r->probes[i];
+
+		if (p->resp == NULL) {
+			printf("%s: %s: %s\n", p->target,
+			       rpc_status_name(p->st.code), p->st.message);
+		}
+	}
+	printf("\n");
+	if (best->leader_id != 0) {
+		printf("leader:  member %" PRIu64 " at %s (term %" PRIu64 ")\n",
+		       best->leader_id,
+		       best->leader_address[0] != '\0' ? best->leader_address
+						       : "unknown address",
+		       best->term);
+	} else {
+		printf("leader:  none known\n");
+	}
+	printf("state:   %" PRIu32 " regions, %" PRIu32 " nodes, %" PRIu32
+	       " volumes (member %" PRIu64 ", applied index %" PRIu64 ")\n",
+	       best->region_count, best->node_count, best->volume_count,
+	       best->member_id, best->applied_index);
+	printf("version: %s\n", best->version);
+	status_check_hashes(r);
+}
+
 static int status_print_human(const struct status_run *r)
 {
 	static const char *const headers[] = {
@@ -326,44 +358,12 @@ static int status_print_human(const struct status_run *r)
 	for (i = 0; i < r->n; i++) {
 		status_probe_row(&t, &r->probes[i]);
 	}
-	rc = table_print(&t, stdout);
-	table_close(&t);
-	if (rc == 0 && best != NULL) {
-		for (i = 0; i < r->n; i++) {
-			const struct status_probe *p = &r->probes[i];
-
-			if (p->resp == NULL) {
-				printf("%s: %s: %s\n", p->target,
-				       cli_status_name(p->st.code),
-				       p->st.message);
-			}
-		}
-		printf("\n");
-		if (best->leader_id != 0) {
-			printf("leader:  member %" PRIu64
-			       " at %s (term %" PRIu64 ")\n",
-			       best->leader_id,
-			       best->leader_address[0] != '\0'
-				   ? best->leader_address
-				   : "unknown address",
-			       best->term);
-		} else {
-			printf("leader:  none known\n");
-		}
-		printf("state:   %" PRIu32 " regions, %" PRIu32
-		       " nodes, %" PRIu32 " volumes (member %" PRIu64
-		       ", applied index %" PRIu64 ")\n",
-		       best->region_count, best->node_count, best->volume_count,
-		       best->member_id, best->applied_index);
-		printf("version: %s\n", best->version);
-		status_check_hashes(r);
-		rc = status_print_members(best);
+	rc = cli_print_table(&t, "status");
+	if (rc != CLI_EXIT_OK || best == NULL) {
+		return rc;
 	}
-	if (rc != 0) {
-		return cli_fail("formatting the status table: %s",
-				ombra_strerror(rc));
-	}
-	return CLI_EXIT_OK;
+	status_print_summary(r, best);
+	return status_print_members(best);
 }
 
 /* Split cli->endpoints into probes; usage error if malformed. */
@@ -428,23 +428,15 @@ static void status_discover(struct status_run *r, const struct cli *cli)
 	}
 }
 
-int cmd_cluster_status(struct cli *cli, int argc, char **argv)
+/* After the common parsing (no options, no arguments): probe, print. */
+static int status_exec(struct cli_run *run)
 {
+	struct cli *cli = run->cli;
 	struct status_run *r;
 	size_t i, first_round;
-	int c, rc;
+	int rc;
 
-	optind = 0;
-	while ((c = cli_getopt(cli, argc, argv, "", NULL)) != -1) {
-		if (c == CLI_OPT_HELP) {
-			return cli_help(&cmd_cluster_group);
-		}
-		return CLI_EXIT_USAGE;
-	}
-	rc = cli_args(cli, argc, argv, 0, "", NULL);
-	if (rc == CLI_EXIT_OK) {
-		rc = cli_check_globals(cli);
-	}
+	rc = cli_check_globals(cli);
 	if (rc != CLI_EXIT_OK) {
 		return rc;
 	}
@@ -474,3 +466,8 @@ out:
 	free(r);
 	return rc;
 }
+
+const struct cli_command cmd_cluster_status = {
+    .name = "status",
+    .exec = status_exec,
+};

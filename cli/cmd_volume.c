@@ -5,7 +5,6 @@
  * Failure: bad options or sizes exit 2 before anything is sent; server
  * refusals exit 1 with the gRPC code and the server's message; delete
  * without --yes asks on a terminal and refuses (exit 2) otherwise. */
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,10 +14,7 @@
 #include "admin.pb-c.h"
 #include "cmd.h"
 #include "format.h"
-#include "parse.h"
 #include "table.h"
-
-#define CMD_VOLUME_RID_LEN 40
 
 static const char cmd_volume_help[] =
     "Usage: ombractl volume COMMAND [ARGS] [OPTIONS]\n"
@@ -55,18 +51,13 @@ static const char cmd_volume_help[] =
     "GetVolumeResponse, ListVolumesResponse, ResizeVolumeResponse,\n"
     "DeleteVolumeResponse, GetVolumeShardingInfoResponse) as JSON.\n";
 
-static const struct option cmd_volume_stale_opt[] = {
-    {"stale", no_argument, NULL, 'S'},
-    {0},
-};
-
 static const char *cmd_volume_state(int state, char *buf, size_t len)
 {
 	return fmt_enum(&ombra__v1__volume_state__descriptor, state, "VOLUME_",
 			buf, len);
 }
 
-void cmd_volume_print(const Ombra__V1__Volume *v)
+static void cmd_volume_print(const Ombra__V1__Volume *v)
 {
 	char a[FMT_LEN], b[FMT_LEN];
 
@@ -88,145 +79,63 @@ void cmd_volume_print(const Ombra__V1__Volume *v)
 	printf("modified index: %" PRIu64 "\n", v->modified_index);
 }
 
-/* Print resp as JSON, or v (which lives in resp) as "key: value" lines
- * after the line head (may be NULL); frees resp. */
-static int cmd_volume_show(struct cli *cli, ProtobufCMessage *resp,
-			   const Ombra__V1__Volume *v, const char *head)
+/* v (in a response) as "key: value" lines after "<verb> volume 'NAME'"
+ * (no head line when verb is NULL). */
+static int cmd_volume_show(const Ombra__V1__Volume *v, const char *verb,
+			   const char *name)
 {
-	int rc = CLI_EXIT_OK;
-
-	if (cli->json) {
-		rc = cli_print_json(resp);
-	} else if (v == NULL) {
-		rc = cli_fail("server answered without a volume");
-	} else {
-		if (head != NULL) {
-			printf("%s\n", head);
-		}
-		cmd_volume_print(v);
+	if (v == NULL) {
+		return cli_fail("server answered without a volume");
 	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return rc;
+	if (verb != NULL) {
+		printf("%s volume '%s'\n", verb, name);
+	}
+	cmd_volume_print(v);
+	return CLI_EXIT_OK;
 }
 
-static int cmd_volume_create(struct cli *cli, int argc, char **argv)
+static int cmd_volume_created(const struct cli_run *run,
+			      const ProtobufCMessage *resp)
 {
-	static const struct option opts[] = {
-	    {"size", required_argument, NULL, 's'},
-	    {"region", required_argument, NULL, 'r'},
-	    {"segment-size", required_argument, NULL, 'g'},
-	    {"replicas", required_argument, NULL, 'n'},
-	    {0},
-	};
-	Ombra__V1__CreateVolumeRequest req =
-	    OMBRA__V1__CREATE_VOLUME_REQUEST__INIT;
-	Ombra__V1__CreateVolumeResponse *resp = NULL;
-	const char *size = NULL;
-	char rid[CMD_VOLUME_RID_LEN];
-	char head[128];
-	char *name;
-	uint64_t n;
-	int c, rc;
+	const Ombra__V1__CreateVolumeResponse *r = (const void *)resp;
 
-	optind = 0;
-	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
-		switch (c) {
-		case 's':
-			size = optarg;
-			break;
-		case 'r':
-			req.home_region = optarg;
-			break;
-		case 'g':
-			if (parse_size(optarg, &req.segment_size_bytes) != 0) {
-				return cli_usage(cli, "--segment-size '%s': %s",
-						 optarg, parse_size_what);
-			}
-			break;
-		case 'n':
-			if (parse_u64(optarg, &n) != 0 || n == 0 ||
-			    n > UINT32_MAX) {
-				return cli_usage(cli,
-						 "--replicas '%s': expected a "
-						 "number of copies, 1 or more",
-						 optarg);
-			}
-			req.replicas = (uint32_t)n;
-			break;
-		case CLI_OPT_HELP:
-			return cli_help(&cmd_volume_group);
-		default:
-			return CLI_EXIT_USAGE;
-		}
-	}
-	rc = cli_args(cli, argc, argv, 1, "NAME", &name);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	if (size == NULL) {
-		return cli_usage(cli, "--size is required");
-	}
-	if (parse_size(size, &req.size_bytes) != 0) {
-		return cli_usage(cli, "--size '%s': %s", size, parse_size_what);
-	}
-	if (req.home_region[0] == '\0') {
-		return cli_usage(cli, "--region is required");
-	}
-	req.name = name;
-	rpc_request_id(rid, sizeof(rid));
-	req.request_id = rid;
-
-	rc = cli_call(cli, "CreateVolume", &req.base,
-		      (ProtobufCMessage **)&resp);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	snprintf(head, sizeof(head), "created volume '%s'", name);
-	return cmd_volume_show(cli, &resp->base, resp->volume, head);
+	return cmd_volume_show(r->volume, "created", run->args[0]);
 }
 
-static int cmd_volume_get(struct cli *cli, int argc, char **argv)
+static int cmd_volume_got(const struct cli_run *run,
+			  const ProtobufCMessage *resp)
 {
-	Ombra__V1__GetVolumeRequest req = OMBRA__V1__GET_VOLUME_REQUEST__INIT;
-	Ombra__V1__GetVolumeResponse *resp = NULL;
-	char *name;
-	int c, rc;
+	const Ombra__V1__GetVolumeResponse *r = (const void *)resp;
 
-	optind = 0;
-	while ((c = cli_getopt(cli, argc, argv, "", cmd_volume_stale_opt)) !=
-	       -1) {
-		switch (c) {
-		case 'S':
-			req.allow_stale = true;
-			break;
-		case CLI_OPT_HELP:
-			return cli_help(&cmd_volume_group);
-		default:
-			return CLI_EXIT_USAGE;
-		}
-	}
-	rc = cli_args(cli, argc, argv, 1, "NAME", &name);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	req.name = name;
-	rc = cli_call(cli, "GetVolume", &req.base, (ProtobufCMessage **)&resp);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	return cmd_volume_show(cli, &resp->base, resp->volume, NULL);
+	return cmd_volume_show(r->volume, NULL, run->args[0]);
 }
 
-static int cmd_volume_list_print(const Ombra__V1__ListVolumesResponse *r)
+static int cmd_volume_resized(const struct cli_run *run,
+			      const ProtobufCMessage *resp)
+{
+	const Ombra__V1__ResizeVolumeResponse *r = (const void *)resp;
+
+	return cmd_volume_show(r->volume, "resized", run->args[0]);
+}
+
+static int cmd_volume_deleted(const struct cli_run *run,
+			      const ProtobufCMessage *resp)
+{
+	printf("deleted volume '%s'\n", run->args[0]);
+	return CLI_EXIT_OK;
+}
+
+static int cmd_volume_listed(const struct cli_run *run,
+			     const ProtobufCMessage *resp)
 {
 	static const char *const headers[] = {
 	    "NAME",   "ID",	  "SIZE",  "SEGMENT", "SEGMENTS",
 	    "REGION", "REPLICAS", "STATE", "CREATED",
 	};
+	const Ombra__V1__ListVolumesResponse *r = (const void *)resp;
 	struct table t;
 	char a[FMT_LEN];
 	size_t i;
-	int rc;
 
 	table_init(&t, 9, headers,
 		   (1u << 1) | (1u << 2) | (1u << 3) | (1u << 4) | (1u << 6));
@@ -243,104 +152,7 @@ static int cmd_volume_list_print(const Ombra__V1__ListVolumesResponse *r)
 		table_cell(&t, cmd_volume_state(v->state, a, sizeof(a)));
 		table_cell(&t, fmt_time_ms(v->created_unix_ms, a, sizeof(a)));
 	}
-	rc = table_print(&t, stdout);
-	table_close(&t);
-	if (rc != 0) {
-		return cli_fail("formatting the volume table: %s",
-				ombra_strerror(rc));
-	}
-	return CLI_EXIT_OK;
-}
-
-static int cmd_volume_list(struct cli *cli, int argc, char **argv)
-{
-	static const struct option opts[] = {
-	    {"region", required_argument, NULL, 'r'},
-	    {"stale", no_argument, NULL, 'S'},
-	    {0},
-	};
-	Ombra__V1__ListVolumesRequest req =
-	    OMBRA__V1__LIST_VOLUMES_REQUEST__INIT;
-	Ombra__V1__ListVolumesResponse *resp = NULL;
-	int c, rc;
-
-	optind = 0;
-	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
-		switch (c) {
-		case 'r':
-			req.home_region = optarg;
-			break;
-		case 'S':
-			req.allow_stale = true;
-			break;
-		case CLI_OPT_HELP:
-			return cli_help(&cmd_volume_group);
-		default:
-			return CLI_EXIT_USAGE;
-		}
-	}
-	rc = cli_args(cli, argc, argv, 0, "", NULL);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	rc =
-	    cli_call(cli, "ListVolumes", &req.base, (ProtobufCMessage **)&resp);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	rc = cli->json ? cli_print_json(&resp->base)
-		       : cmd_volume_list_print(resp);
-	protobuf_c_message_free_unpacked(&resp->base, NULL);
-	return rc;
-}
-
-static int cmd_volume_resize(struct cli *cli, int argc, char **argv)
-{
-	static const struct option opts[] = {
-	    {"size", required_argument, NULL, 's'},
-	    {0},
-	};
-	Ombra__V1__ResizeVolumeRequest req =
-	    OMBRA__V1__RESIZE_VOLUME_REQUEST__INIT;
-	Ombra__V1__ResizeVolumeResponse *resp = NULL;
-	const char *size = NULL;
-	char rid[CMD_VOLUME_RID_LEN];
-	char head[128];
-	char *name;
-	int c, rc;
-
-	optind = 0;
-	while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
-		switch (c) {
-		case 's':
-			size = optarg;
-			break;
-		case CLI_OPT_HELP:
-			return cli_help(&cmd_volume_group);
-		default:
-			return CLI_EXIT_USAGE;
-		}
-	}
-	rc = cli_args(cli, argc, argv, 1, "NAME", &name);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	if (size == NULL) {
-		return cli_usage(cli, "--size is required");
-	}
-	if (parse_size(size, &req.new_size_bytes) != 0) {
-		return cli_usage(cli, "--size '%s': %s", size, parse_size_what);
-	}
-	req.name = name;
-	rpc_request_id(rid, sizeof(rid));
-	req.request_id = rid;
-	rc = cli_call(cli, "ResizeVolume", &req.base,
-		      (ProtobufCMessage **)&resp);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	snprintf(head, sizeof(head), "resized volume '%s'", name);
-	return cmd_volume_show(cli, &resp->base, resp->volume, head);
+	return cli_print_table(&t, "volume");
 }
 
 /* Ask on the terminal; true only for "y" or "yes" (any case). */
@@ -360,70 +172,134 @@ static bool cmd_volume_confirm(const char *name)
 	return strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
 }
 
-static int cmd_volume_delete(struct cli *cli, int argc, char **argv)
+/* Without --yes: confirmation on a terminal, refusal elsewhere. */
+static int cmd_volume_delete_check(struct cli_run *run)
 {
-	static const struct option opts[] = {
-	    {"yes", no_argument, NULL, 'y'},
-	    {0},
-	};
-	Ombra__V1__DeleteVolumeRequest req =
-	    OMBRA__V1__DELETE_VOLUME_REQUEST__INIT;
-	ProtobufCMessage *resp = NULL;
-	char rid[CMD_VOLUME_RID_LEN];
-	bool yes = false;
-	char *name;
-	int c, rc;
+	const char *name = run->args[0];
 
-	optind = 0;
-	while ((c = cli_getopt(cli, argc, argv, "y", opts)) != -1) {
-		switch (c) {
-		case 'y':
-			yes = true;
-			break;
-		case CLI_OPT_HELP:
-			return cli_help(&cmd_volume_group);
-		default:
-			return CLI_EXIT_USAGE;
-		}
+	if (cli_run_option(run, "yes") != NULL) {
+		return CLI_EXIT_OK;
 	}
-	rc = cli_args(cli, argc, argv, 1, "NAME", &name);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
+	if (!isatty(STDIN_FILENO)) {
+		return cli_usage(run->cli,
+				 "refusing to delete volume '%s' without "
+				 "--yes (stdin is not a terminal to confirm "
+				 "on)",
+				 name);
 	}
-	if (!yes) {
-		if (!isatty(STDIN_FILENO)) {
-			return cli_usage(cli,
-					 "refusing to delete volume '%s' "
-					 "without --yes (stdin is not a "
-					 "terminal to confirm on)",
-					 name);
-		}
-		if (!cmd_volume_confirm(name)) {
-			return cli_fail("volume delete: not confirmed; volume "
-					"'%s' was left alone",
-					name);
-		}
+	if (!cmd_volume_confirm(name)) {
+		return cli_fail("volume delete: not confirmed; volume '%s' was "
+				"left alone",
+				name);
 	}
-	req.name = name;
-	rpc_request_id(rid, sizeof(rid));
-	req.request_id = rid;
-	rc = cli_call(cli, "DeleteVolume", &req.base, &resp);
-	if (rc != CLI_EXIT_OK) {
-		return rc;
-	}
-	if (cli->json) {
-		rc = cli_print_json(resp);
-	} else {
-		printf("deleted volume '%s'\n", name);
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return rc;
+	return CLI_EXIT_OK;
 }
 
-static const struct cli_command cmd_volume_commands[] = {
-    {"create", cmd_volume_create}, {"get", cmd_volume_get},
-    {"list", cmd_volume_list},	   {"resize", cmd_volume_resize},
-    {"delete", cmd_volume_delete}, {"shards", cmd_volume_shards},
+static const struct cli_option cmd_volume_create_opts[] = {
+    {
+	.name = "size",
+	.flags = CLI_OPTION_REQUIRED | CLI_OPTION_LATE,
+	.value = {.kind = CLI_VALUE_SIZE, .field = "size_bytes"},
+    },
+    {
+	.name = "region",
+	.flags = CLI_OPTION_REQUIRED,
+	.value = {.kind = CLI_VALUE_STRING, .field = "home_region"},
+    },
+    {
+	.name = "segment-size",
+	.value = {.kind = CLI_VALUE_SIZE, .field = "segment_size_bytes"},
+    },
+    {
+	.name = "replicas",
+	.value = {.kind = CLI_VALUE_UINT,
+		  .field = "replicas",
+		  .min = 1,
+		  .max = UINT32_MAX,
+		  .what = "expected a number of copies, 1 or more"},
+    },
+    {0},
+};
+
+static const struct cli_command cmd_volume_create = {
+    .name = "create",
+    .method = "CreateVolume",
+    .request = &ombra__v1__create_volume_request__descriptor,
+    .options = cmd_volume_create_opts,
+    .args = cli_args_name,
+    .request_id = true,
+    .print = cmd_volume_created,
+};
+
+static const struct cli_option cmd_volume_get_opts[] = {
+    CLI_OPTION_STALE,
+    {0},
+};
+
+static const struct cli_command cmd_volume_get = {
+    .name = "get",
+    .method = "GetVolume",
+    .request = &ombra__v1__get_volume_request__descriptor,
+    .options = cmd_volume_get_opts,
+    .args = cli_args_name,
+    .print = cmd_volume_got,
+};
+
+static const struct cli_option cmd_volume_list_opts[] = {
+    {
+	.name = "region",
+	.value = {.kind = CLI_VALUE_STRING, .field = "home_region"},
+    },
+    CLI_OPTION_STALE,
+    {0},
+};
+
+static const struct cli_command cmd_volume_list = {
+    .name = "list",
+    .method = "ListVolumes",
+    .request = &ombra__v1__list_volumes_request__descriptor,
+    .options = cmd_volume_list_opts,
+    .print = cmd_volume_listed,
+};
+
+static const struct cli_option cmd_volume_resize_opts[] = {
+    {
+	.name = "size",
+	.flags = CLI_OPTION_REQUIRED | CLI_OPTION_LATE,
+	.value = {.kind = CLI_VALUE_SIZE, .field = "new_size_bytes"},
+    },
+    {0},
+};
+
+static const struct cli_command cmd_volume_resize = {
+    .name = "resize",
+    .method = "ResizeVolume",
+    .request = &ombra__v1__resize_volume_request__descriptor,
+    .options = cmd_volume_resize_opts,
+    .args = cli_args_name,
+    .request_id = true,
+    .print = cmd_volume_resized,
+};
+
+static const struct cli_option cmd_volume_delete_opts[] = {
+    {.name = "yes", .short_name = 'y', .value = {.kind = CLI_VALUE_FLAG}},
+    {0},
+};
+
+static const struct cli_command cmd_volume_delete = {
+    .name = "delete",
+    .method = "DeleteVolume",
+    .request = &ombra__v1__delete_volume_request__descriptor,
+    .options = cmd_volume_delete_opts,
+    .args = cli_args_name,
+    .request_id = true,
+    .check = cmd_volume_delete_check,
+    .print = cmd_volume_deleted,
+};
+
+static const struct cli_command *const cmd_volume_commands[] = {
+    &cmd_volume_create, &cmd_volume_get,    &cmd_volume_list,
+    &cmd_volume_resize, &cmd_volume_delete, &cmd_volume_shards,
 };
 
 const struct cli_group cmd_volume_group = {

@@ -1,6 +1,7 @@
 /* ombractl.c: entry point of ombractl, the Ombra admin CLI: reads the
  * global options before the command words, finds the group and command in
- * the command tables (cmd_*.c) and runs it against metad's AdminService.
+ * the command tables (cmd_*.c) and runs it (cli_command_run()) against
+ * metad's AdminService.
  *
  * Failure: exit status 2 for a wrong command line (nothing sent), 1 when
  * the cluster refuses or cannot be reached, 0 on success; each failure is
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "command.h"
 
 static const struct cli_group *const ombractl_groups[] = {
     &cmd_cluster_group,
@@ -78,6 +80,7 @@ static int ombractl_run_group(struct cli *cli, const struct cli_group *g,
 	int best_words = 0;
 	size_t i;
 
+	cli->group = g;
 	snprintf(cli->cmd_name, sizeof(cli->cmd_name), "%s", g->name);
 	if (argc < 2) {
 		return cli_usage(cli, "missing command (see '%s %s --help')",
@@ -88,16 +91,16 @@ static int ombractl_run_group(struct cli *cli, const struct cli_group *g,
 	}
 	for (i = 0; i < g->n_commands; i++) {
 		int words =
-		    ombractl_match(g->commands[i].name, argc - 1, argv + 1);
+		    ombractl_match(g->commands[i]->name, argc - 1, argv + 1);
 
 		if (words > best_words) {
-			best = &g->commands[i];
+			best = g->commands[i];
 			best_words = words;
 		}
 	}
 	if (best == NULL) {
 		for (i = 0; i < g->n_commands; i++) {
-			const char *name = g->commands[i].name;
+			const char *name = g->commands[i]->name;
 			size_t len = strcspn(name, " ");
 
 			if (name[len] == ' ' && strlen(argv[1]) == len &&
@@ -115,7 +118,7 @@ static int ombractl_run_group(struct cli *cli, const struct cli_group *g,
 	snprintf(cli->cmd_name, sizeof(cli->cmd_name), "%s %s", g->name,
 		 best->name);
 	/* The command sees its last word as argv[0], like a program name. */
-	return best->run(cli, argc - best_words, argv + best_words);
+	return cli_command_run(cli, best, argc - best_words, argv + best_words);
 }
 
 /* Global options before the group word; stops at the first non-option.
