@@ -8,13 +8,18 @@ an unaligned size, bad segment sizes, replicas 9 or a bad name ->
 INVALID_ARGUMENT; a duplicate name -> ALREADY_EXISTS; an unknown region ->
 NOT_FOUND; shrinking -> FAILED_PRECONDITION; a write sent to a follower ->
 UNAVAILABLE with the leader's address in "ombra-leader".  Afterwards every
-member still answers GetClusterStatus and no process died.
+member still answers GetClusterStatus and no process died.  Finally bad
+configuration files and flags make ombra-metad exit 2 with a message that
+names the file, line and key.
 
 Fails (exit 1) naming the request, the expected and the received status."""
 
 import os
 import re
+import shutil
+import subprocess
 import sys
+import tempfile
 
 import grpc
 
@@ -167,6 +172,43 @@ def main():
 
         with ot.step("clean shutdown"):
             c.stop_all_checked()
+
+    with ot.step("bad configuration and flags: exit 2 with file:line and key"):
+        check_bad_config()
+
+
+def check_bad_config():
+    """ombra-metad refuses bad configuration files and flags with exit
+    status 2 and a message naming the file, line and key."""
+    metad = ot.find_binary("ombra-metad", "metad")
+    d = tempfile.mkdtemp(prefix="ombra-badconf-")
+    try:
+        conf = os.path.join(d, "metad.conf")
+        cases = [
+            ("[metad]\nid = 1\nfrobnicate = 3\n", [], r"metad\.conf:3.*frobnicate"),
+            ("[metad]\nid = 1\nelection_timeout_ms = abc\n", [],
+             r"metad\.conf:3.*election_timeout_ms"),
+            ("[metad]\nid = 1\n[nosuchsection]\nx = 1\n", [], r"metad\.conf:\d+.*nosuchsection"),
+            ("[metad]\nid = 1\n[tls]\nca = %s\n" % conf, [], r"tls"),
+            ("[metad]\nid = 1\n", ["--bogus-flag"], r"bogus-flag"),
+            (None, ["--config", os.path.join(d, "missing.conf")], r"missing\.conf"),
+        ]
+        for text, extra, pattern in cases:
+            args = [metad] + extra
+            if text is not None:
+                with open(conf, "w") as f:
+                    f.write(text)
+                args = [metad, "--config", conf] + extra
+            r = subprocess.run(args, capture_output=True, text=True, timeout=30,
+                               stdin=subprocess.DEVNULL, cwd=d)
+            what = "%r %s" % (text, " ".join(extra))
+            ot.expect(r.returncode == 2, "%s: exit %d, expected 2; stderr %r",
+                      what, r.returncode, r.stderr)
+            ot.expect(re.search(pattern, r.stderr), "%s: stderr %r does not match /%s/",
+                      what, r.stderr, pattern)
+            ot.log("refused: %s", r.stderr.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":
