@@ -7,6 +7,7 @@
 INTEGRATION_TESTS = \
 	tests/integration/test_failover.py \
 	tests/integration/test_bad_input.py \
+	tests/integration/test_membership.py \
 	tests/integration/test_ombractl.sh \
 	tests/integration/test_launcher.sh \
 	tests/integration/test_http.py \

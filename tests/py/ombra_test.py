@@ -643,15 +643,18 @@ class Cluster:
             raise TestError("metad died unexpectedly: %s" % ", ".join(
                 "metad-%d status %s" % (m.id, m.proc.returncode) for m in dead))
 
-    def wait_leader(self, timeout=30.0, exclude=()):
-        """Wait until a running member says it is the leader and every other
-        running member that answers agrees on its id.  Returns the Member."""
+    def wait_leader(self, timeout=30.0, exclude=(), members=None):
+        """Wait until a running member (of `members`, default all) says it
+        is the leader, is not in `exclude`, and every other running member
+        asked that answers agrees on its id.  Returns the Member.  Pass
+        `members` once some members were removed from the group: they may
+        still name an old leader."""
         deadline = time.monotonic() + timeout
         cl = self.client()
         seen = {}
         while time.monotonic() < deadline:
             self.check_alive()
-            seen = self.statuses(client=cl)
+            seen = self.statuses(members=members, client=cl)
             leaders = [mid for mid, st in seen.items()
                        if not isinstance(st, Exception) and st.state == "leader"]
             if len(leaders) == 1 and leaders[0] not in exclude:
@@ -668,13 +671,14 @@ class Cluster:
         """Wait until every given running member reports the same
         applied_index (>= min_index and >= the leader's applied index when
         the wait started) and the same state_hash.  Returns that index."""
-        ms = [m for m in (members if members is not None else self.members.values())]
+        ms = [m for m in (members if members is not None else self.members.values())
+              if m.alive()]
         cl = self.client()
         deadline = time.monotonic() + timeout
         seen = {}
         target = min_index
         try:
-            ld = self.wait_leader(timeout=timeout)
+            ld = self.wait_leader(timeout=timeout / 2, members=ms)
             target = max(target, ld.status(cl).applied_index)
         except (TestError, grpc.RpcError):
             pass
