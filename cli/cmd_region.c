@@ -64,16 +64,11 @@ static const struct cli_command cmd_region_add = {
     .print = cmd_region_added,
 };
 
-static const struct cli_option cmd_region_list_opts[] = {
-    CLI_OPTION_STALE,
-    {0},
-};
-
 static const struct cli_command cmd_region_list = {
     .name = "list",
     .method = "ListRegions",
     .request = &ombra__v1__list_regions_request__descriptor,
-    .options = cmd_region_list_opts,
+    .options = cli_options_stale,
     .print = cmd_region_listed,
 };
 

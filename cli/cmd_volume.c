@@ -231,16 +231,11 @@ static const struct cli_command cmd_volume_create = {
     .print = cmd_volume_created,
 };
 
-static const struct cli_option cmd_volume_get_opts[] = {
-    CLI_OPTION_STALE,
-    {0},
-};
-
 static const struct cli_command cmd_volume_get = {
     .name = "get",
     .method = "GetVolume",
     .request = &ombra__v1__get_volume_request__descriptor,
-    .options = cmd_volume_get_opts,
+    .options = cli_options_stale,
     .args = cli_args_name,
     .print = cmd_volume_got,
 };

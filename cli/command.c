@@ -29,6 +29,11 @@ const struct cli_arg cli_args_name[] = {
     {0},
 };
 
+const struct cli_option cli_options_stale[] = {
+    CLI_OPTION_STALE,
+    {0},
+};
+
 static const struct cli_value command_rid = {
     .kind = CLI_VALUE_STRING,
     .field = "request_id",

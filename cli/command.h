@@ -133,6 +133,9 @@ const char *cli_run_option(const struct cli_run *run, const char *name);
 /* The positional argument NAME, stored in the request's "name" field. */
 extern const struct cli_arg cli_args_name[];
 
+/* Only --stale (CLI_OPTION_STALE). */
+extern const struct cli_option cli_options_stale[];
+
 /* --stale: answer from the member asked, without a Raft barrier. */
 #define CLI_OPTION_STALE                                                       \
 	{                                                                      \
