@@ -10,6 +10,7 @@
  * as "internal error: ..." before anything is parsed or sent. */
 #include "command.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,16 +74,21 @@ static const char *command_arg_label(const struct cli_arg *a)
 	return a->label != NULL ? a->label : a->name;
 }
 
-/* Check cmd's tables against its request type (errmsg says what is
- * wrong) and build getopt's: longopts (n options + terminator) and
- * shorts (at most 2 * CLI_MAX_OPTIONS + 1 bytes). */
-static int command_tables(const struct cli_command *cmd,
-			  struct option *longopts, char *shorts, char *errmsg)
+/* "--NAME" of option o, for messages. */
+static const char *command_shown(const struct cli_option *o, char *buf,
+				 size_t len)
+{
+	snprintf(buf, len, "--%s", o->name);
+	return buf;
+}
+
+/* Does cmd fit its request type?  errmsg says what does not. */
+static int command_check(const struct cli_command *cmd, char *errmsg)
 {
 	size_t n_opts = command_n_options(cmd);
 	size_t n_args = command_n_args(cmd);
 	char shown[64];
-	size_t i, s = 0;
+	size_t i;
 
 	if (n_opts > CLI_MAX_OPTIONS || n_args > CLI_MAX_ARGS) {
 		ombra_errmsg_printf(errmsg, "too many options or arguments");
@@ -95,34 +101,20 @@ static int command_tables(const struct cli_command *cmd,
 	}
 	for (i = 0; i < n_opts; i++) {
 		const struct cli_option *o = &cmd->options[i];
-		char c = o->short_name;
 
-		snprintf(shown, sizeof(shown), "--%s", o->name);
-		if (cli_value_check(cmd->request, &o->value, shown, errmsg) !=
-		    0) {
-			return OMBRA_EINTERNAL;
-		}
-		longopts[i].name = o->name;
-		longopts[i].has_arg =
-		    command_is_flag(o) ? no_argument : required_argument;
-		longopts[i].flag = NULL;
-		longopts[i].val = c != 0 ? c : COMMAND_CODE_BASE + (int)i;
-		if (c == 0) {
-			continue;
-		}
-		if (c == 'h' ||
-		    !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+		command_shown(o, shown, sizeof(shown));
+		if (o->short_name != 0 &&
+		    (o->short_name == 'h' ||
+		     !isalpha((unsigned char)o->short_name))) {
 			ombra_errmsg_printf(errmsg, "%s: bad short name",
 					    shown);
 			return OMBRA_EINTERNAL;
 		}
-		shorts[s++] = c;
-		if (!command_is_flag(o)) {
-			shorts[s++] = ':';
+		if (cli_value_check(cmd->request, &o->value, shown, errmsg) !=
+		    0) {
+			return OMBRA_EINTERNAL;
 		}
 	}
-	memset(&longopts[n_opts], 0, sizeof(longopts[n_opts]));
-	shorts[s] = '\0';
 	for (i = 0; i < n_args; i++) {
 		if (cli_value_check(cmd->request, &cmd->args[i].value,
 				    command_arg_label(&cmd->args[i]),
@@ -135,6 +127,35 @@ static int command_tables(const struct cli_command *cmd,
 		return OMBRA_EINTERNAL;
 	}
 	return 0;
+}
+
+/* getopt's view of cmd's options (checked): longopts gets one entry per
+ * option and a terminator, shorts (2 * CLI_MAX_OPTIONS + 1 bytes) the
+ * short names, with ':' after those that take a value. */
+static void command_getopt_tables(const struct cli_command *cmd,
+				  struct option *longopts, char *shorts)
+{
+	size_t i, n = command_n_options(cmd), s = 0;
+
+	for (i = 0; i < n; i++) {
+		const struct cli_option *o = &cmd->options[i];
+
+		longopts[i].name = o->name;
+		longopts[i].has_arg =
+		    command_is_flag(o) ? no_argument : required_argument;
+		longopts[i].flag = NULL;
+		longopts[i].val = o->short_name != 0
+				      ? o->short_name
+				      : COMMAND_CODE_BASE + (int)i;
+		if (o->short_name != 0) {
+			shorts[s++] = o->short_name;
+			if (!command_is_flag(o)) {
+				shorts[s++] = ':';
+			}
+		}
+	}
+	memset(&longopts[n], 0, sizeof(longopts[n]));
+	shorts[s] = '\0';
 }
 
 /* Allocate the request (protobuf defaults, flag-clear fields true) and
@@ -199,8 +220,9 @@ static int command_set_option(struct cli_run *run, size_t i)
 	const struct cli_option *o = &run->cmd->options[i];
 	char shown[64];
 
-	snprintf(shown, sizeof(shown), "--%s", o->name);
-	return cli_value_set(run, &o->value, shown, run->given[i]);
+	return cli_value_set(run, &o->value,
+			     command_shown(o, shown, sizeof(shown)),
+			     run->given[i]);
 }
 
 /* Step 1.  Returns CLI_EXIT_OK at the end of the options, COMMAND_HELP,
@@ -320,9 +342,10 @@ int cli_command_run(struct cli *cli, const struct cli_command *cmd, int argc,
 	struct cli_run run;
 	int rc;
 
-	if (command_tables(cmd, longopts, shorts, errmsg) != 0) {
+	if (command_check(cmd, errmsg) != 0) {
 		return cli_usage(cli, "internal error: %s", errmsg);
 	}
+	command_getopt_tables(cmd, longopts, shorts);
 	memset(&run, 0, sizeof(run));
 	run.cli = cli;
 	run.cmd = cmd;
