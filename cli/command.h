@@ -96,8 +96,9 @@ struct cli_command {
 	const struct cli_option *options; /* NULL or {0}-terminated */
 	const struct cli_arg *args;	  /* NULL or {0}-terminated */
 	bool request_id; /* fill the request's "request_id" (retried write) */
-	/* Zeroed scratch space for the hooks (run->state), released with
-	 * state_free (may be NULL) when the run ends. */
+	/* Zeroed scratch space for the hooks (run->state).  When the run
+	 * ends, state_free (may be NULL) releases what the hooks allocated
+	 * inside it; the runner then frees the block itself. */
 	size_t state_size;
 	void (*state_free)(void *state);
 	/* Step 4; may print and return an exit code to stop. */
