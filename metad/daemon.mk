@@ -4,6 +4,7 @@ metad_ombra_metad_SOURCES = \
 	metad/main.c metad/metad.h \
 	metad/config.c metad/config.h \
 	metad/raftnode.c metad/raftnode.h \
+	metad/raft_async.c metad/raft_async.h \
 	metad/service.h metad/service.c \
 	metad/service_admin.c metad/service_cluster.c metad/service_meta.c \
 	metad/watch.c metad/health.c

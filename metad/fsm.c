@@ -393,7 +393,9 @@ uint64_t fsm_applied_index(struct fsm *f)
 
 uint64_t fsm_snapshots_taken(const struct fsm *f)
 {
-	return f == NULL ? 0 : f->snapshots_taken;
+	return f == NULL
+		   ? 0
+		   : __atomic_load_n(&f->snapshots_taken, __ATOMIC_RELAXED);
 }
 
 uint64_t fsm_snapshots_restored(const struct fsm *f)

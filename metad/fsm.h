@@ -39,7 +39,7 @@ struct fsm_result {
 	int code; /* gRPC status code, 0 = OK */
 	char message[256];
 	uint64_t object_id; /* region/node/volume/member id touched */
-	uint64_t index;     /* Raft index applied at */
+	uint64_t index;	    /* Raft index applied at */
 };
 
 /* Called after each applied command that changed state (Watch streams,
@@ -52,10 +52,12 @@ typedef void (*fsm_change_fn)(void *data, uint64_t index, const char *kind,
 int fsm_open(const char *dir, struct fsm **out, char *errmsg);
 void fsm_close(struct fsm *f);
 
-/* Fill out as a version-2 raft_fsm (apply, snapshot, snapshot_finalize,
- * restore) backed by f.  apply's *result is a malloc'd struct fsm_result the
- * proposer frees.  r: the raft instance that calls apply (its last_applied+1
- * is the entry's index); set before raft_start(). */
+/* Fill out as a version-3 raft_fsm (apply, snapshot, snapshot_async in
+ * the thread pool, snapshot_finalize, restore) backed by f.  apply's
+ * *result is a malloc'd struct fsm_result when a local raft_apply() waits
+ * for the entry (the proposer frees it), NULL otherwise.  r: the raft instance
+ * that calls apply (its last_applied+1 is the entry's index); set before
+ * raft_start(). */
 void fsm_bind_raft(struct fsm *f, struct raft *r, struct raft_fsm *out);
 
 /* Apply one decoded command at Raft index `index` (exposed for tests and

@@ -1,6 +1,7 @@
-/* fsm_snapshot.c: the state machine as a libraft version-2 raft_fsm:
- * apply (decode + fsm_apply_command), snapshot (compacted LMDB copy),
- * snapshot_finalize and restore (swap the LMDB file).
+/* fsm_snapshot.c: the state machine as a libraft version-3 raft_fsm:
+ * apply (decode + fsm_apply_command), snapshot (loop: nothing to capture),
+ * snapshot_async (thread pool: compacted LMDB copy, so a snapshot never
+ * stalls the loop), snapshot_finalize and restore (swap the LMDB file).
  *
  * Snapshot buffer layout (one raft_malloc'd buffer, integers big-endian):
  *   0   8  magic "OMBRASN1"
@@ -13,7 +14,7 @@
  *
  * libraft 0.15 (src/replication.c, src/snapshot.c): apply is called before
  * r->last_applied is advanced, so the entry's index is last_applied + 1
- * (dqlite relies on the same); with a version-2 fsm raft does not free the
+ * (dqlite relies on the same); with a version >= 2 fsm raft does not free the
  * snapshot buffers (snapshot_finalize does), and a successful restore
  * hands buf->base to the fsm, which frees it.
  *
@@ -161,23 +162,47 @@ static int fsm_write_all(int fd, const void *src, size_t size)
 	return 0;
 }
 
+static int fsm_image_applied(const char *path, size_t image, uint64_t *applied);
+
+/* Loop thread, at raft's snapshot index: nothing to capture here, because
+ * the copy made by fsm_raft_snapshot_async() carries its own applied index
+ * (see there). */
 static int fsm_raft_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[],
 			     unsigned *n_bufs)
+{
+	struct fsm *f = rf->data;
+
+	*bufs = NULL;
+	*n_bufs = 0;
+	if (f->env == NULL) {
+		log_error("fsm snapshot: state machine is closed");
+		return RAFT_IOERR;
+	}
+	return 0;
+}
+
+/* libuv thread pool (libraft's io->async_work), while the loop goes on
+ * applying entries: a compacted copy of the environment in one read
+ * transaction of its own, so the image may be *newer* than raft's snapshot
+ * index.  That is safe because the header records the image's own applied
+ * index (read back from the copy) and applying an entry at or below it is a
+ * no-op: after an install, raft replays the entries past its snapshot index
+ * and those the image already holds are skipped.  LMDB allows readers in
+ * other threads (one reader slot per thread; the copy's transaction begins
+ * and ends inside mdb_env_copyfd2). */
+static int fsm_raft_snapshot_async(struct raft_fsm *rf,
+				   struct raft_buffer *bufs[], unsigned *n_bufs)
 {
 	struct fsm *f = rf->data;
 	struct raft_buffer *arr = NULL;
 	uint8_t *base = NULL;
 	struct stat st;
-	uint64_t applied;
+	uint64_t applied = 0;
+	char path[64];
 	size_t image;
 	int fd;
 	int rc;
 
-	if (f->env == NULL || fsm_sync(f) != 0) {
-		log_error("fsm snapshot: sync failed");
-		return RAFT_IOERR;
-	}
-	applied = fsm_applied_index(f);
 	fd = memfd_create("ombra-fsm-snapshot", MFD_CLOEXEC);
 	if (fd < 0) {
 		log_error("fsm snapshot: memfd_create: %s", strerror(errno));
@@ -194,6 +219,9 @@ static int fsm_raft_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[],
 		goto err_io;
 	}
 	image = (size_t)st.st_size;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if (fsm_image_applied(path, image, &applied) != 0)
+		goto err_io;
 	base = raft_malloc(FSM_SNAP_HEADER + image);
 	arr = raft_malloc(sizeof(*arr));
 	if (base == NULL || arr == NULL) {
@@ -219,7 +247,7 @@ static int fsm_raft_snapshot(struct raft_fsm *rf, struct raft_buffer *bufs[],
 	arr[0].len = FSM_SNAP_HEADER + image;
 	*bufs = arr;
 	*n_bufs = 1;
-	f->snapshots_taken++;
+	__atomic_add_fetch(&f->snapshots_taken, 1, __ATOMIC_RELAXED);
 	return 0;
 
 err_io:
@@ -245,9 +273,9 @@ static int fsm_raft_snapshot_finalize(struct raft_fsm *rf,
 	return 0;
 }
 
-/* Open the image at path read-only and check that it is an LMDB
- * environment whose applied index is `want`. */
-static int fsm_check_image(const char *path, size_t image, uint64_t want)
+/* Open the LMDB image at path (image bytes) read-only and read its
+ * applied index into *applied.  0 or RAFT_INVALID / RAFT_NOMEM. */
+static int fsm_image_applied(const char *path, size_t image, uint64_t *applied)
 {
 	MDB_env *env = NULL;
 	MDB_txn *txn = NULL;
@@ -267,7 +295,7 @@ static int fsm_check_image(const char *path, size_t image, uint64_t want)
 	rc = mdb_env_open(env, path, MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK,
 			  0600);
 	if (rc != 0) {
-		log_error("fsm restore: image is not an LMDB file: %s",
+		log_error("fsm: snapshot image is not an LMDB file: %s",
 			  mdb_strerror(rc));
 		goto out;
 	}
@@ -277,18 +305,36 @@ static int fsm_check_image(const char *path, size_t image, uint64_t want)
 	rc = mdb_dbi_open(txn, fsm_db_names[FSM_DB_META], 0, &dbi);
 	if (rc == 0)
 		rc = mdb_get(txn, dbi, &k, &v);
-	if (rc != 0 || v.mv_size != 8 || fsm_u64_decode(v.mv_data) != want) {
-		log_error("fsm restore: image's applied index does not match "
-			  "its header (%" PRIu64 ")",
-			  want);
-		goto out;
+	if (rc == 0 && v.mv_size == 8) {
+		*applied = fsm_u64_decode(v.mv_data);
+		rv = 0;
+	} else if (rc == MDB_NOTFOUND) {
+		*applied = 0; /* an empty state machine */
+		rv = 0;
 	}
-	rv = 0;
 out:
 	if (txn != NULL)
 		mdb_txn_abort(txn);
 	mdb_env_close(env);
 	return rv;
+}
+
+/* Check that the image at path is an LMDB environment whose applied index
+ * is `want` (the snapshot header's). */
+static int fsm_check_image(const char *path, size_t image, uint64_t want)
+{
+	uint64_t got = 0;
+	int rv = fsm_image_applied(path, image, &got);
+
+	if (rv != 0)
+		return rv;
+	if (got != want) {
+		log_error("fsm restore: image's applied index %" PRIu64
+			  " does not match its header (%" PRIu64 ")",
+			  got, want);
+		return RAFT_INVALID;
+	}
+	return 0;
 }
 
 /* Write the image to dir/data.mdb.tmp and fsync it. */
@@ -417,10 +463,11 @@ void fsm_bind_raft(struct fsm *f, struct raft *r, struct raft_fsm *out)
 	memset(out, 0, sizeof(*out));
 	f->raft = r;
 	f->raft_counter = fsm_applied_index(f);
-	out->version = 2;
+	out->version = 3;
 	out->data = f;
 	out->apply = fsm_raft_apply;
 	out->snapshot = fsm_raft_snapshot;
+	out->snapshot_async = fsm_raft_snapshot_async;
 	out->restore = fsm_raft_restore;
 	out->snapshot_finalize = fsm_raft_snapshot_finalize;
 }

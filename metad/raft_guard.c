@@ -53,9 +53,26 @@ static void skip_snapshotted(struct raft_guard *g,
 	g->adjusted++;
 }
 
+/* Workaround 3: a follower that has not heard from its leader for a whole
+ * election timeout treats a vote request as allowed to disrupt it. */
+static void allow_vote_after_silence(struct raft_guard *g,
+				     struct raft_request_vote *rv)
+{
+	struct raft *r = g->raft;
+	if (rv->disrupt_leader || raft_state(r) != RAFT_FOLLOWER)
+		return;
+	raft_time now = r->io->time(r->io);
+	if (now - r->election_timer_start >= r->election_timeout) {
+		rv->disrupt_leader = true;
+		g->adjusted++;
+	}
+}
+
 static void guard_recv(struct raft_io *io, struct raft_message *m)
 {
 	struct raft_guard *g = guard_of(io);
+	if (m->type == RAFT_IO_REQUEST_VOTE)
+		allow_vote_after_silence(g, &m->request_vote);
 	if (m->type == RAFT_IO_APPEND_ENTRIES) {
 		struct raft_append_entries *ae = &m->append_entries;
 		skip_snapshotted(g, ae);

@@ -20,9 +20,20 @@
  *    The guard drops the entries the local snapshot already covers and moves
  *    prev_log_index/term up to the snapshot, which is committed state.
  *
- * Both only ever lower what a follower claims, so they cannot make an
- * unsafe commit possible.  Requires: the wrapped io copies (encodes) a
- * message before send() returns, which raft_uv and the fixture do.
+ * 3. A follower refuses every RequestVote (and pre-vote) while it still
+ *    records a current leader, however long that leader has been silent,
+ *    so after a leader crash the election only completes when the *last*
+ *    follower's timer fires.  The thesis (section 4.2.3) ignores votes only
+ *    "within the minimum election timeout of hearing from a current
+ *    leader"; the guard restores that rule by marking an incoming vote
+ *    request disrupt_leader once the follower's election timer has run for
+ *    a full election timeout without news from the leader.
+ *
+ * 1 and 2 only ever lower what a follower claims, so they cannot make an
+ * unsafe commit possible; 3 changes which elections can start, never the
+ * one-vote-per-term and up-to-date-log checks that make them safe.  Requires:
+ * the wrapped io copies (encodes) a message before send() returns, which
+ * raft_uv and the fixture do.
  *
  * Threads: the loop thread that owns the raft instance.  Failure: install
  * fails with OMBRA_ENOMEM when RAFT_GUARD_MAX guards are in use. */

@@ -35,6 +35,7 @@
 #include "raftnode.h"
 
 #include "cmd.h"
+#include "raft_async.h"
 #include "raft_guard.h"
 
 #define TICK_MS 100
@@ -1005,6 +1006,8 @@ static int raft_setup(struct raftnode *rn, char *errmsg)
 		return raftnode_map_error(rv);
 	}
 	rn->io_ok = true;
+	/* raft_uv has no async_work: snapshots copy LMDB in the pool. */
+	raft_async_install(&rn->io, rn->loop);
 	rv = raft_guard_install(&rn->guard, &rn->io, &rn->raft);
 	if (rv != 0) {
 		ombra_errmsg_printf(errmsg, "raft_guard_install: %s",
