@@ -28,8 +28,8 @@ int http_server_start(const char *listen, struct metrics_registry *reg,
 		      struct http_server **out, char *errmsg);
 
 /* path: exact match, e.g. "/dashboard" (copied).  Call before traffic. */
-int http_server_route(struct http_server *s, const char *path,
-		      http_route_fn fn, void *data);
+int http_server_route(struct http_server *s, const char *path, http_route_fn fn,
+		      void *data);
 
 /* The port actually bound. */
 int http_server_port(const struct http_server *s);

@@ -30,10 +30,10 @@ struct metric *metrics_histogram(struct metrics_registry *r, const char *name,
 				 const char *help, const char *labels,
 				 const double *bounds, size_t n);
 
-void metric_inc(struct metric *m, double by);   /* counter or gauge */
-void metric_set(struct metric *m, double value); /* gauge */
+void metric_inc(struct metric *m, double by);	     /* counter or gauge */
+void metric_set(struct metric *m, double value);     /* gauge */
 void metric_observe(struct metric *m, double value); /* histogram */
-double metric_value(struct metric *m);           /* counter/gauge value */
+double metric_value(struct metric *m);		     /* counter/gauge value */
 
 /* Render everything in text format.  Returns a malloc'd NUL-terminated
  * string the caller frees, or NULL on out-of-memory. */

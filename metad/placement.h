@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 struct placement_node {
-	uint64_t id;     /* node id, the hash input */
+	uint64_t id;	 /* node id, the hash input */
 	uint64_t weight; /* capacity in bytes; 0 = never chosen */
 };
 
