@@ -8,8 +8,9 @@
  * pool (the state machine runs with MDB_NOSYNC; the Raft log is the
  * durable record, so a crash loses nothing, a sync only shortens replay).
  *
- * libraft 0.15 workarounds: entries are padded to 8 bytes (pad_entry) and
- * raft_guard.h wraps raft_uv's receive and send (log-matching defects).
+ * libraft 0.15 workarounds: entries are padded to 8 bytes (pad_entry),
+ * raft_guard.h wraps raft_uv's receive and send (log-matching and vote
+ * defects) and raft_async.h gives raft_uv the async_work snapshots use.
  *
  * Linearizable reads: libraft 0.15 has no ReadIndex, so reads go through
  * raft_barrier() (DESIGN.md, metadata service).  One barrier serves a batch
@@ -23,7 +24,6 @@
  * failures of requests reach their callbacks as OMBRA_EUNAVAIL. */
 #include <raft/uv.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,12 +76,6 @@ struct raftnode {
 	struct raft_fsm rfsm;
 	struct raft_guard guard; /* libraft 0.15 workarounds around io */
 	bool guard_ok;
-	/* Vote rule wrapper around io (see vote_recv). */
-	int (*vote_start)(struct raft_io *io, unsigned msecs,
-			  raft_io_tick_cb tick, raft_io_recv_cb recv);
-	raft_io_recv_cb raft_recv;
-	uint64_t leader_contact; /* uv_now() of the last leader message */
-	unsigned long votes_unblocked;
 	struct raft raft;
 	bool transport_ok, io_ok, raft_ok;
 
@@ -848,66 +842,6 @@ static void on_tick(uv_timer_t *t)
 	}
 }
 
-/* ------------------------------------------------------------ votes */
-
-/* libraft 0.15 rejects every RequestVote (and pre-vote) while this follower
- * still knows a leader, however long ago it heard from it; it forgets the
- * leader only when its own randomized election timer fires.  After a
- * leader dies, the first follower to time out is therefore refused and the
- * election waits for the second one's timer: failover takes the larger of
- * two random timeouts instead of the smaller (measured by bench/metad,
- * docs/benchmarks.md).  Raft's rule (Ongaro's thesis, 4.2.3) only refuses
- * votes "within the minimum election timeout of hearing from a current
- * leader", so this wrapper marks a RequestVote as allowed to disrupt the
- * leader (libraft's flag for leadership transfer, which skips exactly that
- * check) when no AppendEntries or InstallSnapshot of the current term has
- * arrived for election_timeout ms. */
-static struct raftnode *raftnode_of_io(struct raft_io *io)
-{
-	return (struct raftnode *)(void *)((char *)io -
-					   offsetof(struct raftnode, io));
-}
-
-static void vote_recv(struct raft_io *io, struct raft_message *m)
-{
-	struct raftnode *rn = raftnode_of_io(io);
-	struct raft *r = &rn->raft;
-	uint64_t now = uv_now(rn->loop);
-
-	switch (m->type) {
-	case RAFT_IO_APPEND_ENTRIES:
-		if (m->append_entries.term >= r->current_term) {
-			rn->leader_contact = now;
-		}
-		break;
-	case RAFT_IO_INSTALL_SNAPSHOT:
-		if (m->install_snapshot.term >= r->current_term) {
-			rn->leader_contact = now;
-		}
-		break;
-	case RAFT_IO_REQUEST_VOTE:
-		if (raft_state(r) == RAFT_FOLLOWER &&
-		    !m->request_vote.disrupt_leader &&
-		    now - rn->leader_contact >= r->election_timeout) {
-			m->request_vote.disrupt_leader = true;
-			rn->votes_unblocked++;
-		}
-		break;
-	default:
-		break;
-	}
-	rn->raft_recv(io, m);
-}
-
-static int vote_start_wrap(struct raft_io *io, unsigned msecs,
-			   raft_io_tick_cb tick, raft_io_recv_cb recv)
-{
-	struct raftnode *rn = raftnode_of_io(io);
-
-	rn->raft_recv = recv;
-	return rn->vote_start(io, msecs, tick, vote_recv);
-}
-
 /* ------------------------------------------------------------ start */
 
 static int metrics_create(struct raftnode *rn, struct metrics_registry *reg)
@@ -1015,8 +949,6 @@ static int raft_setup(struct raftnode *rn, char *errmsg)
 		return rv;
 	}
 	rn->guard_ok = true;
-	rn->vote_start = rn->io.start;
-	rn->io.start = vote_start_wrap;
 	rv =
 	    raft_init(&rn->raft, &rn->io, &rn->rfsm, cfg->id, cfg->raft_listen);
 	if (rv != 0) {
@@ -1142,9 +1074,8 @@ static void on_raft_closed(struct raft *r)
 {
 	struct raftnode *rn = r->data;
 
-	log_info("raft: closed (log-matching guard adjusted %lu messages, "
-		 "%lu votes unblocked)",
-		 rn->guard.adjusted, rn->votes_unblocked);
+	log_info("raft: closed (raft_guard adjusted %lu messages)",
+		 rn->guard.adjusted);
 	close_step_done(rn);
 }
 
