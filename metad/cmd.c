@@ -36,22 +36,41 @@ static int cmd_fail(char *errmsg, const char *fmt, ...)
 	return OMBRA_EINVAL;
 }
 
+/* raft_uv (libraft 0.15) requires every entry's length to be a multiple
+ * of 8 bytes: its debug build asserts it, Debian's release build writes
+ * unpadded entries that its own loader then rejects as corrupt (the log is
+ * cut at restart) and over-reads when replicating.  Protobuf has no
+ * padding, so the encoding ends with field 7 (reserved in meta.proto),
+ * length-delimited, of zero bytes: tag 0x3a, a one-byte length, 0..7
+ * zeros, 2..9 bytes in all.  Decoders skip the unknown field. */
+#define CMD_PAD_TAG 0x3a /* field 7, wire type 2 */
+
+static size_t cmd_pad_len(size_t len)
+{
+	size_t pad = (8 - len % 8) % 8;
+	return pad < 2 ? pad + 8 : pad;
+}
+
 int cmd_encode(const Ombra__V1__MetaCommand *cmd, struct raft_buffer *buf)
 {
-	size_t len;
-	void *base;
+	size_t len, pad;
+	uint8_t *base;
 
 	if (cmd == NULL || buf == NULL ||
 	    cmd->cmd_case == OMBRA__V1__META_COMMAND__CMD__NOT_SET)
 		return OMBRA_EINVAL;
 	len = ombra__v1__meta_command__get_packed_size(cmd);
+	pad = cmd_pad_len(len);
 	/* A set oneof member always encodes at least its tag. */
-	base = raft_malloc(len);
+	base = raft_malloc(len + pad);
 	if (base == NULL)
 		return OMBRA_ENOMEM;
 	ombra__v1__meta_command__pack(cmd, base);
+	base[len] = CMD_PAD_TAG;
+	base[len + 1] = (uint8_t)(pad - 2);
+	memset(base + len + 2, 0, pad - 2);
 	buf->base = base;
-	buf->len = len;
+	buf->len = len + pad;
 	return 0;
 }
 

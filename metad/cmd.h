@@ -22,9 +22,10 @@
 #define CMD_REPLICAS_MAX 5u
 #define CMD_NAME_MAX 64u
 
-/* Serialize cmd into buf->base (raft_malloc'd) / buf->len.  On success the
- * caller owns buf->base until it hands it to raft_apply().  Returns 0 or
- * OMBRA_ENOMEM. */
+/* Serialize cmd into buf->base (raft_malloc'd) / buf->len, padded to a
+ * multiple of 8 bytes as raft_uv requires (see cmd.c).  On success the
+ * caller owns buf->base until it hands it to raft_apply().  Returns 0,
+ * OMBRA_EINVAL (no command set) or OMBRA_ENOMEM. */
 int cmd_encode(const Ombra__V1__MetaCommand *cmd, struct raft_buffer *buf);
 
 /* Parse len bytes.  Returns a new message (free with

@@ -8,7 +8,7 @@
  * pool (the state machine runs with MDB_NOSYNC; the Raft log is the
  * durable record, so a crash loses nothing, a sync only shortens replay).
  *
- * libraft 0.15 workarounds: entries are padded to 8 bytes (pad_entry),
+ * libraft 0.15 workarounds: entries are padded to 8 bytes (cmd_encode),
  * raft_guard.h wraps raft_uv's receive and send (log-matching and vote
  * defects) and raft_async.h gives raft_uv the async_work snapshots use.
  *
@@ -301,40 +301,6 @@ int raftnode_health(struct raftnode *rn, char *msg, size_t len)
 
 /* ------------------------------------------------------------ propose */
 
-/* raft_uv requires every entry's length to be a multiple of 8 bytes
- * (uvSegmentBufferAppend asserts it in debug builds; Debian's release
- * build writes unpadded entries its own loader then rejects as corrupt,
- * truncating the log at restart, and over-reads them when replicating).
- * Protobuf has no padding, so pad with an unknown length-delimited field
- * number 7 (tag 0x3a, length, zero bytes), which decoders skip: 2..9
- * bytes.  Returns 0 or OMBRA_ENOMEM (buf unchanged). */
-#define PAD_FIELD_TAG 0x3a /* field 7, wire type 2 (unused in MetaCommand) */
-
-static int pad_entry(struct raft_buffer *buf)
-{
-	size_t pad = (8 - buf->len % 8) % 8;
-	uint8_t *base;
-
-	if (pad == 0) {
-		return 0;
-	}
-	if (pad < 2) {
-		pad += 8;
-	}
-	base = raft_malloc(buf->len + pad);
-	if (base == NULL) {
-		return OMBRA_ENOMEM;
-	}
-	memcpy(base, buf->base, buf->len);
-	base[buf->len] = PAD_FIELD_TAG;
-	base[buf->len + 1] = (uint8_t)(pad - 2);
-	memset(base + buf->len + 2, 0, pad - 2);
-	raft_free(buf->base);
-	buf->base = base;
-	buf->len += pad;
-	return 0;
-}
-
 static void propose_done(struct raft_apply *req, int status, void *result)
 {
 	struct propose_req *p = req->data;
@@ -378,9 +344,6 @@ int raftnode_propose(struct raftnode *rn, Ombra__V1__MetaCommand *cmd,
 	}
 	cmd->time_unix_ms = wall_ms();
 	rv = cmd_encode(cmd, &buf);
-	if (rv == 0 && (rv = pad_entry(&buf)) != 0) {
-		raft_free(buf.base);
-	}
 	if (rv != 0) {
 		ombra_errmsg_printf(errmsg, "proposal: cannot encode %s: %s",
 				    cmd_kind(cmd), ombra_strerror(rv));
@@ -1009,13 +972,6 @@ int raftnode_start(const struct raftnode_options *o, struct raftnode **out,
 	atomic_init(&rn->health_leader, 0);
 	*out = rn;
 
-	if (protobuf_c_message_descriptor_get_field(
-		&ombra__v1__meta_command__descriptor, 7) != NULL) {
-		ombra_errmsg_printf(errmsg,
-				    "raftnode: MetaCommand field 7 is used; "
-				    "pick another padding field");
-		return OMBRA_EINTERNAL;
-	}
 	rv = metrics_create(rn, o->metrics);
 	if (rv != 0) {
 		ombra_errmsg_printf(errmsg, "raftnode: metrics: out of memory");
