@@ -641,7 +641,19 @@ int rpc_server_create(uv_loop_t *loop, const char *listen,
 	pthread_mutex_init(&srv->lock, NULL);
 	rpc_library_ref();
 	srv->cq = grpc_completion_queue_create_for_next(NULL);
-	srv->server = grpc_server_create(rpc_default_args(), NULL);
+	/* gRPC turns SO_REUSEPORT on by default, which would let a second
+	 * daemon bind the same port and silently share its traffic. */
+	const grpc_channel_args *def = rpc_default_args();
+	grpc_arg args[8];
+	size_t n = 0;
+	for (; n < def->num_args && n < 7; n++)
+		args[n] = def->args[n];
+	args[n].type = GRPC_ARG_INTEGER;
+	args[n].key = GRPC_ARG_ALLOW_REUSEPORT;
+	args[n].value.integer = 0;
+	n++;
+	grpc_channel_args server_args = {.num_args = n, .args = args};
+	srv->server = grpc_server_create(&server_args, NULL);
 	grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
 	*out = srv;
 	return 0;

@@ -389,6 +389,25 @@ static void test_cluster_follows_leader(void **state)
 	server_stop(&leader);
 }
 
+/* A second server on a port already in use must fail, not share it. */
+static void test_port_in_use(void **state)
+{
+	struct test_server ts;
+	server_start(&ts, 1, "");
+	uv_loop_t loop;
+	struct rpc_server *srv;
+	char listen[64], errmsg[OMBRA_ERRMSG_LEN];
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", ts.port);
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(rpc_server_create(&loop, listen, NULL, &srv, errmsg),
+			 0);
+	assert_int_equal(rpc_server_start(srv, NULL, errmsg), OMBRA_EIO);
+	assert_non_null(strstr(errmsg, "cannot listen"));
+	rpc_server_stop(srv, NULL, NULL);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	server_stop(&ts);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +415,7 @@ int main(void)
 	    cmocka_unit_test(test_deadline),
 	    cmocka_unit_test(test_stream),
 	    cmocka_unit_test(test_cluster_follows_leader),
+	    cmocka_unit_test(test_port_in_use),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
