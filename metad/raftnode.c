@@ -544,6 +544,30 @@ int raftnode_add(struct raftnode *rn, uint64_t id, const char *raft_address,
 	return 0;
 }
 
+int raftnode_promote(struct raftnode *rn, uint64_t id, raftnode_change_fn cb,
+		     void *data, char *errmsg)
+{
+	struct change_req *c;
+	int rv;
+
+	if (!raftnode_is_leader(rn)) {
+		not_leader_msg(rn, errmsg);
+		return OMBRA_ENOTLEADER;
+	}
+	c = change_new(rn, id, cb, data);
+	if (c == NULL) {
+		ombra_errmsg_printf(errmsg, "raft_assign: out of memory");
+		return OMBRA_ENOMEM;
+	}
+	rv = raft_assign(&rn->raft, &c->req, id, RAFT_VOTER, change_done);
+	if (rv != 0) {
+		free(c);
+		raft_error_msg(rn, rv, "raft_assign(voter)", errmsg);
+		return raftnode_map_error(rv);
+	}
+	return 0;
+}
+
 int raftnode_remove(struct raftnode *rn, uint64_t id, raftnode_change_fn cb,
 		    void *data, char *errmsg)
 {

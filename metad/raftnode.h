@@ -94,6 +94,12 @@ typedef void (*raftnode_change_fn)(void *data, int rv, const char *errmsg);
 int raftnode_add(struct raftnode *rn, uint64_t id, const char *raft_address,
 		 bool voter, raftnode_change_fn cb, void *data, char *errmsg);
 
+/* Leader only: raft_assign(id, RAFT_VOTER) for a spare or standby already
+ * in the configuration (libraft catches it up first).  Errors as
+ * raftnode_add. */
+int raftnode_promote(struct raftnode *rn, uint64_t id, raftnode_change_fn cb,
+		     void *data, char *errmsg);
+
 /* Leader only: raft_remove(id).  Errors as raftnode_add, plus
  * OMBRA_ENOTFOUND when id is not in the configuration. */
 int raftnode_remove(struct raftnode *rn, uint64_t id, raftnode_change_fn cb,

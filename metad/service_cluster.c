@@ -6,7 +6,10 @@
  * then raft_add() adds it as a spare and, for a voter, raft_assign()
  * promotes it once libraft has caught it up (by snapshot if the log was
  * compacted).  A retry after a failed raft_add() records the addresses
- * again (the state machine updates an existing record) and carries on.
+ * again (the state machine updates an existing record) and carries on; a
+ * retry after raft_add() succeeded finds the member in the configuration
+ * and finishes the promotion or answers OK (add_existing): the call is
+ * idempotent for the same id and raft address.
  * RemoveMetadMember (leader): raft_remove(), then CmdRemoveMember.
  * Removing the leader itself starts a leadership transfer and answers
  * UNAVAILABLE so the client (rpc_cluster follows leader hints) retries on
@@ -194,6 +197,51 @@ static void member_recorded(void *data, int rv, const char *errmsg,
 	}
 }
 
+/* Adding a member that is already in the group: a retry of an add whose
+ * answer was lost, or that a leader change interrupted.  Same id and raft
+ * address: finish it (promote a spare when a voter is asked for) and answer
+ * OK, so the call is idempotent; anything else is a conflict. */
+static void add_existing(struct metad *md, struct rpc_call *call,
+			 const Ombra__V1__AddMetadMemberRequest *r,
+			 const struct raft_server *s)
+{
+	char errmsg[OMBRA_ERRMSG_LEN];
+	struct member_op *op;
+
+	if (strcmp(s->address, r->raft_address) != 0) {
+		rpc_call_fail(call, GRPC_STATUS_ALREADY_EXISTS,
+			      "metad member %llu is already in the group with "
+			      "raft address %s; remove it first to change its "
+			      "address",
+			      (unsigned long long)r->id, s->address);
+		return;
+	}
+	if (!r->voter && s->role == RAFT_VOTER) {
+		rpc_call_fail(call, GRPC_STATUS_FAILED_PRECONDITION,
+			      "metad member %llu is already a voter; demoting "
+			      "a voter to a spare is not supported",
+			      (unsigned long long)r->id);
+		return;
+	}
+	op = calloc(1, sizeof(*op));
+	if (op == NULL) {
+		rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+			      "out of memory");
+		return;
+	}
+	op->md = md;
+	op->call = call;
+	op->add = r;
+	op->id = r->id;
+	if (!r->voter || s->role == RAFT_VOTER) {
+		member_added(op, 0, NULL);
+		return;
+	}
+	int rv = raftnode_promote(md->rn, r->id, member_added, op, errmsg);
+	if (rv != 0)
+		member_added(op, rv, errmsg);
+}
+
 void cluster_handle_add_member(struct rpc_call *call,
 			       const ProtobufCMessage *req, void *data)
 {
@@ -226,11 +274,7 @@ void cluster_handle_add_member(struct rpc_call *call,
 		return;
 	}
 	if ((s = conf_find(r_, r->id)) != NULL) {
-		rpc_call_fail(call, GRPC_STATUS_ALREADY_EXISTS,
-			      "metad member %llu is already in the group "
-			      "(raft %s, %s)",
-			      (unsigned long long)r->id, s->address,
-			      raftnode_role_name(s->role));
+		add_existing(md, call, r, s);
 		return;
 	}
 	for (unsigned i = 0; i < r_->configuration.n; i++) {

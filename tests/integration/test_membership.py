@@ -85,11 +85,27 @@ def main():
             ot.wait_until(lambda: roles(c, leader).get(5) == "spare", 30,
                           "metad-5 to be listed as a spare")
 
+        with ot.step("adding a member again is idempotent (a retried add)"):
+            r = ctl.run("--json", "cluster", "member", "add", "4", "--raft", m4.raft,
+                        "--grpc", m4.grpc)
+            out = json.loads(r.stdout)
+            ot.expect(out["member"]["role"] == "voter", "re-add of 4 answered %s", out)
+            ctl.run("cluster", "member", "add", "5", "--raft", m5.raft, "--grpc", m5.grpc,
+                    "--spare")
+            leader = c.wait_leader()
+            ot.expect(roles(c, leader).get(4) == "voter" and
+                      roles(c, leader).get(5) == "spare",
+                      "roles changed by idempotent re-adds: %s", roles(c, leader))
+
         with ot.step("bad membership changes are refused"):
+            r = ctl.run("cluster", "member", "add", "4", "--raft", "127.0.0.1:1",
+                        "--grpc", m4.grpc, want=1)
+            ot.expect("ALREADY_EXISTS" in r.stderr and "4" in r.stderr,
+                      "add with another address: message %r", r.stderr)
             r = ctl.run("cluster", "member", "add", "4", "--raft", m4.raft, "--grpc", m4.grpc,
-                        want=1)
-            ot.expect("4" in r.stderr, "duplicate add: message %r does not name the id",
-                      r.stderr)
+                        "--spare", want=1)
+            ot.expect("FAILED_PRECONDITION" in r.stderr,
+                      "demoting a voter by re-adding it as a spare: message %r", r.stderr)
             r = ctl.run("cluster", "member", "remove", "42", want=1)
             ot.expect("42" in r.stderr, "remove unknown: message %r does not name the id",
                       r.stderr)
