@@ -6,6 +6,7 @@
  * what is wrong; gRPC itself validates the PEM contents when the first
  * handshake happens and logs why it failed. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,14 +100,20 @@ static int pem_load(const struct rpc_tls *tls, struct pem_set *p, char *errmsg)
 	return 0;
 }
 
-int rpc_creds_server(const struct rpc_tls *tls, grpc_server_credentials **out,
-		     char *errmsg)
+/* Both sides: insecure when tls is off, else mutual TLS from the PEM
+ * files; exactly one of server_out / channel_out is non-NULL. */
+static int creds_make(const struct rpc_tls *tls,
+		      grpc_server_credentials **server_out,
+		      grpc_channel_credentials **channel_out, char *errmsg)
 {
 	int on = tls_enabled(tls, errmsg);
 	if (on < 0)
 		return OMBRA_ECONFIG;
 	if (on == 0) {
-		*out = grpc_insecure_server_credentials_create();
+		if (server_out)
+			*server_out = grpc_insecure_server_credentials_create();
+		else
+			*channel_out = grpc_insecure_credentials_create();
 		return 0;
 	}
 	struct pem_set p;
@@ -114,41 +121,37 @@ int rpc_creds_server(const struct rpc_tls *tls, grpc_server_credentials **out,
 		return OMBRA_ECONFIG;
 	grpc_ssl_pem_key_cert_pair pair = {.private_key = p.key,
 					   .cert_chain = p.cert};
-	*out = grpc_ssl_server_credentials_create_ex(
-	    p.ca, &pair, 1,
-	    GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY, NULL);
+	bool made;
+	if (server_out) {
+		*server_out = grpc_ssl_server_credentials_create_ex(
+		    p.ca, &pair, 1,
+		    GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY,
+		    NULL);
+		made = *server_out != NULL;
+	} else {
+		*channel_out =
+		    grpc_ssl_credentials_create(p.ca, &pair, NULL, NULL);
+		made = *channel_out != NULL;
+	}
 	pem_free(&p);
-	if (*out == NULL) {
+	if (!made) {
 		ombra_errmsg_printf(errmsg,
-				    "gRPC refused the TLS server "
-				    "credentials (check the PEM files)");
+				    "gRPC refused the TLS %s credentials "
+				    "(check the PEM files)",
+				    server_out ? "server" : "client");
 		return OMBRA_ECONFIG;
 	}
 	return 0;
 }
 
+int rpc_creds_server(const struct rpc_tls *tls, grpc_server_credentials **out,
+		     char *errmsg)
+{
+	return creds_make(tls, out, NULL, errmsg);
+}
+
 int rpc_creds_channel(const struct rpc_tls *tls, grpc_channel_credentials **out,
 		      char *errmsg)
 {
-	int on = tls_enabled(tls, errmsg);
-	if (on < 0)
-		return OMBRA_ECONFIG;
-	if (on == 0) {
-		*out = grpc_insecure_credentials_create();
-		return 0;
-	}
-	struct pem_set p;
-	if (pem_load(tls, &p, errmsg) != 0)
-		return OMBRA_ECONFIG;
-	grpc_ssl_pem_key_cert_pair pair = {.private_key = p.key,
-					   .cert_chain = p.cert};
-	*out = grpc_ssl_credentials_create(p.ca, &pair, NULL, NULL);
-	pem_free(&p);
-	if (*out == NULL) {
-		ombra_errmsg_printf(errmsg,
-				    "gRPC refused the TLS client "
-				    "credentials (check the PEM files)");
-		return OMBRA_ECONFIG;
-	}
-	return 0;
+	return creds_make(tls, NULL, out, errmsg);
 }

@@ -745,9 +745,10 @@ static void on_shutdown(struct rpc_tag *tag, bool ok)
 	srv->shutdown_done = true;
 }
 
-static void on_async_closed(uv_handle_t *h)
+/* Release the server's memory and the gRPC library reference, then run the
+ * stop callback (last: it may free whatever owns the server). */
+static void server_free(struct rpc_server *srv)
 {
-	struct rpc_server *srv = h->data;
 	rpc_server_stop_cb cb = srv->stop_cb;
 	void *data = srv->stop_data;
 	for (size_t i = 0; i < srv->n_methods; i++)
@@ -761,6 +762,11 @@ static void on_async_closed(uv_handle_t *h)
 	rpc_library_unref();
 	if (cb)
 		cb(NULL, data);
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+	server_free(h->data);
 }
 
 /* Once the shutdown tag and every call are done, tear down the queue. */
@@ -791,17 +797,7 @@ void rpc_server_stop(struct rpc_server *srv, rpc_server_stop_cb cb, void *data)
 			    srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		} while (ev.type != GRPC_QUEUE_SHUTDOWN);
 		grpc_completion_queue_destroy(srv->cq);
-		for (size_t i = 0; i < srv->n_methods; i++)
-			free(srv->methods[i].path);
-		free(srv->methods);
-		for (int i = 0; i < 4; i++)
-			free(srv->tls_strings[i]);
-		free(srv->listen);
-		pthread_mutex_destroy(&srv->lock);
-		free(srv);
-		rpc_library_unref();
-		if (cb)
-			cb(NULL, data);
+		server_free(srv);
 		return;
 	}
 	srv->stopping = true;

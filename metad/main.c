@@ -110,34 +110,6 @@ static int lock_data_dir(const char *dir, int *fd_out, char *errmsg)
 	return 0;
 }
 
-static const char *grpc_code_name(grpc_status_code code)
-{
-	static const char *const names[] = {
-	    "OK",
-	    "CANCELLED",
-	    "UNKNOWN",
-	    "INVALID_ARGUMENT",
-	    "DEADLINE_EXCEEDED",
-	    "NOT_FOUND",
-	    "ALREADY_EXISTS",
-	    "PERMISSION_DENIED",
-	    "RESOURCE_EXHAUSTED",
-	    "FAILED_PRECONDITION",
-	    "ABORTED",
-	    "OUT_OF_RANGE",
-	    "UNIMPLEMENTED",
-	    "INTERNAL",
-	    "UNAVAILABLE",
-	    "DATA_LOSS",
-	    "UNAUTHENTICATED",
-	};
-
-	if ((unsigned)code < sizeof(names) / sizeof(names[0])) {
-		return names[code];
-	}
-	return "UNKNOWN";
-}
-
 /* rpc_server observer: request counts and latencies per method. */
 static void observe_rpc(void *data, const char *method, grpc_status_code code,
 			double seconds)
@@ -150,7 +122,7 @@ static void observe_rpc(void *data, const char *method, grpc_status_code code,
 	struct metric *m;
 
 	snprintf(labels, sizeof(labels), "method=\"%s\",code=\"%s\"", method,
-		 grpc_code_name(code));
+		 rpc_status_name(code));
 	m = metrics_counter(reg, "ombra_rpc_requests_total",
 			    "gRPC requests served, by method and status",
 			    labels);

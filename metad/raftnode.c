@@ -519,9 +519,16 @@ static struct change_req *change_new(struct raftnode *rn, uint64_t id,
 	return c;
 }
 
-int raftnode_add(struct raftnode *rn, uint64_t id, const char *raft_address,
-		 bool voter, raftnode_change_fn cb, void *data, char *errmsg)
+enum change_kind { CHANGE_ADD, CHANGE_PROMOTE, CHANGE_REMOVE };
+
+/* Start one membership change on the leader; the shared path of
+ * raftnode_add, raftnode_promote and raftnode_remove. */
+static int change_start(struct raftnode *rn, enum change_kind kind, uint64_t id,
+			const char *raft_address, bool voter,
+			raftnode_change_fn cb, void *data, char *errmsg)
 {
+	static const char *const names[] = {"raft_add", "raft_assign(voter)",
+					    "raft_remove"};
 	struct change_req *c;
 	int rv;
 
@@ -531,65 +538,50 @@ int raftnode_add(struct raftnode *rn, uint64_t id, const char *raft_address,
 	}
 	c = change_new(rn, id, cb, data);
 	if (c == NULL) {
-		ombra_errmsg_printf(errmsg, "raft_add: out of memory");
+		ombra_errmsg_printf(errmsg, "%s: out of memory", names[kind]);
 		return OMBRA_ENOMEM;
 	}
-	c->assign_voter = voter;
-	rv = raft_add(&rn->raft, &c->req, id, raft_address, change_done);
+	switch (kind) {
+	case CHANGE_ADD:
+		c->assign_voter = voter;
+		rv =
+		    raft_add(&rn->raft, &c->req, id, raft_address, change_done);
+		break;
+	case CHANGE_PROMOTE:
+		rv = raft_assign(&rn->raft, &c->req, id, RAFT_VOTER,
+				 change_done);
+		break;
+	default:
+		rv = raft_remove(&rn->raft, &c->req, id, change_done);
+		break;
+	}
 	if (rv != 0) {
 		free(c);
-		raft_error_msg(rn, rv, "raft_add", errmsg);
+		raft_error_msg(rn, rv, names[kind], errmsg);
 		return raftnode_map_error(rv);
 	}
 	return 0;
+}
+
+int raftnode_add(struct raftnode *rn, uint64_t id, const char *raft_address,
+		 bool voter, raftnode_change_fn cb, void *data, char *errmsg)
+{
+	return change_start(rn, CHANGE_ADD, id, raft_address, voter, cb, data,
+			    errmsg);
 }
 
 int raftnode_promote(struct raftnode *rn, uint64_t id, raftnode_change_fn cb,
 		     void *data, char *errmsg)
 {
-	struct change_req *c;
-	int rv;
-
-	if (!raftnode_is_leader(rn)) {
-		not_leader_msg(rn, errmsg);
-		return OMBRA_ENOTLEADER;
-	}
-	c = change_new(rn, id, cb, data);
-	if (c == NULL) {
-		ombra_errmsg_printf(errmsg, "raft_assign: out of memory");
-		return OMBRA_ENOMEM;
-	}
-	rv = raft_assign(&rn->raft, &c->req, id, RAFT_VOTER, change_done);
-	if (rv != 0) {
-		free(c);
-		raft_error_msg(rn, rv, "raft_assign(voter)", errmsg);
-		return raftnode_map_error(rv);
-	}
-	return 0;
+	return change_start(rn, CHANGE_PROMOTE, id, NULL, true, cb, data,
+			    errmsg);
 }
 
 int raftnode_remove(struct raftnode *rn, uint64_t id, raftnode_change_fn cb,
 		    void *data, char *errmsg)
 {
-	struct change_req *c;
-	int rv;
-
-	if (!raftnode_is_leader(rn)) {
-		not_leader_msg(rn, errmsg);
-		return OMBRA_ENOTLEADER;
-	}
-	c = change_new(rn, id, cb, data);
-	if (c == NULL) {
-		ombra_errmsg_printf(errmsg, "raft_remove: out of memory");
-		return OMBRA_ENOMEM;
-	}
-	rv = raft_remove(&rn->raft, &c->req, id, change_done);
-	if (rv != 0) {
-		free(c);
-		raft_error_msg(rn, rv, "raft_remove", errmsg);
-		return raftnode_map_error(rv);
-	}
-	return 0;
+	return change_start(rn, CHANGE_REMOVE, id, NULL, false, cb, data,
+			    errmsg);
 }
 
 static void transfer_done(struct raft_transfer *req)

@@ -197,6 +197,26 @@ static void member_recorded(void *data, int rv, const char *errmsg,
 	}
 }
 
+/* A new add operation for call, or NULL after answering the call with
+ * RESOURCE_EXHAUSTED. */
+static struct member_op *
+member_op_new(struct metad *md, struct rpc_call *call,
+	      const Ombra__V1__AddMetadMemberRequest *r)
+{
+	struct member_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL) {
+		rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+			      "out of memory");
+		return NULL;
+	}
+	op->md = md;
+	op->call = call;
+	op->add = r;
+	op->id = r->id;
+	return op;
+}
+
 /* Adding a member that is already in the group: a retry of an add whose
  * answer was lost, or that a leader change interrupted.  Same id and raft
  * address: finish it (promote a spare when a voter is asked for) and answer
@@ -223,16 +243,8 @@ static void add_existing(struct metad *md, struct rpc_call *call,
 			      (unsigned long long)r->id);
 		return;
 	}
-	op = calloc(1, sizeof(*op));
-	if (op == NULL) {
-		rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-			      "out of memory");
+	if ((op = member_op_new(md, call, r)) == NULL)
 		return;
-	}
-	op->md = md;
-	op->call = call;
-	op->add = r;
-	op->id = r->id;
 	if (!r->voter || s->role == RAFT_VOTER) {
 		member_added(op, 0, NULL);
 		return;
@@ -288,16 +300,8 @@ void cluster_handle_add_member(struct rpc_call *call,
 			return;
 		}
 	}
-	op = calloc(1, sizeof(*op));
-	if (op == NULL) {
-		rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-			      "out of memory");
+	if ((op = member_op_new(md, call, r)) == NULL)
 		return;
-	}
-	op->md = md;
-	op->call = call;
-	op->add = r;
-	op->id = r->id;
 	c.id = r->id;
 	c.raft_address = r->raft_address;
 	c.grpc_address = r->grpc_address;
