@@ -230,8 +230,8 @@ void metad_config_defaults(struct metad_config *c)
 	c->log_level = LOG_INFO;
 	c->election_timeout_ms = 1000;
 	c->heartbeat_timeout_ms = 100;
-	c->snapshot_threshold = 1024;
-	c->snapshot_trailing = 256;
+	c->snapshot_threshold = 16384;
+	c->snapshot_trailing = 2048;
 	c->node_timeout_ms = 10000;
 	c->bootstrap = true;
 }
@@ -656,9 +656,9 @@ const char *metad_config_usage(void)
 	       "  log_level = info\n"
 	       "  election_timeout_ms = 1000   ; Raft election timeout\n"
 	       "  heartbeat_timeout_ms = 100   ; leader heartbeat interval\n"
-	       "  snapshot_threshold = 1024    ; log entries between "
+	       "  snapshot_threshold = 16384   ; log entries between "
 	       "snapshots\n"
-	       "  snapshot_trailing = 256      ; entries kept after a "
+	       "  snapshot_trailing = 2048     ; entries kept after a "
 	       "snapshot\n"
 	       "  node_timeout_ms = 10000      ; storage node marked DOWN "
 	       "after this\n"
