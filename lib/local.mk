@@ -8,6 +8,7 @@ libombra_a_SOURCES = \
 	lib/http.c lib/http.h \
 	lib/pbjson.c lib/pbjson.h \
 	lib/rpc.h lib/rpc_internal.h \
+	lib/rpc_bridge.c lib/rpc_bridge.h \
 	lib/rpc_common.c lib/rpc_server.c lib/rpc_client.c lib/rpc_cluster.c \
 	lib/rpc_creds.c
 nodist_libombra_a_SOURCES = $(PROTO_GEN_C) $(PROTO_GEN_H)

@@ -1,9 +1,9 @@
 /* rpc_server.c: generic gRPC server on the gRPC core C API, dispatching to
  * handlers on the daemon's libuv loop.
  *
- * Threads.  A dedicated thread drains the server's completion queue and
- * pushes every completed tag onto a locked list, then wakes the loop with
- * uv_async_send().  Everything else (method lookup, decoding, handlers,
+ * Threads.  A bridge (rpc_bridge.h) drains the server's completion queue
+ * on its own thread and hands every completed tag to the loop.  Everything
+ * else (method lookup, decoding, handlers,
  * starting batches, freeing) runs on the loop thread, so handlers touch
  * daemon state without locks.
  *
@@ -20,7 +20,6 @@
  * INVALID_ARGUMENT from this layer; a batch that gRPC refuses to start is
  * logged and treated as a failed completion, never an abort. */
 #include <assert.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,18 +28,11 @@
 #include <grpc/support/time.h>
 
 #include "log.h"
+#include "rpc_bridge.h"
 #include "rpc_internal.h"
 
 /* How many request_call slots are kept open for new calls. */
 #define SERVER_PENDING_ACCEPTS 32
-
-struct rpc_tag;
-typedef void (*tag_fn)(struct rpc_tag *tag, bool ok);
-struct rpc_tag {
-	tag_fn fn;
-	struct rpc_tag *next; /* completion list link */
-	bool ok;
-};
 
 struct method_entry {
 	char *path;
@@ -89,17 +81,13 @@ struct rpc_call {
 struct rpc_server {
 	uv_loop_t *loop;
 	grpc_server *server;
-	grpc_completion_queue *cq;
+	struct rpc_bridge bridge; /* its cq is the server's */
 	char *listen;
 	struct rpc_tls tls;
 	char *tls_strings[4];
 	struct method_entry *methods;
 	size_t n_methods;
-	uv_async_t async;
-	uv_thread_t thread;
-	bool thread_started, started, stopping;
-	pthread_mutex_t lock;
-	struct rpc_tag *done_head, *done_tail; /* guarded by lock */
+	bool started, stopping;
 	struct rpc_tag tag_shutdown;
 	bool shutdown_done;
 	struct rpc_call *live; /* every accepted or pending call */
@@ -114,47 +102,7 @@ static void call_maybe_free(struct rpc_call *c);
 static void call_pump(struct rpc_call *c);
 static int server_request_one(struct rpc_server *srv);
 static void server_maybe_finish_stop(struct rpc_server *srv);
-
-/* ------------------------------------------------------------ cq thread */
-
-static void cq_thread_main(void *arg)
-{
-	struct rpc_server *srv = arg;
-	for (;;) {
-		grpc_event ev = grpc_completion_queue_next(
-		    srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-		if (ev.type == GRPC_QUEUE_SHUTDOWN)
-			break;
-		if (ev.type != GRPC_OP_COMPLETE)
-			continue;
-		struct rpc_tag *tag = ev.tag;
-		tag->ok = ev.success != 0;
-		tag->next = NULL;
-		pthread_mutex_lock(&srv->lock);
-		if (srv->done_tail)
-			srv->done_tail->next = tag;
-		else
-			srv->done_head = tag;
-		srv->done_tail = tag;
-		pthread_mutex_unlock(&srv->lock);
-		uv_async_send(&srv->async);
-	}
-}
-
-static void on_async(uv_async_t *async)
-{
-	struct rpc_server *srv = async->data;
-	pthread_mutex_lock(&srv->lock);
-	struct rpc_tag *tag = srv->done_head;
-	srv->done_head = srv->done_tail = NULL;
-	pthread_mutex_unlock(&srv->lock);
-	while (tag) {
-		struct rpc_tag *next = tag->next;
-		tag->fn(tag, tag->ok);
-		tag = next;
-	}
-	server_maybe_finish_stop(srv);
-}
+static void server_after_tags(void *data);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -604,8 +552,8 @@ static int server_request_one(struct rpc_server *srv)
 	grpc_metadata_array_init(&c->request_md);
 	live_add(srv, c);
 	grpc_call_error e = grpc_server_request_call(
-	    srv->server, &c->call, &c->details, &c->request_md, srv->cq,
-	    srv->cq, &c->tag_new);
+	    srv->server, &c->call, &c->details, &c->request_md, srv->bridge.cq,
+	    srv->bridge.cq, &c->tag_new);
 	if (e != GRPC_CALL_OK) {
 		log_error("rpc: grpc_server_request_call failed (%d)", (int)e);
 		grpc_call_details_destroy(&c->details);
@@ -638,9 +586,17 @@ int rpc_server_create(uv_loop_t *loop, const char *listen,
 		srv->tls.cert_file = srv->tls_strings[1];
 		srv->tls.key_file = srv->tls_strings[2];
 	}
-	pthread_mutex_init(&srv->lock, NULL);
 	rpc_library_ref();
-	srv->cq = grpc_completion_queue_create_for_next(NULL);
+	int rv =
+	    rpc_bridge_init(&srv->bridge, loop, server_after_tags, srv, errmsg);
+	if (rv != 0) {
+		rpc_library_unref();
+		free(srv->listen);
+		for (int i = 0; i < 4; i++)
+			free(srv->tls_strings[i]);
+		free(srv);
+		return rv;
+	}
 	/* gRPC turns SO_REUSEPORT on by default, which would let a second
 	 * daemon bind the same port and silently share its traffic. */
 	const grpc_channel_args *def = rpc_default_args();
@@ -654,7 +610,8 @@ int rpc_server_create(uv_loop_t *loop, const char *listen,
 	n++;
 	grpc_channel_args server_args = {.num_args = n, .args = args};
 	srv->server = grpc_server_create(&server_args, NULL);
-	grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
+	grpc_server_register_completion_queue(srv->server, srv->bridge.cq,
+					      NULL);
 	*out = srv;
 	return 0;
 }
@@ -710,22 +667,13 @@ int rpc_server_start(struct rpc_server *srv, int *port, char *errmsg)
 	}
 	if (port)
 		*port = bound;
-	rv = uv_async_init(srv->loop, &srv->async, on_async);
-	if (rv != 0) {
-		ombra_errmsg_printf(errmsg, "rpc server: uv_async_init: %s",
-				    uv_strerror(rv));
-		return OMBRA_EIO;
-	}
-	srv->async.data = srv;
 	grpc_server_start(srv->server);
 	srv->started = true;
-	rv = uv_thread_create(&srv->thread, cq_thread_main, srv);
+	rv = rpc_bridge_start(&srv->bridge, errmsg);
 	if (rv != 0) {
-		ombra_errmsg_printf(errmsg, "rpc server: thread: %s",
-				    uv_strerror(rv));
-		return OMBRA_EIO;
+		ombra_errmsg_wrapf(errmsg, "rpc server");
+		return rv;
 	}
-	srv->thread_started = true;
 	for (int i = 0; i < SERVER_PENDING_ACCEPTS; i++)
 		if (server_request_one(srv) != 0) {
 			ombra_errmsg_printf(errmsg,
@@ -757,16 +705,17 @@ static void server_free(struct rpc_server *srv)
 	for (int i = 0; i < 4; i++)
 		free(srv->tls_strings[i]);
 	free(srv->listen);
-	pthread_mutex_destroy(&srv->lock);
 	free(srv);
 	rpc_library_unref();
 	if (cb)
 		cb(NULL, data);
 }
 
-static void on_async_closed(uv_handle_t *h)
+static void on_bridge_closed(uv_handle_t *h)
 {
-	server_free(h->data);
+	struct rpc_bridge *b = h->data;
+	server_free((struct rpc_server *)((char *)b -
+					  offsetof(struct rpc_server, bridge)));
 }
 
 /* Once the shutdown tag and every call are done, tear down the queue. */
@@ -776,12 +725,13 @@ static void server_maybe_finish_stop(struct rpc_server *srv)
 		return;
 	srv->stopping = false; /* run once */
 	grpc_server_destroy(srv->server);
-	grpc_completion_queue_shutdown(srv->cq);
-	uv_thread_join(&srv->thread);
-	grpc_completion_queue_destroy(srv->cq);
-	/* Completions that raced in after the last on_async are all ours and
-	 * already accounted for: n_live is 0 and shutdown is done. */
-	uv_close((uv_handle_t *)&srv->async, on_async_closed);
+	/* n_live is 0 and the shutdown tag ran: no tag is left to handle. */
+	rpc_bridge_close(&srv->bridge, on_bridge_closed);
+}
+
+static void server_after_tags(void *data)
+{
+	server_maybe_finish_stop(data);
 }
 
 void rpc_server_stop(struct rpc_server *srv, rpc_server_stop_cb cb, void *data)
@@ -790,19 +740,12 @@ void rpc_server_stop(struct rpc_server *srv, rpc_server_stop_cb cb, void *data)
 	srv->stop_data = data;
 	if (!srv->started) {
 		grpc_server_destroy(srv->server);
-		grpc_completion_queue_shutdown(srv->cq);
-		grpc_event ev;
-		do {
-			ev = grpc_completion_queue_next(
-			    srv->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-		} while (ev.type != GRPC_QUEUE_SHUTDOWN);
-		grpc_completion_queue_destroy(srv->cq);
-		server_free(srv);
+		rpc_bridge_close(&srv->bridge, on_bridge_closed);
 		return;
 	}
 	srv->stopping = true;
 	srv->tag_shutdown.fn = on_shutdown;
-	grpc_server_shutdown_and_notify(srv->server, srv->cq,
+	grpc_server_shutdown_and_notify(srv->server, srv->bridge.cq,
 					&srv->tag_shutdown);
 	/* Cancelling every call makes each close complete; handlers that
 	 * still owe an answer (waiting on Raft, say) answer when their work

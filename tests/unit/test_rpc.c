@@ -404,6 +404,7 @@ static void test_port_in_use(void **state)
 	assert_int_equal(rpc_server_start(srv, NULL, errmsg), OMBRA_EIO);
 	assert_non_null(strstr(errmsg, "cannot listen"));
 	rpc_server_stop(srv, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT); /* the server is freed on its loop */
 	assert_int_equal(uv_loop_close(&loop), 0);
 	server_stop(&ts);
 }
