@@ -9,6 +9,6 @@ libombra_a_SOURCES = \
 	lib/pbjson.c lib/pbjson.h \
 	lib/rpc.h lib/rpc_internal.h \
 	lib/rpc_bridge.c lib/rpc_bridge.h \
-	lib/rpc_common.c lib/rpc_server.c lib/rpc_client.c lib/rpc_cluster.c \
-	lib/rpc_creds.c
+	lib/rpc_common.c lib/rpc_call.c lib/rpc_server.c lib/rpc_client.c lib/rpc_cluster.c \
+	lib/rpc_channel.c lib/rpc_creds.c
 nodist_libombra_a_SOURCES = $(PROTO_GEN_C) $(PROTO_GEN_H)

@@ -11,9 +11,12 @@
  * rpc_call_stream_send() and ends with rpc_call_finish()).
  *
  * Client: a blocking unary and server-streaming client for CLIs, tests and
- * benchmarks (rpc_client_*), and rpc_cluster_*, which follows the metad
+ * benchmarks (rpc_client_*); rpc_cluster_*, which follows the metad
  * leader: on UNAVAILABLE with an "ombra-leader" hint it retries there, and
- * it retries transient failures with backoff until the deadline.
+ * it retries transient failures with backoff until the deadline; and
+ * rpc_channel_*, the asynchronous unary client for daemons, whose replies
+ * arrive as callbacks on the daemon's loop (same completion-queue bridge as
+ * the server), so calling another daemon never blocks the loop.
  *
  * Failure: transport errors surface as gRPC status codes in struct
  * rpc_status; undecodable requests are answered INVALID_ARGUMENT and unknown
@@ -159,6 +162,47 @@ int rpc_stream_next(struct rpc_stream *s, ProtobufCMessage **msg,
 		    struct rpc_status *st);
 void rpc_stream_cancel(struct rpc_stream *s);
 void rpc_stream_close(struct rpc_stream *s);
+
+/* ----------------------------------------------------------- async client */
+
+struct rpc_channel; /* a connection to one server, used from one loop */
+struct rpc_pending; /* one call in flight */
+
+/* The outcome of an asynchronous call, on the loop thread, exactly once:
+ * st says how it ended; resp is the decoded reply when st->code is OK, else
+ * NULL.  resp is owned by the layer and freed when the callback returns. */
+typedef void (*rpc_reply_cb)(void *data, const struct rpc_status *st,
+			     const ProtobufCMessage *resp);
+
+/* Called once on the loop when a closed channel has released everything. */
+typedef void (*rpc_channel_closed_cb)(void *data);
+
+/* target "host:port"; loop: the caller's loop (not owned; outlives the
+ * channel); tls: NULL or copied.  Returns 0 or OMBRA_E* with errmsg. */
+int rpc_channel_create(uv_loop_t *loop, const char *target,
+		       const struct rpc_tls *tls, struct rpc_channel **out,
+		       char *errmsg);
+
+/* Start a unary call of svc's method with req (serialized now, not kept).
+ * On 0, cb(data, ...) will run on the loop, never from inside this call,
+ * and *pending (if not NULL) identifies the call until cb runs.  On error
+ * (OMBRA_EUNIMPL: svc has no such method; OMBRA_EPRECOND: channel closing;
+ * OMBRA_ENOMEM; OMBRA_EINTERNAL: gRPC refused the batch) cb never runs.
+ * timeout_ms <= 0: 30 s. */
+int rpc_channel_unary(struct rpc_channel *ch,
+		      const ProtobufCServiceDescriptor *svc, const char *method,
+		      const ProtobufCMessage *req, int timeout_ms,
+		      rpc_reply_cb cb, void *data,
+		      struct rpc_pending **pending);
+
+/* Ask gRPC to cancel the call; its callback still runs (CANCELLED unless
+ * the reply won the race).  Only valid before the callback ran. */
+void rpc_pending_cancel(struct rpc_pending *p);
+
+/* Cancel every call in flight (their callbacks run with CANCELLED), then
+ * release the channel; closed (may be NULL) runs on the loop at the end. */
+void rpc_channel_close(struct rpc_channel *ch, rpc_channel_closed_cb closed,
+		       void *data);
 
 /* --------------------------------------------------------- leader-following */
 

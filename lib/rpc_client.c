@@ -41,27 +41,12 @@ int rpc_client_create(const char *target, const struct rpc_tls *tls,
 		return OMBRA_ENOMEM;
 	}
 	rpc_library_ref();
-	grpc_channel_credentials *creds;
-	int rv = rpc_creds_channel(tls, &creds, errmsg);
+	int rv = rpc_open_channel(target, tls, &c->channel, errmsg);
 	if (rv != 0) {
 		rpc_library_unref();
 		free(c);
 		return rv;
 	}
-	grpc_arg args[3];
-	const grpc_channel_args *def = rpc_default_args();
-	size_t n = 0;
-	for (; n < def->num_args; n++)
-		args[n] = def->args[n];
-	if (tls && tls->server_name_override && tls->server_name_override[0]) {
-		args[n].type = GRPC_ARG_STRING;
-		args[n].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
-		args[n].value.string = (char *)tls->server_name_override;
-		n++;
-	}
-	grpc_channel_args cargs = {.num_args = n, .args = args};
-	c->channel = grpc_channel_create(target, creds, &cargs);
-	grpc_channel_credentials_release(creds);
 	c->target = strdup(target);
 	*out = c;
 	return 0;
@@ -82,95 +67,19 @@ const char *rpc_client_target(const struct rpc_client *c)
 	return c->target;
 }
 
-static gpr_timespec deadline_after(int timeout_ms)
-{
-	if (timeout_ms <= 0)
-		timeout_ms = 30000;
-	return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-			    gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
-}
-
-static void status_fill(struct rpc_status *st, grpc_status_code code,
-			grpc_slice details, const grpc_metadata_array *trailing)
-{
-	st->code = code;
-	size_t len = GRPC_SLICE_LENGTH(details);
-	if (len >= sizeof(st->message))
-		len = sizeof(st->message) - 1;
-	memcpy(st->message, GRPC_SLICE_START_PTR(details), len);
-	st->message[len] = '\0';
-	st->leader[0] = '\0';
-	for (size_t i = 0; trailing && i < trailing->count; i++) {
-		const grpc_metadata *m = &trailing->metadata[i];
-		if (grpc_slice_str_cmp(m->key, RPC_LEADER_MD_KEY) != 0)
-			continue;
-		size_t vl = GRPC_SLICE_LENGTH(m->value);
-		if (vl >= sizeof(st->leader))
-			vl = sizeof(st->leader) - 1;
-		memcpy(st->leader, GRPC_SLICE_START_PTR(m->value), vl);
-		st->leader[vl] = '\0';
-	}
-}
-
-static void status_local(struct rpc_status *st, grpc_status_code code,
-			 const char *msg)
-{
-	st->code = code;
-	snprintf(st->message, sizeof(st->message), "%s", msg);
-	st->leader[0] = '\0';
-}
-
-static int code_to_err(grpc_status_code code)
-{
-	switch (code) {
-	case GRPC_STATUS_OK:
-		return 0;
-	case GRPC_STATUS_INVALID_ARGUMENT:
-	case GRPC_STATUS_OUT_OF_RANGE:
-		return OMBRA_EINVAL;
-	case GRPC_STATUS_NOT_FOUND:
-		return OMBRA_ENOTFOUND;
-	case GRPC_STATUS_ALREADY_EXISTS:
-		return OMBRA_EEXIST;
-	case GRPC_STATUS_DEADLINE_EXCEEDED:
-		return OMBRA_ETIMEDOUT;
-	case GRPC_STATUS_CANCELLED:
-		return OMBRA_ECANCELED;
-	case GRPC_STATUS_FAILED_PRECONDITION:
-		return OMBRA_EPRECOND;
-	case GRPC_STATUS_UNIMPLEMENTED:
-		return OMBRA_EUNIMPL;
-	case GRPC_STATUS_UNAVAILABLE:
-		return OMBRA_EUNAVAIL;
-	case GRPC_STATUS_RESOURCE_EXHAUSTED:
-		return OMBRA_ENOMEM;
-	default:
-		return OMBRA_EINTERNAL;
-	}
-}
-
 /* Create a call on its own pluck queue; NULL method -> st filled. */
 static grpc_call *
 call_create(struct rpc_client *c, const ProtobufCServiceDescriptor *svc,
 	    const char *method, int timeout_ms, grpc_completion_queue **cq,
 	    const ProtobufCMethodDescriptor **md, struct rpc_status *st)
 {
-	*md = rpc_find_method(svc, method);
-	if (*md == NULL) {
-		char msg[256];
-		snprintf(msg, sizeof(msg), "%s has no method %s", svc->name,
-			 method);
-		status_local(st, GRPC_STATUS_UNIMPLEMENTED, msg);
-		return NULL;
-	}
-	char path[256];
-	rpc_method_path(svc, *md, path, sizeof(path));
 	*cq = grpc_completion_queue_create_for_pluck(NULL);
-	grpc_slice mslice = grpc_slice_from_copied_string(path);
-	grpc_call *call = grpc_channel_create_call(
-	    c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, *cq, mslice, NULL,
-	    deadline_after(timeout_ms), NULL);
-	grpc_slice_unref(mslice);
+	grpc_call *call =
+	    rpc_call_create(c->channel, *cq, svc, method, timeout_ms, md, st);
+	if (call == NULL) {
+		grpc_completion_queue_destroy(*cq);
+		*cq = NULL;
+	}
 	return call;
 }
 
@@ -206,52 +115,20 @@ int rpc_client_unary(struct rpc_client *c,
 	const ProtobufCMethodDescriptor *md;
 	grpc_call *call = call_create(c, svc, method, timeout_ms, &cq, &md, st);
 	if (call == NULL)
-		return code_to_err(st->code);
+		return rpc_code_to_err(st->code);
 
-	grpc_byte_buffer *send = rpc_pack(req);
-	grpc_byte_buffer *recv = NULL;
-	grpc_metadata_array initial_md, trailing_md;
-	grpc_metadata_array_init(&initial_md);
-	grpc_metadata_array_init(&trailing_md);
-	grpc_status_code code = GRPC_STATUS_UNKNOWN;
-	grpc_slice details = grpc_empty_slice();
-
+	struct rpc_unary_batch batch;
 	grpc_op ops[6];
-	memset(ops, 0, sizeof(ops));
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = send;
-	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
-	ops[4].op = GRPC_OP_RECV_MESSAGE;
-	ops[4].data.recv_message.recv_message = &recv;
-	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
-	ops[5].data.recv_status_on_client.status = &code;
-	ops[5].data.recv_status_on_client.status_details = &details;
-
+	rpc_unary_batch_init(&batch, req, ops);
 	if (!run_batch(call, cq, ops, 6))
-		status_local(st, GRPC_STATUS_INTERNAL,
-			     "gRPC could not run the call");
+		rpc_status_local(st, GRPC_STATUS_INTERNAL,
+				 "gRPC could not run the call");
 	else
-		status_fill(st, code, details, &trailing_md);
-
-	if (st->code == GRPC_STATUS_OK) {
-		*resp = recv ? rpc_unpack(md->output, recv) : NULL;
-		if (*resp == NULL)
-			status_local(st, GRPC_STATUS_INTERNAL,
-				     "malformed response from server");
-	}
-	if (recv)
-		grpc_byte_buffer_destroy(recv);
-	grpc_byte_buffer_destroy(send);
-	grpc_slice_unref(details);
-	grpc_metadata_array_destroy(&initial_md);
-	grpc_metadata_array_destroy(&trailing_md);
+		*resp = rpc_unary_batch_finish(&batch, md, st);
+	rpc_unary_batch_destroy(&batch);
 	grpc_call_unref(call);
 	cq_destroy(cq);
-	return code_to_err(st->code);
+	return rpc_code_to_err(st->code);
 }
 
 int rpc_client_stream(struct rpc_client *c,
@@ -262,15 +139,15 @@ int rpc_client_stream(struct rpc_client *c,
 	*out = NULL;
 	struct rpc_stream *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
-		status_local(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
-			     "out of memory");
+		rpc_status_local(st, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				 "out of memory");
 		return OMBRA_ENOMEM;
 	}
 	const ProtobufCMethodDescriptor *md;
 	s->call = call_create(c, svc, method, timeout_ms, &s->cq, &md, st);
 	if (s->call == NULL) {
 		free(s);
-		return code_to_err(st->code);
+		return rpc_code_to_err(st->code);
 	}
 	s->output = md->output;
 	grpc_metadata_array_init(&s->initial_md);
@@ -290,12 +167,12 @@ int rpc_client_stream(struct rpc_client *c,
 	bool ok = run_batch(s->call, s->cq, ops, 4);
 	grpc_byte_buffer_destroy(send);
 	if (!ok) {
-		status_local(st, GRPC_STATUS_UNAVAILABLE,
-			     "could not send the request");
+		rpc_status_local(st, GRPC_STATUS_UNAVAILABLE,
+				 "could not send the request");
 		rpc_stream_close(s);
 		return OMBRA_EUNAVAIL;
 	}
-	status_local(st, GRPC_STATUS_OK, "");
+	rpc_status_local(st, GRPC_STATUS_OK, "");
 	*out = s;
 	return 0;
 }
@@ -310,10 +187,10 @@ static void stream_end(struct rpc_stream *s, struct rpc_status *st)
 	op.data.recv_status_on_client.status = &s->code;
 	op.data.recv_status_on_client.status_details = &s->details;
 	if (run_batch(s->call, s->cq, &op, 1))
-		status_fill(st, s->code, s->details, &s->trailing_md);
+		rpc_status_fill(st, s->code, s->details, &s->trailing_md);
 	else
-		status_local(st, GRPC_STATUS_INTERNAL,
-			     "could not receive the final status");
+		rpc_status_local(st, GRPC_STATUS_INTERNAL,
+				 "could not receive the final status");
 	s->ended = true;
 }
 
@@ -322,7 +199,7 @@ int rpc_stream_next(struct rpc_stream *s, ProtobufCMessage **msg,
 {
 	*msg = NULL;
 	if (s->ended) {
-		status_fill(st, s->code, s->details, &s->trailing_md);
+		rpc_status_fill(st, s->code, s->details, &s->trailing_md);
 		return 0;
 	}
 	grpc_byte_buffer *recv = NULL;
@@ -339,12 +216,12 @@ int rpc_stream_next(struct rpc_stream *s, ProtobufCMessage **msg,
 	*msg = rpc_unpack(s->output, recv);
 	grpc_byte_buffer_destroy(recv);
 	if (*msg == NULL) {
-		status_local(st, GRPC_STATUS_INTERNAL,
-			     "malformed stream message from server");
+		rpc_status_local(st, GRPC_STATUS_INTERNAL,
+				 "malformed stream message from server");
 		grpc_call_cancel(s->call, NULL);
 		return -1;
 	}
-	status_local(st, GRPC_STATUS_OK, "");
+	rpc_status_local(st, GRPC_STATUS_OK, "");
 	return 1;
 }
 

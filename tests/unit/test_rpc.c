@@ -10,6 +10,8 @@
  *                     (checks DEADLINE_EXCEEDED and a late answer);
  *   Watch             streams N events, then ends OK, or streams until
  *                     cancelled when from_index is 0.
+ * The asynchronous client (rpc_channel_*) is driven from a second loop in
+ * the test's own thread against the same server.
  * A test fails by assertion; a hang is caught by the harness timeout. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,8 +34,9 @@ struct test_server {
 	struct rpc_server *srv;
 	int port;
 	uint64_t member_id;
-	char leader_hint[64];  /* "" = this server is the leader */
-	struct rpc_call *late; /* ListRegions call held until a timer */
+	char leader_hint[64];	  /* "" = this server is the leader */
+	struct rpc_call *late;	  /* ListRegions call held until a timer */
+	int64_t late_deadline_ms; /* its rpc_call_deadline_ms() on arrival */
 	uv_timer_t late_timer;
 	struct rpc_call *watch; /* endless Watch stream */
 	uv_timer_t watch_timer;
@@ -93,7 +96,9 @@ static void h_list_regions(struct rpc_call *call, const ProtobufCMessage *req,
 			   void *data)
 {
 	struct test_server *ts = data;
-	assert_true(rpc_call_deadline_ms(call) <= 300);
+	/* Recorded, not asserted: an assertion on this thread would end the
+	 * test run without a report. */
+	ts->late_deadline_ms = rpc_call_deadline_ms(call);
 	ts->late = call;
 	uv_timer_start(&ts->late_timer, on_late_timer, 600, 0);
 }
@@ -291,6 +296,7 @@ static void test_deadline(void **state)
 			     "ListRegions", &req.base, &resp, 200, &st),
 	    OMBRA_ETIMEDOUT);
 	assert_int_equal(st.code, GRPC_STATUS_DEADLINE_EXCEEDED);
+	assert_true(ts.late_deadline_ms > 0 && ts.late_deadline_ms <= 200);
 	rpc_client_destroy(c);
 	/* Let the late answer happen before stopping. */
 	uv_sleep(800);
@@ -409,6 +415,124 @@ static void test_port_in_use(void **state)
 	server_stop(&ts);
 }
 
+/* ---- asynchronous client (rpc_channel_*) on a loop in this thread */
+
+struct reply_log {
+	int calls;
+	grpc_status_code codes[8];
+	char messages[8][128];
+	uint64_t member_id;
+	bool closed;
+};
+
+static void on_reply(void *data, const struct rpc_status *st,
+		     const ProtobufCMessage *resp)
+{
+	struct reply_log *log = data;
+	assert_true(log->calls < 8);
+	log->codes[log->calls] = st->code;
+	snprintf(log->messages[log->calls], 128, "%.100s", st->message);
+	if (st->code == GRPC_STATUS_OK &&
+	    resp->descriptor ==
+		&ombra__v1__get_cluster_status_response__descriptor)
+		log->member_id =
+		    ((const Ombra__V1__GetClusterStatusResponse *)resp)
+			->member_id;
+	else if (st->code == GRPC_STATUS_OK)
+		assert_non_null(resp);
+	else
+		assert_null(resp);
+	log->calls++;
+}
+
+static void on_closed(void *data)
+{
+	((struct reply_log *)data)->closed = true;
+}
+
+static void run_until(uv_loop_t *loop, const int *calls, int want)
+{
+	for (int i = 0; i < 500 && *calls < want; i++) {
+		uv_run(loop, UV_RUN_NOWAIT);
+		uv_sleep(10);
+	}
+	assert_int_equal(*calls, want);
+}
+
+static void test_channel_async(void **state)
+{
+	struct test_server ts;
+	server_start(&ts, 9, "");
+	uv_loop_t loop;
+	struct rpc_channel *ch;
+	char target[64], errmsg[OMBRA_ERRMSG_LEN];
+	const ProtobufCServiceDescriptor *d =
+	    &ombra__v1__admin_service__descriptor;
+	struct reply_log log = {0};
+	struct rpc_pending *p;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", ts.port);
+	assert_int_equal(rpc_channel_create(&loop, target, NULL, &ch, errmsg),
+			 0);
+
+	/* OK, a server error, a deadline; an unknown name fails at once. */
+	Ombra__V1__GetClusterStatusRequest sreq =
+	    OMBRA__V1__GET_CLUSTER_STATUS_REQUEST__INIT;
+	Ombra__V1__AddRegionRequest areq = OMBRA__V1__ADD_REGION_REQUEST__INIT;
+	Ombra__V1__ListRegionsRequest lreq =
+	    OMBRA__V1__LIST_REGIONS_REQUEST__INIT;
+	areq.name = "";
+	assert_int_equal(rpc_channel_unary(ch, d, "GetClusterStatus",
+					   &sreq.base, 2000, on_reply, &log,
+					   NULL),
+			 0);
+	assert_int_equal(rpc_channel_unary(ch, d, "AddRegion", &areq.base, 2000,
+					   on_reply, &log, NULL),
+			 0);
+	assert_int_equal(rpc_channel_unary(ch, d, "ListRegions", &lreq.base,
+					   200, on_reply, &log, NULL),
+			 0);
+	assert_int_equal(rpc_channel_unary(ch, d, "NoSuchMethod", &sreq.base,
+					   2000, on_reply, &log, NULL),
+			 OMBRA_EUNIMPL);
+	assert_int_equal(log.calls, 0); /* never from inside the call */
+	run_until(&loop, &log.calls, 3);
+	int ok = 0, invalid = 0, deadline = 0;
+	for (int i = 0; i < 3; i++) {
+		ok += log.codes[i] == GRPC_STATUS_OK;
+		invalid += log.codes[i] == GRPC_STATUS_INVALID_ARGUMENT;
+		deadline += log.codes[i] == GRPC_STATUS_DEADLINE_EXCEEDED;
+	}
+	assert_int_equal(ok, 1);
+	assert_int_equal(invalid, 1);
+	assert_int_equal(deadline, 1);
+	assert_int_equal(log.member_id, 9);
+	uv_sleep(700); /* the server answers the late call */
+
+	/* Explicit cancel: the callback says CANCELLED. */
+	assert_int_equal(rpc_channel_unary(ch, d, "ListRegions", &lreq.base,
+					   5000, on_reply, &log, &p),
+			 0);
+	rpc_pending_cancel(p);
+	run_until(&loop, &log.calls, 4);
+	assert_int_equal(log.codes[3], GRPC_STATUS_CANCELLED);
+	uv_sleep(700);
+
+	/* Closing with a call in flight cancels it, then closes. */
+	assert_int_equal(rpc_channel_unary(ch, d, "ListRegions", &lreq.base,
+					   5000, on_reply, &log, NULL),
+			 0);
+	rpc_channel_close(ch, on_closed, &log);
+	run_until(&loop, &log.calls, 5);
+	assert_int_equal(log.codes[4], GRPC_STATUS_CANCELLED);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_true(log.closed);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	uv_sleep(700);
+	server_stop(&ts);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -417,6 +541,7 @@ int main(void)
 	    cmocka_unit_test(test_stream),
 	    cmocka_unit_test(test_cluster_follows_leader),
 	    cmocka_unit_test(test_port_in_use),
+	    cmocka_unit_test(test_channel_async),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
