@@ -27,19 +27,27 @@ struct fsm_vec {
 	size_t cap;
 };
 
+/* Make room for one more element of elem bytes in *items (n used, *cap
+ * allocated; doubling from `first`).  0 or OMBRA_ENOMEM (*items kept). */
+static int fsm_grow(void **items, size_t n, size_t *cap, size_t elem,
+		    size_t first)
+{
+	if (n < *cap)
+		return 0;
+	size_t want = *cap == 0 ? first : *cap * 2;
+	void *grown = realloc(*items, want * elem);
+	if (grown == NULL)
+		return OMBRA_ENOMEM;
+	*items = grown;
+	*cap = want;
+	return 0;
+}
+
 static int fsm_vec_push(struct fsm_vec *v, ProtobufCMessage *m)
 {
-	ProtobufCMessage **grown;
-	size_t cap;
-
-	if (v->n == v->cap) {
-		cap = v->cap == 0 ? 16 : v->cap * 2;
-		grown = realloc(v->items, cap * sizeof(*grown));
-		if (grown == NULL)
-			return OMBRA_ENOMEM;
-		v->items = grown;
-		v->cap = cap;
-	}
+	if (fsm_grow((void **)&v->items, v->n, &v->cap, sizeof(*v->items),
+		     16) != 0)
+		return OMBRA_ENOMEM;
 	v->items[v->n++] = m;
 	return 0;
 }
@@ -408,19 +416,10 @@ struct fsm_ids {
 
 static int fsm_ids_push(struct fsm_ids *s, uint64_t id)
 {
-	uint64_t *grown;
-	size_t cap;
-
 	if (id == 0)
 		return 0;
-	if (s->n == s->cap) {
-		cap = s->cap == 0 ? 64 : s->cap * 2;
-		grown = realloc(s->ids, cap * sizeof(*grown));
-		if (grown == NULL)
-			return OMBRA_ENOMEM;
-		s->ids = grown;
-		s->cap = cap;
-	}
+	if (fsm_grow((void **)&s->ids, s->n, &s->cap, sizeof(*s->ids), 64) != 0)
+		return OMBRA_ENOMEM;
 	s->ids[s->n++] = id;
 	return 0;
 }

@@ -253,6 +253,24 @@ static json_object *bench_json_num(double v)
 	return json_object_new_double_s(v, buf);
 }
 
+/* Let the system set up what the operations need (e.g. metad's region),
+ * over a short-lived cluster client.  0 or the error, with errmsg. */
+static int bench_prepare(const struct bench_args *a,
+			 const struct bench_system *sys, char *errmsg)
+{
+	struct rpc_cluster *cl;
+	struct rpc_status st;
+	int rv = rpc_cluster_create(a->endpoints, NULL, &cl, errmsg);
+	if (rv != 0)
+		return rv;
+	rv = sys->prepare(cl, a->timeout_ms, &st);
+	rpc_cluster_destroy(cl);
+	if (rv != 0)
+		ombra_errmsg_printf(errmsg, "prepare: %s: %s",
+				    rpc_status_name(st.code), st.message);
+	return rv;
+}
+
 static int bench_op_load(const struct bench_args *a,
 			 const struct bench_system *sys, json_object *out,
 			 char *errmsg)
@@ -267,20 +285,11 @@ static int bench_op_load(const struct bench_args *a,
 	    .timeout_ms = a->timeout_ms,
 	};
 	struct bench_load_result r;
-	struct rpc_cluster *cl;
-	struct rpc_status st;
 	int rv;
 
-	rv = rpc_cluster_create(a->endpoints, NULL, &cl, errmsg);
+	rv = bench_prepare(a, sys, errmsg);
 	if (rv != 0)
 		return rv;
-	rv = sys->prepare(cl, a->timeout_ms, &st);
-	rpc_cluster_destroy(cl);
-	if (rv != 0) {
-		ombra_errmsg_printf(errmsg, "prepare: %s: %s",
-				    rpc_status_name(st.code), st.message);
-		return rv;
-	}
 	rv = bench_load_run(&o, &r, errmsg);
 	if (rv != 0)
 		return rv;
@@ -315,24 +324,15 @@ static int bench_op_failover(const struct bench_args *a,
 	    .limit_ms = a->limit_ms,
 	};
 	struct bench_failover_result r;
-	struct rpc_cluster *cl;
-	struct rpc_status st;
 	int rv;
 
 	if (a->kill_pid == 0) {
 		ombra_errmsg_printf(errmsg, "--op failover needs --kill-pid");
 		return OMBRA_EINVAL;
 	}
-	rv = rpc_cluster_create(a->endpoints, NULL, &cl, errmsg);
+	rv = bench_prepare(a, sys, errmsg);
 	if (rv != 0)
 		return rv;
-	rv = sys->prepare(cl, a->timeout_ms, &st);
-	rpc_cluster_destroy(cl);
-	if (rv != 0) {
-		ombra_errmsg_printf(errmsg, "prepare: %s: %s",
-				    rpc_status_name(st.code), st.message);
-		return rv;
-	}
 	rv = bench_failover_run(&o, &r, errmsg);
 	if (rv != 0)
 		return rv;
