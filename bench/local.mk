@@ -31,3 +31,7 @@ nodist_bench_metad_ombra_bench_metad_SOURCES = $(BENCH_ETCD_GEN)
 bench_metad_ombra_bench_metad_CPPFLAGS = $(AM_CPPFLAGS) \
 	-I$(srcdir)/bench/metad -I$(builddir)/bench/metad
 bench_metad_ombra_bench_metad_LDADD = $(OMBRA_BASE_LIBS)
+
+# bench/fio: fio's nbd engine against qemu-nbd on a local file and an Ombra
+# volume through ombra-proxy (Python script; needs the daemons built).
+dist_noinst_SCRIPTS += bench/fio/run
