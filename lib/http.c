@@ -26,8 +26,8 @@
 #include "err.h"
 #include "log.h"
 #include "metrics.h"
+#include "netaddr.h"
 
-#define HTTP_HOST_LEN 256
 #define HTTP_HEALTH_MSG_LEN 512
 #define HTTP_CONN_LIMIT 128
 #define HTTP_CONN_TIMEOUT_S 30
@@ -79,62 +79,6 @@ static void http_mhd_log(void *cls, const char *fmt, va_list ap)
 		return;
 	}
 	log_warn("http: %s", line);
-}
-
-/* Split "host:port", "[v6]:port" or ":port" (all interfaces).  host gets
- * the host without brackets ("" for none); port must be 0..65535. */
-static int http_parse_listen(const char *listen, char *host, size_t host_len,
-			     char *port, size_t port_len, char *errmsg)
-{
-	const char *colon;
-	const char *h = listen;
-	size_t hlen;
-	size_t plen;
-	unsigned long value = 0;
-	size_t i;
-
-	if (listen == NULL || (colon = strrchr(listen, ':')) == NULL) {
-		ombra_errmsg_printf(errmsg,
-				    "listen address %s: expected host:port",
-				    listen != NULL ? listen : "(null)");
-		return OMBRA_EINVAL;
-	}
-	hlen = (size_t)(colon - listen);
-	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
-		h++;
-		hlen -= 2;
-	} else if (memchr(h, ':', hlen) != NULL) {
-		ombra_errmsg_printf(errmsg,
-				    "listen address %s: put an IPv6 host in "
-				    "brackets, e.g. [::1]:9100",
-				    listen);
-		return OMBRA_EINVAL;
-	}
-	plen = strlen(colon + 1);
-	if (hlen >= host_len || plen == 0 || plen >= port_len || plen > 5) {
-		ombra_errmsg_printf(
-		    errmsg, "listen address %s: bad host or port", listen);
-		return OMBRA_EINVAL;
-	}
-	for (i = 0; i < plen; i++) {
-		char c = colon[1 + i];
-
-		if (c < '0' || c > '9') {
-			break;
-		}
-		value = value * 10 + (unsigned long)(c - '0');
-	}
-	if (i != plen || value > 65535) {
-		ombra_errmsg_printf(errmsg,
-				    "listen address %s: port must be a number "
-				    "0..65535",
-				    listen);
-		return OMBRA_EINVAL;
-	}
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	memcpy(port, colon + 1, plen + 1);
-	return 0;
 }
 
 /* Queue a response; body is either static (persistent) or malloc'd and
@@ -298,33 +242,10 @@ static enum MHD_Result http_handle(void *cls, struct MHD_Connection *conn,
 			       url);
 }
 
-/* Resolve host (numeric or a name; "" = all interfaces) to the first
- * address getaddrinfo() returns.  *res is freed by the caller. */
-static int http_resolve(const char *listen, const char *host, const char *port,
-			struct addrinfo **res, char *errmsg)
-{
-	struct addrinfo hints;
-	int rv;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	rv = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, res);
-	if (rv != 0) {
-		ombra_errmsg_printf(errmsg, "listen address %s: %s", listen,
-				    gai_strerror(rv));
-		return OMBRA_EINVAL;
-	}
-	return 0;
-}
-
 int http_server_start(const char *listen, struct metrics_registry *reg,
 		      http_health_fn health, void *health_data,
 		      struct http_server **out, char *errmsg)
 {
-	char host[HTTP_HOST_LEN];
-	char port[8];
 	struct addrinfo *ai = NULL;
 	struct http_server *s;
 	const union MHD_DaemonInfo *info;
@@ -338,12 +259,7 @@ int http_server_start(const char *listen, struct metrics_registry *reg,
 		goto err;
 	}
 	*out = NULL;
-	rv = http_parse_listen(listen, host, sizeof(host), port, sizeof(port),
-			       errmsg);
-	if (rv != 0) {
-		goto err;
-	}
-	rv = http_resolve(listen, host, port, &ai, errmsg);
+	rv = netaddr_resolve_listen(listen, &ai, errmsg);
 	if (rv != 0) {
 		goto err;
 	}
@@ -377,7 +293,7 @@ int http_server_start(const char *listen, struct metrics_registry *reg,
 	/* The address comes from MHD_OPTION_SOCK_ADDR; the port argument
 	 * only makes libmicrohttpd's error messages name the right port. */
 	s->mhd = MHD_start_daemon(
-	    flags, (uint16_t)atoi(port), NULL, NULL, http_handle, s,
+	    flags, (uint16_t)netaddr_port(ai->ai_addr), NULL, NULL, http_handle, s,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_EXTERNAL_LOGGER,
 	    http_mhd_log, s, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned int)HTTP_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,

@@ -6,6 +6,7 @@ libombra_a_SOURCES = \
 	lib/size.c lib/size.h \
 	lib/metrics.c lib/metrics.h \
 	lib/http.c lib/http.h \
+	lib/netaddr.c lib/netaddr.h \
 	lib/pbjson.c lib/pbjson.h \
 	lib/rpc.h lib/rpc_internal.h \
 	lib/rpc_bridge.c lib/rpc_bridge.h \
