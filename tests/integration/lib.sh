@@ -4,7 +4,7 @@
 # ombra-local on reserved free ports (tests/py/ombra_test.py reserve-ports)
 # and stopped on exit, `ctl` (ombractl with a timeout, output captured in
 # $OUT/$ERR, exit status in $RC), assertions that print the command, its
-# output and the metad log tails and exit 1, and `jpy FILE EXPR` to
+# output and the process log tails and exit 1, and `jpy FILE EXPR` to
 # evaluate a Python expression over a JSON document (d) without jq.  Every
 # external command runs under `timeout`, so a hung process fails the test
 # instead of hanging it.
@@ -31,7 +31,7 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 dump_logs() {
 	local f
-	for f in "$CLUSTER_DIR"/metad-*/metad.log; do
+	for f in "$CLUSTER_DIR"/*/*.log; do
 		[ -f "$f" ] || continue
 		echo "---- tail of $f" >&2
 		tail -40 "$f" >&2

@@ -17,7 +17,7 @@ set -uo pipefail
 GIB=1073741824
 
 log "start a 3-region cluster"
-local_up --regions 3
+local_up --regions 3 --metad-only
 UP_AT=$(date +%s)
 check "$TMP/up.json" 'len(d["processes"]) == 3 and all(p["running"] for p in d["processes"])' \
 	"ombra-local up did not report 3 running members"
