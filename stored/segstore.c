@@ -77,6 +77,29 @@ void seg_vol_unlock(struct segstore *s, uint64_t volume_id)
 	(void)pthread_rwlock_unlock(&s->vol_locks[seg_vol_stripe(volume_id)]);
 }
 
+static size_t seg_seg_stripe(uint64_t volume_id, uint64_t segment)
+{
+	return seg_vol_stripe(volume_id ^
+			      (segment * UINT64_C(0xC2B2AE3D27D4EB4F)));
+}
+
+void seg_seg_lock(struct segstore *s, uint64_t volume_id, uint64_t segment,
+		  bool exclusive)
+{
+	pthread_rwlock_t *l = &s->seg_locks[seg_seg_stripe(volume_id, segment)];
+
+	if (exclusive)
+		(void)pthread_rwlock_wrlock(l);
+	else
+		(void)pthread_rwlock_rdlock(l);
+}
+
+void seg_seg_unlock(struct segstore *s, uint64_t volume_id, uint64_t segment)
+{
+	(void)pthread_rwlock_unlock(
+	    &s->seg_locks[seg_seg_stripe(volume_id, segment)]);
+}
+
 int seg_check_segment_size(uint32_t segment_size, char *errmsg)
 {
 	if (segment_size < SEGSTORE_MIN_SEGMENT_SIZE ||
@@ -236,6 +259,11 @@ static int seg_locks_init(struct segstore *s, char *errmsg)
 		if (rc != 0)
 			break;
 	}
+	for (; rc == 0 && s->n_seg_locks < SEG_LOCK_STRIPES; s->n_seg_locks++) {
+		rc = pthread_rwlock_init(&s->seg_locks[s->n_seg_locks], &attr);
+		if (rc != 0)
+			break;
+	}
 	(void)pthread_rwlockattr_destroy(&attr);
 	if (rc != 0)
 		goto err;
@@ -243,6 +271,16 @@ static int seg_locks_init(struct segstore *s, char *errmsg)
 	if (rc != 0)
 		goto err;
 	s->files_lock_ok = true;
+	rc = pthread_mutex_init(&s->commit_lock, NULL);
+	if (rc != 0)
+		goto err;
+	rc = pthread_cond_init(&s->commit_cond, NULL);
+	if (rc != 0) {
+		(void)pthread_mutex_destroy(&s->commit_lock);
+		goto err;
+	}
+	s->commit_lock_ok = true;
+	s->commit_tail = &s->commit_head;
 	return 0;
 
 err:
@@ -290,8 +328,14 @@ static void seg_free(struct segstore *s)
 	seg_files_close_all(s);
 	if (s->files_lock_ok)
 		(void)pthread_mutex_destroy(&s->files_lock);
+	if (s->commit_lock_ok) {
+		(void)pthread_cond_destroy(&s->commit_cond);
+		(void)pthread_mutex_destroy(&s->commit_lock);
+	}
 	for (i = 0; i < s->n_vol_locks; i++)
 		(void)pthread_rwlock_destroy(&s->vol_locks[i]);
+	for (i = 0; i < s->n_seg_locks; i++)
+		(void)pthread_rwlock_destroy(&s->seg_locks[i]);
 	for (i = 0; i < s->n_tiers; i++)
 		free(s->tiers[i].dir);
 	free(s->index_dir);

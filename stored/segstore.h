@@ -26,19 +26,23 @@
  * segstore_repair().  Only an unacknowledged write is affected, so no
  * acknowledged data is lost inside a replicated region.
  *
- * Cost: every mutating call commits one LMDB transaction, and every commit
- * fdatasyncs the index's data pages (MDB_NOMETASYNC, which is what keeps
- * the index intact across a power loss), so small writes are bounded by
- * the index device's sync rate (about 1000 per second on the development
- * VM, with or without fua); many blocks per call amortize it.
+ * Cost: every commit fdatasyncs the index's data pages (MDB_NOMETASYNC,
+ * which is what keeps the index intact across a power loss), so one writer
+ * is bounded by the index device's sync rate (about 1000 calls per second
+ * on the development VM, with or without fua); concurrent writers share
+ * commits (see Threads) and many blocks per call amortize it.
  *
  * Threads: thread-safe.  Every function except segstore_open() and
  * segstore_close() may be called concurrently from any threads on one
- * store (the daemon uses the libuv thread pool).  Calls that change a
- * volume hold that volume's lock exclusively for their whole duration
+ * store (the daemon uses the libuv thread pool).  A call that changes a
+ * segment holds that segment's lock exclusively for its whole duration
  * (disk I/O included) and reads and scrubs hold it shared, so a read never
- * sees a half-applied write.  Volumes are independent except that their
- * index commits are serialized by LMDB.  All disk I/O is synchronous.
+ * sees a half-applied write; calls on different segments run in parallel.
+ * Deleting a volume and moving a segment hold the whole volume
+ * exclusively.  Index updates of concurrent calls are committed together
+ * (group commit: one LMDB transaction and one sync for all of them), so
+ * throughput grows with the number of concurrent writers.  All disk I/O is
+ * synchronous.
  *
  * Resources: one open descriptor per (tier, volume) that holds data, kept
  * until the volume is deleted or the store closed; up to 1024 concurrent

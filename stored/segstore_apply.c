@@ -243,16 +243,18 @@ static int seg_apply(struct segstore *s, enum seg_apply_mode mode,
 		goto out;
 	}
 	per_seg = segment_size / SEGSTORE_BLOCK_SIZE;
-	seg_vol_lock(s, volume_id, true);
+	seg_vol_lock(s, volume_id, false);
 	rv = seg_prepare(s, volume_id, segment_size, segs, n_segs, errmsg);
 	for (i = 0; rv == 0 && i < m; i = j) {
-		for (j = i;
-		     j < m && v[j]->block / per_seg == v[i]->block / per_seg;
-		     j++)
+		uint64_t segment = v[i]->block / per_seg;
+
+		for (j = i; j < m && v[j]->block / per_seg == segment; j++)
 			;
-		rv = seg_apply_segment(s, mode, volume_id,
-				       v[i]->block / per_seg, v + i, j - i, fua,
-				       rec, scratch, &applied, errmsg);
+		seg_seg_lock(s, volume_id, segment, true);
+		rv =
+		    seg_apply_segment(s, mode, volume_id, segment, v + i, j - i,
+				      fua, rec, scratch, &applied, errmsg);
+		seg_seg_unlock(s, volume_id, segment);
 	}
 	if (rv == 0 && fua && applied > 0)
 		rv = seg_env_sync(s, errmsg);

@@ -294,29 +294,6 @@ out:
 	return rv;
 }
 
-int seg_rec_commit(struct segstore *s, uint64_t volume_id, uint64_t segment,
-		   const struct seg_rec *rec, int64_t d_used, bool sync,
-		   char *errmsg)
-{
-	MDB_txn *txn;
-	int rv;
-
-	rv = seg_txn_begin(s, true, &txn, errmsg);
-	if (rv != 0)
-		return rv;
-	rv = seg_rec_put(s, txn, volume_id, segment, rec, errmsg);
-	if (rv == 0)
-		rv = seg_tier_adjust(s, txn, rec->tier, 0, d_used, errmsg);
-	if (rv != 0) {
-		mdb_txn_abort(txn);
-		return rv;
-	}
-	rv = seg_txn_commit(txn, errmsg);
-	if (rv == 0 && sync)
-		rv = seg_env_sync(s, errmsg);
-	return rv;
-}
-
 static int seg_format_check(struct segstore *s, MDB_txn *txn, char *errmsg)
 {
 	uint8_t val[4];

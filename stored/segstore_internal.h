@@ -6,11 +6,19 @@
  * files and in segstore.c, segstore_apply.c, segstore_scrub.c and
  * segstore_admin.c.  Not for use outside stored/segstore*.
  *
- * Locking rules (see segstore.h "Threads"): a volume's stripe lock is taken
- * before any LMDB transaction and only one stripe is held at a time; a
+ * Locking rules (see segstore.h "Threads"): two levels of striped
+ * reader-writer locks.  Every call takes its volume's stripe: shared for
+ * work on single segments (write, trim, apply, repair, read, scrub, info),
+ * exclusive for whole-volume changes (delete, segment move).  Under a
+ * shared volume lock, a segment's stripe is taken exclusively to change it
+ * and shared to read or verify it, one segment at a time, and the
+ * segment's LMDB transactions begin only after its lock is held (a read
+ * transaction begun earlier could pair old checksums with new data).  At
+ * most one volume stripe and one segment stripe are held at a time; a
  * thread never holds a read transaction while it begins a write
  * transaction.  files_lock only guards the file table and is never held
- * across disk I/O other than open(2)/close(2). */
+ * across disk I/O other than open(2)/close(2); commit_lock only guards the
+ * group-commit queue (segstore_commit.c). */
 #ifndef OMBRA_STORED_SEGSTORE_INTERNAL_H
 #define OMBRA_STORED_SEGSTORE_INTERNAL_H
 
@@ -72,6 +80,16 @@ struct segstore {
 	MDB_dbi dbi[SEG_DB_COUNT];
 	pthread_rwlock_t vol_locks[SEG_LOCK_STRIPES];
 	size_t n_vol_locks; /* initialized so far (for cleanup) */
+	pthread_rwlock_t seg_locks[SEG_LOCK_STRIPES];
+	size_t n_seg_locks;
+	/* Group commit (segstore_commit.c): queued index updates, and whether
+	 * a thread is committing them. */
+	pthread_mutex_t commit_lock;
+	pthread_cond_t commit_cond;
+	bool commit_lock_ok;
+	struct seg_commit *commit_head;
+	struct seg_commit **commit_tail;
+	bool committing;
 	pthread_mutex_t files_lock;
 	bool files_lock_ok;
 	struct seg_file *files[SEG_FILE_BUCKETS];
@@ -103,6 +121,10 @@ struct seg_tier_row {
 /* --- segstore.c: locks and argument checks --- */
 void seg_vol_lock(struct segstore *s, uint64_t volume_id, bool exclusive);
 void seg_vol_unlock(struct segstore *s, uint64_t volume_id);
+/* A segment's stripe (taken under the volume's shared lock). */
+void seg_seg_lock(struct segstore *s, uint64_t volume_id, uint64_t segment,
+		  bool exclusive);
+void seg_seg_unlock(struct segstore *s, uint64_t volume_id, uint64_t segment);
 /* 0 or OMBRA_EINVAL with a message naming the size. */
 int seg_check_segment_size(uint32_t segment_size, char *errmsg);
 /* 0 when [offset, offset+len) is a non-empty 4 KiB-aligned range below
@@ -177,9 +199,11 @@ int seg_tier_adjust(struct segstore *s, MDB_txn *txn, size_t tier,
  * room), OMBRA_EIO. */
 int seg_prepare(struct segstore *s, uint64_t volume_id, uint32_t segment_size,
 		const uint64_t *segments, size_t n, char *errmsg);
-/* Store rec (updated by the caller, which holds the volume lock) and add
- * d_used bytes to its tier, in one write transaction; with sync the index
- * is synced after the commit. */
+/* Store rec (updated by the caller, which holds the segment's lock
+ * exclusively) and add d_used bytes to its tier.  Group commit
+ * (segstore_commit.c): concurrent callers' updates share one write
+ * transaction and one sync; returns when this update is committed (and
+ * synced, with sync).  An error fails every update of that transaction. */
 int seg_rec_commit(struct segstore *s, uint64_t volume_id, uint64_t segment,
 		   const struct seg_rec *rec, int64_t d_used, bool sync,
 		   char *errmsg);

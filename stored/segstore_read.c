@@ -93,29 +93,35 @@ int seg_read_verify(struct segstore *s, uint64_t volume_id, uint64_t segment,
 	return 0;
 }
 
-/* Read the part [first, first + count) of one segment into buf. */
-static int seg_read_segment(struct segstore *s, MDB_txn *txn,
-			    struct seg_rec *rec, bool *bad, uint64_t volume_id,
-			    uint64_t segment, uint32_t first, uint32_t count,
-			    unsigned char *buf, uint64_t *versions,
-			    uint64_t *bad_out, size_t *n_bad,
-			    uint64_t *first_bad, char *errmsg)
+/* Read the part [first, first + count) of one segment into buf, under the
+ * segment's shared lock and with a transaction begun after taking it. */
+static int seg_read_segment(struct segstore *s, struct seg_rec *rec, bool *bad,
+			    uint64_t volume_id, uint64_t segment,
+			    uint32_t first, uint32_t count, unsigned char *buf,
+			    uint64_t *versions, uint64_t *bad_out,
+			    size_t *n_bad, uint64_t *first_bad, char *errmsg)
 {
+	MDB_txn *txn = NULL;
 	uint64_t base;
 	uint32_t i, seg_bad;
 	int rv;
 
-	rv = seg_rec_get(s, txn, volume_id, segment, rec, errmsg);
+	seg_seg_lock(s, volume_id, segment, false);
+	rv = seg_txn_begin(s, false, &txn, errmsg);
+	if (rv == 0) {
+		rv = seg_rec_get(s, txn, volume_id, segment, rec, errmsg);
+		mdb_txn_abort(txn);
+	}
+	if (rv == 0)
+		rv = seg_read_verify(s, volume_id, segment, rec, first, count,
+				     buf, bad, &seg_bad, errmsg);
+	seg_seg_unlock(s, volume_id, segment);
 	if (rv == OMBRA_ENOTFOUND) {
 		memset(buf, 0, (size_t)count * SEGSTORE_BLOCK_SIZE);
 		if (versions != NULL)
 			memset(versions, 0, count * sizeof(*versions));
 		return 0;
 	}
-	if (rv != 0)
-		return rv;
-	rv = seg_read_verify(s, volume_id, segment, rec, first, count, buf, bad,
-			     &seg_bad, errmsg);
 	if (rv != 0)
 		return rv;
 	base = segment * rec->n_blocks + first;
@@ -175,6 +181,8 @@ int segstore_read(struct segstore *s, uint64_t volume_id, uint64_t offset,
 		rv = 0;
 		goto out;
 	}
+	mdb_txn_abort(txn);
+	txn = NULL;
 	if (rv != 0)
 		goto out;
 	per_seg = segment_size / SEGSTORE_BLOCK_SIZE;
@@ -185,7 +193,7 @@ int segstore_read(struct segstore *s, uint64_t volume_id, uint64_t offset,
 		uint32_t count = (uint32_t)((stop < end ? stop : end) - block);
 
 		rv = seg_read_segment(
-		    s, txn, rec, bad_flags, volume_id, block / per_seg,
+		    s, rec, bad_flags, volume_id, block / per_seg,
 		    (uint32_t)(block % per_seg), count,
 		    (unsigned char *)buf + done * SEGSTORE_BLOCK_SIZE,
 		    versions != NULL ? versions + done : NULL, bad, n_bad,

@@ -111,6 +111,7 @@ static int seg_scrub_segment(struct segstore *s, struct seg_scrub_ctx *c,
 	c->n_found = 0;
 	*next = UINT32_MAX;
 	seg_vol_lock(s, volume_id, false);
+	seg_seg_lock(s, volume_id, segment, false);
 	rv = seg_txn_begin(s, false, &txn, errmsg);
 	if (rv == 0)
 		rv = seg_rec_get(s, txn, volume_id, segment, rec, errmsg);
@@ -151,6 +152,7 @@ static int seg_scrub_segment(struct segstore *s, struct seg_scrub_ctx *c,
 	if (end < rec->n_blocks)
 		*next = end;
 out:
+	seg_seg_unlock(s, volume_id, segment);
 	seg_vol_unlock(s, volume_id);
 	return rv;
 }

@@ -2,7 +2,7 @@
  * version for a range inside one segment, refusing stale versions), and
  * the data-file steps shared with apply and repair (segstore_apply.c).
  *
- * Order of a mutation (the volume is held exclusively throughout): place
+ * Order of a mutation (the segment is held exclusively throughout): place
  * missing segments (own transaction), write the data file, fdatasync it
  * when fua, commit the new checksums and versions, sync the index when
  * fua.  A failure or crash after the data write and before the commit
@@ -154,7 +154,8 @@ static int seg_write_range(struct segstore *s, uint64_t volume_id,
 		ombra_errmsg_printf(errmsg, "out of memory");
 		return OMBRA_ENOMEM;
 	}
-	seg_vol_lock(s, volume_id, true);
+	seg_vol_lock(s, volume_id, false);
+	seg_seg_lock(s, volume_id, segment, true);
 	rv = seg_prepare(s, volume_id, segment_size, &segment, 1, errmsg);
 	if (rv != 0)
 		goto out;
@@ -188,6 +189,7 @@ static int seg_write_range(struct segstore *s, uint64_t volume_id,
 		SEGSTORE_BLOCK_SIZE,
 	    fua, errmsg);
 out:
+	seg_seg_unlock(s, volume_id, segment);
 	seg_vol_unlock(s, volume_id);
 	free(rec);
 	return rv;
