@@ -1,6 +1,7 @@
 /* cmd_node.c: the "node" command group of ombractl: register a storage
  * node by hand (operators and tests; ombra-stored registers itself) and
- * list nodes with their capacity and heartbeat age.
+ * list nodes with their health, capacity, usage (from the heartbeats the
+ * metad leader keeps) and heartbeat age.
  *
  * Failure: malformed --address or --tier values exit 2 before anything is
  * sent; server refusals exit 1 with the gRPC code and message. */
@@ -31,9 +32,12 @@ static const char cmd_node_help[] =
     "      StoreService listens on HOST:PORT, with up to 16 tiers, e.g.\n"
     "      --tier fast:/srv/nvme:100GiB --tier slow:/srv/hdd:4TiB.\n"
     "  list [--region R] [--stale]\n"
-    "      Table of nodes: id, name, region, address, state, capacity,\n"
-    "      used bytes and time since the last heartbeat the leader saw\n"
-    "      ('-' = none since it became leader).\n"
+    "      Table of nodes: id, name, region, StoreService address, state\n"
+    "      (up: heartbeating; down: silent for node_timeout_ms; draining),\n"
+    "      capacity (sum of tiers), bytes used as of the last heartbeat and\n"
+    "      its share of capacity, and the age of the last heartbeat the\n"
+    "      leader saw ('-' = none since it became leader; ask the leader,\n"
+    "      not --stale, for current usage and ages).\n"
     "\n"
     "  --stale  answer from the member asked, without a Raft barrier\n"
     "\n"
@@ -105,16 +109,16 @@ static int cmd_node_listed(const struct cli_run *run,
 			   const ProtobufCMessage *resp)
 {
 	static const char *const headers[] = {
-	    "ID",    "NAME",	 "REGION", "ADDRESS",
-	    "STATE", "CAPACITY", "USED",   "HEARTBEAT",
+	    "ID",	"NAME", "REGION", "ADDRESS",   "STATE",
+	    "CAPACITY", "USED", "USE%",	  "HEARTBEAT",
 	};
 	const Ombra__V1__ListNodesResponse *r = (const void *)resp;
 	char a[FMT_LEN];
 	struct table t;
 	size_t i;
 
-	table_init(&t, 8, headers,
-		   (1u << 0) | (1u << 5) | (1u << 6) | (1u << 7));
+	table_init(&t, 9, headers,
+		   (1u << 0) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 8));
 	for (i = 0; i < r->n_nodes; i++) {
 		const Ombra__V1__Node *n = r->nodes[i];
 
@@ -126,6 +130,13 @@ static int cmd_node_listed(const struct cli_run *run,
 					n->state, "NODE_", a, sizeof(a)));
 		table_cell(&t, fmt_size(n->capacity_bytes, a, sizeof(a)));
 		table_cell(&t, fmt_size(n->used_bytes, a, sizeof(a)));
+		if (n->capacity_bytes == 0) {
+			table_cell(&t, "-");
+		} else {
+			table_cellf(&t, "%.1f%%",
+				    100.0 * (double)n->used_bytes /
+					(double)n->capacity_bytes);
+		}
 		if (n->last_heartbeat_ms_ago == 0) {
 			table_cell(&t, "-");
 		} else {

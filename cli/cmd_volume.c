@@ -38,18 +38,23 @@ static const char cmd_volume_help[] =
     "  delete NAME [--yes]\n"
     "      Delete a volume and its data.  Without --yes, asks for\n"
     "      confirmation on a terminal and refuses (exit 2) otherwise.\n"
-    "  shards NAME [--first N] [--max N] [--stale]\n"
+    "  shards NAME [--first N] [--max N] [--no-versions] [--stale]\n"
     "      Placement of segments N.. (at most --max, default 1024, limit\n"
-    "      65536): primary, in-sync replicas and shadows as node@region,\n"
-    "      block version as lease-epoch:sequence, tier override, and '*'\n"
-    "      for a stored exception to the computed placement.\n"
+    "      65536): primary, in-sync replicas, nodes waiting for a re-sync,\n"
+    "      shadows (node@region(version)), write-lease epoch, and the\n"
+    "      version (lease-epoch:sequence) and tier the primary holds, asked\n"
+    "      from the primary itself ('?' and a note if it does not answer).\n"
+    "      --no-versions asks only metad (VERSION/TIER: metad's record).\n"
+    "      EXC '*' marks a stored exception to the computed placement.\n"
     "\n"
     "  --stale  answer from the member asked, without a Raft barrier\n"
     "           (fast, works without a leader, may be out of date)\n"
     "\n"
     "--json prints the AdminService response message (CreateVolumeResponse,\n"
     "GetVolumeResponse, ListVolumesResponse, ResizeVolumeResponse,\n"
-    "DeleteVolumeResponse, GetVolumeShardingInfoResponse) as JSON.\n";
+    "DeleteVolumeResponse, GetVolumeShardingInfoResponse) as JSON; for\n"
+    "shards each asked segment also gets \"primary_info\": {\"version\",\n"
+    "\"tier\"} or {\"error\"}.\n";
 
 static const char *cmd_volume_state(int state, char *buf, size_t len)
 {
