@@ -325,6 +325,30 @@ int cmd_validate_register_node(const Ombra__V1__CmdRegisterNode *c,
 	return 0;
 }
 
+int cmd_validate_replica_change(const Ombra__V1__CmdReplicaChange *c,
+				char *errmsg)
+{
+	if (c == NULL)
+		return cmd_fail(errmsg, "replica change: no command");
+	if (c->volume_id == 0)
+		return cmd_fail(errmsg, "volume_id is required (the volume's "
+					"id from its shard map)");
+	if (c->node_id == 0)
+		return cmd_fail(errmsg, "node_id (the replica) is required");
+	if (c->primary_node_id == 0)
+		return cmd_fail(errmsg, "primary_node_id (the reporting "
+					"primary) is required");
+	if (c->node_id == c->primary_node_id)
+		return cmd_fail(errmsg,
+				"node %" PRIu64 " cannot report itself as its "
+				"own replica",
+				c->node_id);
+	if (c->lease_epoch == 0)
+		return cmd_fail(errmsg, "lease_epoch is required (epochs start "
+					"at 1)");
+	return 0;
+}
+
 const char *cmd_kind(const Ombra__V1__MetaCommand *cmd)
 {
 	if (cmd == NULL)
@@ -348,6 +372,8 @@ const char *cmd_kind(const Ombra__V1__MetaCommand *cmd)
 		return "remove_member";
 	case OMBRA__V1__META_COMMAND__CMD_SET_PLACEMENT:
 		return "set_placement";
+	case OMBRA__V1__META_COMMAND__CMD_REPLICA_CHANGE:
+		return "replica_change";
 	default:
 		return "none";
 	}

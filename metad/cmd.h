@@ -50,6 +50,10 @@ int cmd_validate_resize_volume(const Ombra__V1__CmdResizeVolume *c,
 int cmd_validate_register_node(const Ombra__V1__CmdRegisterNode *c,
 			       char *errmsg);
 
+/* Ids non-zero, node_id != primary_node_id, lease_epoch >= 1. */
+int cmd_validate_replica_change(const Ombra__V1__CmdReplicaChange *c,
+				char *errmsg);
+
 /* Short name of the command kind for logs and metrics ("create_volume"). */
 const char *cmd_kind(const Ombra__V1__MetaCommand *cmd);
 

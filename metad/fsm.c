@@ -377,7 +377,8 @@ int fsm_sync(struct fsm *f)
 	return rc == 0 ? 0 : OMBRA_EIO;
 }
 
-uint64_t fsm_applied_index(struct fsm *f)
+/* One u64 of the meta DB in its own read transaction; 0 on any error. */
+static uint64_t fsm_meta_read(struct fsm *f, const char *key)
 {
 	char errmsg[OMBRA_ERRMSG_LEN];
 	MDB_txn *txn;
@@ -385,10 +386,22 @@ uint64_t fsm_applied_index(struct fsm *f)
 
 	if (fsm_txn_begin(f, MDB_RDONLY, &txn, errmsg) != 0)
 		return 0;
-	if (fsm_meta_get(f, txn, FSM_KEY_APPLIED, &v, errmsg) != 0)
+	if (fsm_meta_get(f, txn, key, &v, errmsg) != 0)
 		v = 0;
 	mdb_txn_abort(txn);
 	return v;
+}
+
+uint64_t fsm_applied_index(struct fsm *f)
+{
+	return fsm_meta_read(f, FSM_KEY_APPLIED);
+}
+
+uint64_t fsm_map_index(struct fsm *f)
+{
+	uint64_t v = fsm_meta_read(f, FSM_KEY_MAP_INDEX);
+
+	return v != 0 ? v : fsm_applied_index(f);
 }
 
 uint64_t fsm_snapshots_taken(const struct fsm *f)

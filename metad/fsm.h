@@ -75,6 +75,11 @@ int fsm_sync(struct fsm *f);
 /* Last applied command index (0 when empty). */
 uint64_t fsm_applied_index(struct fsm *f);
 
+/* Raft index of the last applied command that changed a volume, a node or
+ * a placement (NodeHeartbeatResponse.map_index); a state written before
+ * this was tracked answers its applied index (conservative). */
+uint64_t fsm_map_index(struct fsm *f);
+
 /* SHA-256 over every replicated key and value except the applied index,
  * as 64 hex chars + NUL into hex[65]. */
 int fsm_state_hash(struct fsm *f, char hex[65]);
@@ -111,14 +116,21 @@ int fsm_counts(struct fsm *f, uint32_t *regions, uint32_t *nodes,
 	       uint32_t *volumes);
 
 /* Shard map of a volume: segments [first, first+max) with default placement
- * (weighted rendezvous over the home region's NODE_UP nodes, weight =
- * capacity) overridden by stored exceptions; nodes named are listed in
+ * (weighted rendezvous over ALL the home region's registered nodes, any
+ * state, weight = capacity, lease_epoch 1) overridden by stored exceptions
+ * (node failures, pins, replica changes; see fsm_lease.c); every node
+ * named (primary, replicas, resync list, shadows) is listed once in
  * resp->nodes.  resp: zero-initialized by the caller with
  * ombra__v1__get_volume_sharding_info_response__init(); fields are heap
  * allocated: free with fsm_free_shard_map(resp). */
 int fsm_shard_map(struct fsm *f, const char *volume, uint64_t first,
 		  uint32_t max, Ombra__V1__GetVolumeShardingInfoResponse *resp,
 		  char *errmsg);
+/* The same by volume id (OMBRA_ENOTFOUND "volume N does not exist"). */
+int fsm_shard_map_by_id(struct fsm *f, uint64_t volume_id, uint64_t first,
+			uint32_t max,
+			Ombra__V1__GetVolumeShardingInfoResponse *resp,
+			char *errmsg);
 void fsm_free_shard_map(Ombra__V1__GetVolumeShardingInfoResponse *resp);
 
 void fsm_free_list(void *items, size_t n);

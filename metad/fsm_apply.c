@@ -21,18 +21,7 @@
 #include "cmd.h"
 #include "fsm_internal.h"
 
-/* What one command changed, reported to the listener after commit. */
-struct fsm_change {
-	const char *kind; /* NULL: nothing changed */
-	char name[96];
-	bool deleted;
-};
-
-/* Refusal: fill res and return 0 (the command is applied as a no-op). */
-static int fsm_refuse(struct fsm_result *res, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fsm_refuse(struct fsm_result *res, int code, const char *fmt, ...)
+int fsm_refuse(struct fsm_result *res, int code, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -43,12 +32,46 @@ static int fsm_refuse(struct fsm_result *res, int code, const char *fmt, ...)
 	return 0;
 }
 
-static void fsm_changed(struct fsm_change *ch, const char *kind,
-			const char *name, bool deleted)
+void fsm_changed(struct fsm_change *ch, const char *kind, const char *name,
+		 bool deleted)
 {
-	ch->kind = kind;
-	snprintf(ch->name, sizeof(ch->name), "%s", name);
-	ch->deleted = deleted;
+	struct fsm_change_ev *ev;
+	size_t i;
+
+	for (i = 0; i < ch->n; i++) {
+		if (strcmp(ch->ev[i].kind, kind) == 0 &&
+		    strcmp(ch->ev[i].name, name) == 0)
+			return;
+	}
+	if (ch->n == ch->cap) {
+		size_t cap = ch->cap == 0 ? 4 : ch->cap * 2;
+
+		ev = realloc(ch->ev, cap * sizeof(*ev));
+		if (ev == NULL) {
+			ch->oom = true;
+			return;
+		}
+		ch->ev = ev;
+		ch->cap = cap;
+	}
+	ev = &ch->ev[ch->n++];
+	ev->kind = kind;
+	snprintf(ev->name, sizeof(ev->name), "%s", name);
+	ev->deleted = deleted;
+}
+
+/* Does any event change what shard maps say (NodeHeartbeat map_index)? */
+static bool fsm_change_touches_map(const struct fsm_change *ch)
+{
+	size_t i;
+
+	for (i = 0; i < ch->n; i++) {
+		if (strcmp(ch->ev[i].kind, "volume") == 0 ||
+		    strcmp(ch->ev[i].kind, "node") == 0 ||
+		    strcmp(ch->ev[i].kind, "placement") == 0)
+			return true;
+	}
+	return false;
 }
 
 static void fsm_free_msg(void *m)
@@ -184,6 +207,7 @@ static int fsm_apply_register_node(struct fsm *f, MDB_txn *txn, uint64_t now_ms,
 				   struct fsm_change *ch, char *errmsg)
 {
 	Ombra__V1__Node fresh = OMBRA__V1__NODE__INIT;
+	struct fsm_region_nodes before = {NULL, NULL, 0};
 	ProtobufCMessage *old = NULL;
 	Ombra__V1__Node node;
 	uint64_t id;
@@ -245,13 +269,18 @@ static int fsm_apply_register_node(struct fsm *f, MDB_txn *txn, uint64_t now_ms,
 	node.last_heartbeat_ms_ago = 0;
 	fsm_tier_sums(c->tiers, c->n_tiers, &node.capacity_bytes,
 		      &node.used_bytes);
-	rv = fsm_put_id(f, txn, FSM_DB_NODES, id, &node.base, errmsg);
+	/* The region's node set before, to pin what the change would move. */
+	rv = fsm_region_nodes_load(f, txn, c->region, &before, errmsg);
+	if (rv == 0)
+		rv = fsm_put_id(f, txn, FSM_DB_NODES, id, &node.base, errmsg);
 	fsm_free_msg(old);
-	if (rv != 0)
-		return rv;
-	res->object_id = id;
-	fsm_changed(ch, "node", c->name, false);
-	return 0;
+	if (rv == 0) {
+		res->object_id = id;
+		fsm_changed(ch, "node", c->name, false);
+		rv = fsm_lease_pin(f, txn, c->region, &before, ch, errmsg);
+	}
+	fsm_region_nodes_free(&before);
+	return rv;
 }
 
 static int fsm_apply_set_node_state(struct fsm *f, MDB_txn *txn,
@@ -285,6 +314,10 @@ static int fsm_apply_set_node_state(struct fsm *f, MDB_txn *txn,
 		rv = fsm_put_id(f, txn, FSM_DB_NODES, node->id, m, errmsg);
 		if (rv == 0)
 			fsm_changed(ch, "node", node->name, false);
+		/* Failover: the node leaves every in-sync set it is in. */
+		if (rv == 0 && c->state == OMBRA__V1__NODE_STATE__NODE_DOWN)
+			rv = fsm_lease_node_down(f, txn, node->region, node->id,
+						 ch, errmsg);
 	}
 	fsm_free_msg(m);
 	return rv;
@@ -343,7 +376,8 @@ static int fsm_apply_create_volume(struct fsm *f, MDB_txn *txn, uint64_t index,
 		return rv;
 	res->object_id = id;
 	fsm_changed(ch, "volume", c.name, false);
-	return 0;
+	/* Never a DOWN primary or replica in a new volume. */
+	return fsm_lease_evict_down(f, txn, &vol, 0, ch, errmsg);
 }
 
 static int fsm_apply_resize_volume(struct fsm *f, MDB_txn *txn, uint64_t index,
@@ -352,6 +386,7 @@ static int fsm_apply_resize_volume(struct fsm *f, MDB_txn *txn, uint64_t index,
 				   struct fsm_change *ch, char *errmsg)
 {
 	Ombra__V1__Volume *vol = NULL;
+	uint64_t old_count;
 	int rv;
 
 	if (cmd_validate_resize_volume(c, errmsg) != 0)
@@ -372,13 +407,16 @@ static int fsm_apply_resize_volume(struct fsm *f, MDB_txn *txn, uint64_t index,
 	}
 	if (c->new_size_bytes == vol->size_bytes)
 		goto out; /* already that size: nothing to change */
+	old_count = vol->segment_count;
 	vol->size_bytes = c->new_size_bytes;
 	vol->segment_count =
 	    fsm_segment_count(vol->size_bytes, vol->segment_size_bytes);
 	vol->modified_index = index;
 	rv = fsm_put_id(f, txn, FSM_DB_VOLUMES, vol->id, &vol->base, errmsg);
-	if (rv == 0)
+	if (rv == 0) {
 		fsm_changed(ch, "volume", c->name, false);
+		rv = fsm_lease_evict_down(f, txn, vol, old_count, ch, errmsg);
+	}
 out:
 	fsm_free_msg(vol);
 	return rv;
@@ -569,6 +607,33 @@ static int fsm_check_placement_nodes(struct fsm *f, MDB_txn *txn,
 	return 0;
 }
 
+/* The lease epoch of an overriding placement never goes back, and a new
+ * primary fences the old one: epoch = max(given, current + (primary
+ * changed ? 1 : 0)). */
+static int fsm_set_placement_epoch(struct fsm *f, MDB_txn *txn,
+				   const Ombra__V1__Volume *vol,
+				   Ombra__V1__SegmentPlacement *p, char *errmsg)
+{
+	struct fsm_region_nodes rn;
+	Ombra__V1__SegmentPlacement *cur = NULL;
+	uint64_t floor;
+	int rv;
+
+	rv = fsm_region_nodes_load(f, txn, vol->home_region, &rn, errmsg);
+	if (rv == 0)
+		rv =
+		    fsm_place_current(f, txn, vol, p->index, &rn, &cur, errmsg);
+	if (rv == 0) {
+		floor = cur->lease_epoch +
+			(cur->primary_node_id != p->primary_node_id ? 1 : 0);
+		if (p->lease_epoch < floor)
+			p->lease_epoch = floor;
+		protobuf_c_message_free_unpacked(&cur->base, NULL);
+	}
+	fsm_region_nodes_free(&rn);
+	return rv;
+}
+
 static int fsm_apply_set_placement(struct fsm *f, MDB_txn *txn,
 				   const Ombra__V1__CmdSetPlacement *c,
 				   struct fsm_result *res,
@@ -617,7 +682,9 @@ static int fsm_apply_set_placement(struct fsm *f, MDB_txn *txn,
 		goto out;
 	p = *c->placement;
 	p.exception = true;
-	rv = fsm_pb_put(f, txn, FSM_DB_PLACEMENTS, &k, &p.base, errmsg);
+	rv = fsm_set_placement_epoch(f, txn, vol, &p, errmsg);
+	if (rv == 0)
+		rv = fsm_pb_put(f, txn, FSM_DB_PLACEMENTS, &k, &p.base, errmsg);
 	if (rv == 0)
 		fsm_changed(ch, "placement", vol->name, false);
 out:
@@ -660,6 +727,9 @@ static int fsm_dispatch(struct fsm *f, MDB_txn *txn, uint64_t index,
 	case OMBRA__V1__META_COMMAND__CMD_SET_PLACEMENT:
 		return fsm_apply_set_placement(f, txn, cmd->set_placement, res,
 					       ch, errmsg);
+	case OMBRA__V1__META_COMMAND__CMD_REPLICA_CHANGE:
+		return fsm_lease_replica_change(f, txn, cmd->replica_change,
+						res, ch, errmsg);
 	default:
 		return fsm_refuse(res, GRPC_STATUS_INVALID_ARGUMENT,
 				  "command carries no operation");
@@ -777,7 +847,7 @@ int fsm_apply_command(struct fsm *f, uint64_t index,
 		      const Ombra__V1__MetaCommand *cmd, struct fsm_result *res)
 {
 	char errmsg[OMBRA_ERRMSG_LEN];
-	struct fsm_change ch = {NULL, "", false};
+	struct fsm_change ch = {NULL, 0, 0, false};
 	const char *rid = NULL;
 	MDB_txn *txn = NULL;
 	uint64_t applied;
@@ -821,6 +891,12 @@ int fsm_apply_command(struct fsm *f, uint64_t index,
 			goto commit;
 	}
 	rv = fsm_dispatch(f, txn, index, cmd, res, &ch, errmsg);
+	if (rv == 0 && ch.oom) {
+		ombra_errmsg_printf(errmsg, "out of memory recording changes");
+		rv = OMBRA_ENOMEM;
+	}
+	if (rv == 0 && fsm_change_touches_map(&ch))
+		rv = fsm_meta_put(f, txn, FSM_KEY_MAP_INDEX, index, errmsg);
 	if (rv != 0)
 		goto err_after_txn;
 	res->index = index;
@@ -838,14 +914,16 @@ commit:
 		rv = fsm_lmdb_error(errmsg, rc, "mdb_txn_commit");
 		goto err;
 	}
-	if (ch.kind != NULL && f->change_fn != NULL)
-		f->change_fn(f->change_data, index, ch.kind, ch.name,
-			     ch.deleted);
+	for (size_t i = 0; f->change_fn != NULL && i < ch.n; i++)
+		f->change_fn(f->change_data, index, ch.ev[i].kind,
+			     ch.ev[i].name, ch.ev[i].deleted);
+	free(ch.ev);
 	return 0;
 
 err_after_txn:
 	mdb_txn_abort(txn);
 err:
+	free(ch.ev);
 	/* No errmsg parameter in the contract: the reason goes to res. */
 	res->code = GRPC_STATUS_INTERNAL;
 	snprintf(res->message, sizeof(res->message),

@@ -4,7 +4,9 @@
  *
  * LMDB layout (one environment, named databases; integer keys are 8-byte
  * big-endian so that LMDB's byte order is numeric order):
- *   meta          "applied_index", "next_node_id", "next_volume_id" -> u64
+ *   meta          "applied_index", "next_node_id", "next_volume_id",
+ *                 "map_index" (last index that changed a volume, node or
+ *                 placement) -> u64
  *   regions       name -> Region
  *   nodes         id -> Node
  *   node_names    name -> id
@@ -25,6 +27,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "fsm.h"
+#include "placement.h"
 
 #define FSM_MAP_SIZE (1024ull * 1024ull * 1024ull)
 #define FSM_DEDUP_WINDOW 100000u
@@ -33,6 +36,7 @@
 #define FSM_KEY_APPLIED "applied_index"
 #define FSM_KEY_NEXT_NODE "next_node_id"
 #define FSM_KEY_NEXT_VOLUME "next_volume_id"
+#define FSM_KEY_MAP_INDEX "map_index"
 
 /* The order here is the order fsm_state_hash() walks: never reorder. */
 enum fsm_db {
@@ -112,5 +116,126 @@ void fsm_placement_key(uint8_t out[16], uint64_t volume_id, uint64_t segment);
 
 /* ceil(size / segment_size) without overflow; 0 if segment_size is 0. */
 uint64_t fsm_segment_count(uint64_t size, uint64_t segment_size);
+
+/* ---- fsm_query.c: a growable array of unpacked messages and a filtered
+ * scan of one DB into it (key order).  OMBRA_ENOMEM / OMBRA_EIO. */
+struct fsm_vec {
+	ProtobufCMessage **items;
+	size_t n;
+	size_t cap;
+};
+
+typedef bool (*fsm_keep_fn)(const ProtobufCMessage *m, const void *arg);
+
+int fsm_scan(struct fsm *f, MDB_txn *txn, enum fsm_db db,
+	     const ProtobufCMessageDescriptor *desc, fsm_keep_fn keep,
+	     const void *arg, struct fsm_vec *out, char *errmsg);
+
+/* keep() for fsm_scan of FSM_DB_VOLUMES: home_region == (char *)arg. */
+bool fsm_keep_volume_region(const ProtobufCMessage *m, const void *arg);
+
+/* ---- fsm_apply.c: what one applied command changed, reported to the
+ * change listener after commit, one event per (kind, name). */
+struct fsm_change_ev {
+	const char *kind; /* static string */
+	char name[96];
+	bool deleted;
+};
+
+struct fsm_change {
+	struct fsm_change_ev *ev;
+	size_t n, cap;
+	bool oom; /* an event could not be recorded: apply fails ENOMEM */
+};
+
+/* Record an event (a repeat of the same kind and name is dropped). */
+void fsm_changed(struct fsm_change *ch, const char *kind, const char *name,
+		 bool deleted);
+
+/* ---- fsm_place.c: the current placement of segments, shared by the
+ * queries and the apply-side lease maintenance (fsm_lease.c).
+ *
+ * The computed (default) placement of a segment is weighted rendezvous
+ * over ALL registered nodes of the volume's home region with capacity > 0,
+ * whatever their state, with lease_epoch 1; node failures are recorded as
+ * stored exceptions (fsm_lease.c), so that a computed placement never
+ * changes when a node's state does. */
+struct fsm_region_nodes {
+	struct placement_node *pn;   /* candidates, sorted by id */
+	Ombra__V1__NodeState *state; /* state of pn[i] */
+	size_t n;
+};
+
+/* Load every node of region (any state).  out is zeroed first; free with
+ * fsm_region_nodes_free() in every case.  OMBRA_ENOMEM / OMBRA_EIO. */
+int fsm_region_nodes_load(struct fsm *f, MDB_txn *txn, const char *region,
+			  struct fsm_region_nodes *out, char *errmsg);
+void fsm_region_nodes_free(struct fsm_region_nodes *rn);
+
+/* State of node id in rn; 0 (unspecified) if it is not there. */
+Ombra__V1__NodeState fsm_region_node_state(const struct fsm_region_nodes *rn,
+					   uint64_t id);
+
+/* Computed placement of one segment as a heap message shaped like an
+ * unpacked one (free with protobuf_c_message_free_unpacked); NULL on
+ * out-of-memory. */
+Ombra__V1__SegmentPlacement *
+fsm_place_computed(const struct fsm_region_nodes *rn, uint64_t volume_id,
+		   uint64_t segment, uint32_t replicas);
+
+/* Stored exception of (volume, segment) if any, else the computed one.
+ * *out is heap allocated (as above).  OMBRA_ENOMEM / OMBRA_EIO. */
+int fsm_place_current(struct fsm *f, MDB_txn *txn, const Ombra__V1__Volume *vol,
+		      uint64_t segment, const struct fsm_region_nodes *rn,
+		      Ombra__V1__SegmentPlacement **out, char *errmsg);
+
+/* Normalize a stored exception after unpacking: index, exception flag,
+ * lease_epoch 0 (written before epochs existed) read as 1. */
+void fsm_place_normalize(Ombra__V1__SegmentPlacement *p, uint64_t segment);
+
+/* Store p as the exception of (volume_id, p->index) (sets p->exception). */
+int fsm_place_put(struct fsm *f, MDB_txn *txn, uint64_t volume_id,
+		  Ombra__V1__SegmentPlacement *p, char *errmsg);
+
+/* Append id to (*ids)[0..*n) unless present (realloc: the array must come
+ * from malloc, as unpacked and computed placements' do). */
+int fsm_ids_add(uint64_t **ids, size_t *n, uint64_t id);
+
+/* ---- fsm_lease.c: placement maintenance for leases, in the applying
+ * transaction.  Each walks every segment of the volumes concerned:
+ * O(segments * nodes-in-region) time, one exception write per segment
+ * changed.  Events: one "placement" per volume changed. */
+
+/* Node node_id (of region) was set DOWN: every segment of every volume
+ * homed in region whose current placement has it as primary or in-sync
+ * replica loses it to resync_node_ids; a lost primary is replaced by the
+ * first in-sync replica with lease_epoch + 1 (it stays primary if it was
+ * the only copy). */
+int fsm_lease_node_down(struct fsm *f, MDB_txn *txn, const char *region,
+			uint64_t node_id, struct fsm_change *ch, char *errmsg);
+
+/* The same for every node of the home region that is DOWN, on segments
+ * [first, segment_count) of vol (a new or grown volume). */
+int fsm_lease_evict_down(struct fsm *f, MDB_txn *txn,
+			 const Ombra__V1__Volume *vol, uint64_t first,
+			 struct fsm_change *ch, char *errmsg);
+
+/* The node set of region changed from `before` (a node registered or its
+ * capacity changed): pin, as exceptions, the old computed placement of
+ * every segment without an exception whose computed placement changes, so
+ * that no segment moves to a node that does not hold its data. */
+int fsm_lease_pin(struct fsm *f, MDB_txn *txn, const char *region,
+		  const struct fsm_region_nodes *before, struct fsm_change *ch,
+		  char *errmsg);
+
+/* CmdReplicaChange (contract in proto/meta.proto); refusals in res. */
+int fsm_lease_replica_change(struct fsm *f, MDB_txn *txn,
+			     const Ombra__V1__CmdReplicaChange *c,
+			     struct fsm_result *res, struct fsm_change *ch,
+			     char *errmsg);
+
+/* Refusal: fill res and return 0 (the command is applied as a no-op). */
+int fsm_refuse(struct fsm_result *res, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #endif

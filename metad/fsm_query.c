@@ -3,8 +3,9 @@
  * from one LMDB read transaction (a consistent view at one applied index).
  *
  * Shard maps are computed, not stored (DESIGN.md, Placement): the default
- * copies of a segment come from weighted rendezvous hashing over the home
- * region's NODE_UP nodes, and only exceptions are read from LMDB.
+ * copies of a segment come from weighted rendezvous hashing over all the
+ * home region's registered nodes (fsm_place.c), and only exceptions (node
+ * failures, pins, overrides) are read from LMDB.
  *
  * Failure: OMBRA_ENOTFOUND with a message naming the object, OMBRA_EINVAL
  * for a malformed name, OMBRA_ENOMEM, or OMBRA_EIO for LMDB errors.  On
@@ -19,13 +20,6 @@
 
 #define FSM_SHARD_DEFAULT 1024u
 #define FSM_SHARD_MAX 65536u
-
-/* A growable array of message pointers. */
-struct fsm_vec {
-	ProtobufCMessage **items;
-	size_t n;
-	size_t cap;
-};
 
 /* Make room for one more element of elem bytes in *items (n used, *cap
  * allocated; doubling from `first`).  0 or OMBRA_ENOMEM (*items kept). */
@@ -53,11 +47,9 @@ static int fsm_vec_push(struct fsm_vec *v, ProtobufCMessage *m)
 }
 
 /* Unpack every value of db (key order) for which keep() says yes. */
-typedef bool (*fsm_keep_fn)(const ProtobufCMessage *m, const void *arg);
-
-static int fsm_scan(struct fsm *f, MDB_txn *txn, enum fsm_db db,
-		    const ProtobufCMessageDescriptor *desc, fsm_keep_fn keep,
-		    const void *arg, struct fsm_vec *out, char *errmsg)
+int fsm_scan(struct fsm *f, MDB_txn *txn, enum fsm_db db,
+	     const ProtobufCMessageDescriptor *desc, fsm_keep_fn keep,
+	     const void *arg, struct fsm_vec *out, char *errmsg)
 {
 	MDB_cursor *cur;
 	MDB_val k;
@@ -140,7 +132,7 @@ int fsm_get_volume_by_id(struct fsm *f, uint64_t id, Ombra__V1__Volume **out,
 	return rv;
 }
 
-static bool fsm_keep_volume_region(const ProtobufCMessage *m, const void *arg)
+bool fsm_keep_volume_region(const ProtobufCMessage *m, const void *arg)
 {
 	return strcmp(((const Ombra__V1__Volume *)m)->home_region,
 		      (const char *)arg) == 0;
@@ -448,47 +440,6 @@ static void fsm_ids_unique(struct fsm_ids *s)
 	s->n = m + 1;
 }
 
-static bool fsm_keep_up_in_region(const ProtobufCMessage *m, const void *arg)
-{
-	const Ombra__V1__Node *n = (const Ombra__V1__Node *)m;
-
-	return n->state == OMBRA__V1__NODE_STATE__NODE_UP &&
-	       strcmp(n->region, (const char *)arg) == 0;
-}
-
-/* Computed placement of one segment as a heap message shaped like an
- * unpacked one, so protobuf_c_message_free_unpacked() frees it. */
-static Ombra__V1__SegmentPlacement *
-fsm_default_placement(const struct placement_node *nodes, size_t n,
-		      uint64_t volume_id, uint64_t segment, uint32_t replicas,
-		      uint64_t *scratch)
-{
-	Ombra__V1__SegmentPlacement *p;
-	size_t got;
-
-	p = malloc(sizeof(*p));
-	if (p == NULL)
-		return NULL;
-	ombra__v1__segment_placement__init(p);
-	p->index = segment;
-	got = placement_pick(nodes, n, volume_id, segment, replicas, scratch);
-	if (got == 0)
-		return p;
-	p->primary_node_id = scratch[0];
-	if (got > 1) {
-		p->replica_node_ids =
-		    malloc((got - 1) * sizeof(*p->replica_node_ids));
-		if (p->replica_node_ids == NULL) {
-			free(p);
-			return NULL;
-		}
-		memcpy(p->replica_node_ids, scratch + 1,
-		       (got - 1) * sizeof(*p->replica_node_ids));
-		p->n_replica_node_ids = got - 1;
-	}
-	return p;
-}
-
 static int fsm_placement_ids(const Ombra__V1__SegmentPlacement *p,
 			     struct fsm_ids *ids)
 {
@@ -498,6 +449,8 @@ static int fsm_placement_ids(const Ombra__V1__SegmentPlacement *p,
 	rv = fsm_ids_push(ids, p->primary_node_id);
 	for (i = 0; rv == 0 && i < p->n_replica_node_ids; i++)
 		rv = fsm_ids_push(ids, p->replica_node_ids[i]);
+	for (i = 0; rv == 0 && i < p->n_resync_node_ids; i++)
+		rv = fsm_ids_push(ids, p->resync_node_ids[i]);
 	for (i = 0; rv == 0 && i < p->n_shadows; i++) {
 		if (p->shadows[i] != NULL)
 			rv = fsm_ids_push(ids, p->shadows[i]->node_id);
@@ -512,37 +465,22 @@ static int fsm_shard_segments(struct fsm *f, MDB_txn *txn,
 			      Ombra__V1__GetVolumeShardingInfoResponse *resp,
 			      struct fsm_ids *ids, char *errmsg)
 {
-	struct fsm_vec up = {NULL, 0, 0};
-	struct placement_node *pn = NULL;
-	uint64_t scratch[CMD_REPLICAS_MAX];
-	uint32_t replicas;
+	struct fsm_region_nodes rn;
 	MDB_cursor *cur = NULL;
 	uint8_t kb[16];
 	MDB_val k = {sizeof(kb), kb};
 	MDB_val v;
 	uint64_t s;
-	size_t i;
 	int rc;
 	int rv;
 
-	replicas =
-	    vol->replicas > CMD_REPLICAS_MAX ? CMD_REPLICAS_MAX : vol->replicas;
-	rv = fsm_scan(f, txn, FSM_DB_NODES, &ombra__v1__node__descriptor,
-		      fsm_keep_up_in_region, vol->home_region, &up, errmsg);
+	rv = fsm_region_nodes_load(f, txn, vol->home_region, &rn, errmsg);
 	if (rv != 0)
 		goto out;
-	pn = calloc(up.n + 1, sizeof(*pn));
 	resp->segments = calloc(count, sizeof(*resp->segments));
-	if (pn == NULL || resp->segments == NULL) {
+	if (resp->segments == NULL) {
 		rv = OMBRA_ENOMEM;
 		goto out;
-	}
-	for (i = 0; i < up.n; i++) {
-		const Ombra__V1__Node *node =
-		    (const Ombra__V1__Node *)up.items[i];
-
-		pn[i].id = node->id;
-		pn[i].weight = node->capacity_bytes;
 	}
 	rc = mdb_cursor_open(txn, f->dbi[FSM_DB_PLACEMENTS], &cur);
 	if (rc != 0) {
@@ -577,11 +515,9 @@ static int fsm_shard_segments(struct fsm *f, MDB_txn *txn,
 				rv = OMBRA_EIO;
 				goto out;
 			}
-			p->index = s;
-			p->exception = true;
+			fsm_place_normalize(p, s);
 		} else {
-			p = fsm_default_placement(pn, up.n, vol->id, s,
-						  replicas, scratch);
+			p = fsm_place_computed(&rn, vol->id, s, vol->replicas);
 			if (p == NULL) {
 				rv = OMBRA_ENOMEM;
 				goto out;
@@ -597,8 +533,7 @@ out:
 		ombra_errmsg_printf(errmsg, "out of memory");
 	if (cur != NULL)
 		mdb_cursor_close(cur);
-	free(pn);
-	fsm_free_list(up.items, up.n);
+	fsm_region_nodes_free(&rn);
 	return rv;
 }
 
@@ -633,11 +568,15 @@ static int fsm_shard_nodes(struct fsm *f, MDB_txn *txn,
 	return 0;
 }
 
-int fsm_shard_map(struct fsm *f, const char *volume, uint64_t first,
-		  uint32_t max, Ombra__V1__GetVolumeShardingInfoResponse *resp,
-		  char *errmsg)
+/* Shared body of fsm_shard_map() and fsm_shard_map_by_id(): the volume
+ * is looked up by name when volume != NULL, else by id. */
+static int fsm_shard_map_of(struct fsm *f, const char *volume, uint64_t id,
+			    uint64_t first, uint32_t max,
+			    Ombra__V1__GetVolumeShardingInfoResponse *resp,
+			    char *errmsg)
 {
 	struct fsm_ids ids = {NULL, 0, 0};
+	ProtobufCMessage *m = NULL;
 	Ombra__V1__Volume *vol = NULL;
 	uint64_t count = 0;
 	MDB_txn *txn;
@@ -647,9 +586,11 @@ int fsm_shard_map(struct fsm *f, const char *volume, uint64_t first,
 		ombra_errmsg_printf(errmsg, "fsm_shard_map(): no response");
 		return OMBRA_EINVAL;
 	}
-	rv = fsm_check_name("volume", volume, errmsg);
-	if (rv != 0)
-		return rv;
+	if (volume != NULL) {
+		rv = fsm_check_name("volume", volume, errmsg);
+		if (rv != 0)
+			return rv;
+	}
 	if (max == 0)
 		max = FSM_SHARD_DEFAULT;
 	if (max > FSM_SHARD_MAX)
@@ -657,7 +598,16 @@ int fsm_shard_map(struct fsm *f, const char *volume, uint64_t first,
 	rv = fsm_txn_begin(f, MDB_RDONLY, &txn, errmsg);
 	if (rv != 0)
 		return rv;
-	rv = fsm_volume_by_name(f, txn, volume, &vol, errmsg);
+	if (volume != NULL) {
+		rv = fsm_volume_by_name(f, txn, volume, &vol, errmsg);
+	} else {
+		rv = fsm_id_get(f, txn, FSM_DB_VOLUMES, id,
+				&ombra__v1__volume__descriptor, &m, errmsg);
+		if (rv == OMBRA_ENOTFOUND)
+			ombra_errmsg_printf(
+			    errmsg, "volume %" PRIu64 " does not exist", id);
+		vol = (Ombra__V1__Volume *)m;
+	}
 	if (rv != 0)
 		goto out;
 	resp->volume = vol;
@@ -682,10 +632,32 @@ out:
 	free(ids.ids);
 	if (rv != 0) {
 		fsm_free_shard_map(resp);
-		if (rv != OMBRA_ENOTFOUND)
+		if (rv != OMBRA_ENOTFOUND && volume != NULL)
 			ombra_errmsg_wrapf(errmsg, "shard map of '%s'", volume);
+		else if (rv != OMBRA_ENOTFOUND)
+			ombra_errmsg_wrapf(errmsg,
+					   "shard map of volume %" PRIu64, id);
 	}
 	return rv;
+}
+
+int fsm_shard_map(struct fsm *f, const char *volume, uint64_t first,
+		  uint32_t max, Ombra__V1__GetVolumeShardingInfoResponse *resp,
+		  char *errmsg)
+{
+	if (volume == NULL) {
+		ombra_errmsg_printf(errmsg, "fsm_shard_map(): no volume name");
+		return OMBRA_EINVAL;
+	}
+	return fsm_shard_map_of(f, volume, 0, first, max, resp, errmsg);
+}
+
+int fsm_shard_map_by_id(struct fsm *f, uint64_t volume_id, uint64_t first,
+			uint32_t max,
+			Ombra__V1__GetVolumeShardingInfoResponse *resp,
+			char *errmsg)
+{
+	return fsm_shard_map_of(f, NULL, volume_id, first, max, resp, errmsg);
 }
 
 void fsm_free_shard_map(Ombra__V1__GetVolumeShardingInfoResponse *resp)

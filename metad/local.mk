@@ -6,5 +6,6 @@ libmetadfsm_a_SOURCES = \
 	metad/placement.c metad/placement.h \
 	metad/raft_guard.c metad/raft_guard.h \
 	metad/fsm.h metad/fsm_internal.h \
-	metad/fsm.c metad/fsm_apply.c metad/fsm_query.c metad/fsm_snapshot.c
+	metad/fsm.c metad/fsm_apply.c metad/fsm_query.c metad/fsm_snapshot.c \
+	metad/fsm_place.c metad/fsm_lease.c
 METAD_FSM_LIBS = libmetadfsm.a $(RAFT_LIBS) $(LMDB_LIBS) $(OPENSSL_LIBS)

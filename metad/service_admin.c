@@ -387,11 +387,18 @@ static void read_shard_map(struct metad *md, struct rpc_call *call,
 	char errmsg[OMBRA_ERRMSG_LEN];
 	int rv;
 
-	rv = fsm_shard_map(md->fsm, r->volume, r->first_segment, max, &resp,
-			   errmsg);
+	if (r->volume_id != 0)
+		rv = fsm_shard_map_by_id(md->fsm, r->volume_id,
+					 r->first_segment, max, &resp, errmsg);
+	else
+		rv = fsm_shard_map(md->fsm, r->volume, r->first_segment, max,
+				   &resp, errmsg);
 	if (rv != 0) {
 		fsm_free_shard_map(&resp);
-		fail_volume(md, call, rv, r->volume, errmsg);
+		if (r->volume_id != 0)
+			service_fail(md, call, rv, errmsg);
+		else
+			fail_volume(md, call, rv, r->volume, errmsg);
 		return;
 	}
 	health_annotate(md->health, resp.nodes, resp.n_nodes);
@@ -399,6 +406,8 @@ static void read_shard_map(struct metad *md, struct rpc_call *call,
 	fsm_free_shard_map(&resp);
 }
 
+/* The volume by id (internal callers: stored, proxies) when volume_id is
+ * non-zero, else by name. */
 static void handle_get_shard_map(struct rpc_call *call,
 				 const ProtobufCMessage *req, void *data)
 {
@@ -406,7 +415,8 @@ static void handle_get_shard_map(struct rpc_call *call,
 	    (const Ombra__V1__GetVolumeShardingInfoRequest *)req;
 	char errmsg[OMBRA_ERRMSG_LEN];
 
-	if (cmd_validate_name("volume", r->volume, errmsg) != 0) {
+	if (r->volume_id == 0 &&
+	    cmd_validate_name("volume", r->volume, errmsg) != 0) {
 		fail_invalid(call, errmsg);
 		return;
 	}

@@ -2,11 +2,24 @@
  *
  * NodeHeartbeat (leader only): records the node's liveness and usage in
  * the leader's soft state (health.c) and returns the heartbeat interval
- * (node_timeout_ms / 4, so three lost heartbeats are tolerated) and the
- * node's committed state.  Failure: followers answer UNAVAILABLE with the
- * leader's address; an unknown node id is NOT_FOUND ("register it first"). */
+ * (node_timeout_ms / 6, at least 100 ms, so several lost heartbeats are
+ * tolerated), the node's committed state, its lease (lease_ms =
+ * node_timeout_ms: metad marks a node DOWN and promotes its replicas only
+ * after that long without a heartbeat) and map_index (fsm_map_index()).
+ *
+ * ReportReplicaFailure / ReportReplicaSynced (leader only): a segment's
+ * primary reports an in-sync replica that failed a write or has re-synced;
+ * proposed as CmdReplicaChange (fenced by lease epoch and primary in the
+ * state machine, deduplicated by request_id) and answered with the
+ * segment's placement after the change.
+ *
+ * Failure: followers answer UNAVAILABLE with the leader's address; bad ids
+ * are INVALID_ARGUMENT; unknown node, volume or segment NOT_FOUND; a stale
+ * epoch or a reporter that is not the primary FAILED_PRECONDITION. */
+#include <inttypes.h>
 #include <stdlib.h>
 
+#include "cmd.h"
 #include "err.h"
 #include "fsm.h"
 #include "meta.pb-c.h"
@@ -54,14 +67,91 @@ static void handle_node_heartbeat(struct rpc_call *call,
 			      "out of memory recording the heartbeat");
 		return;
 	}
-	resp.heartbeat_interval_ms = md->cfg->node_timeout_ms / 4;
+	resp.heartbeat_interval_ms = md->cfg->node_timeout_ms / 6;
+	if (resp.heartbeat_interval_ms < 100)
+		resp.heartbeat_interval_ms = 100;
 	resp.state = node->state;
+	resp.lease_ms = md->cfg->node_timeout_ms;
+	resp.map_index = fsm_map_index(md->fsm);
 	rpc_call_reply(call, &resp.base);
 	protobuf_c_message_free_unpacked(&node->base, NULL);
 }
 
+static void replica_report_written(struct metad *md, struct rpc_call *call,
+				   const struct fsm_result *res,
+				   const ProtobufCMessage *req)
+{
+	const Ombra__V1__ReplicaReportRequest *r =
+	    (const Ombra__V1__ReplicaReportRequest *)req;
+	Ombra__V1__ReplicaReportResponse resp =
+	    OMBRA__V1__REPLICA_REPORT_RESPONSE__INIT;
+	Ombra__V1__GetVolumeShardingInfoResponse map =
+	    OMBRA__V1__GET_VOLUME_SHARDING_INFO_RESPONSE__INIT;
+	char errmsg[OMBRA_ERRMSG_LEN];
+	int rv;
+
+	(void)res;
+	rv = fsm_shard_map_by_id(md->fsm, r->volume_id, r->segment_index, 1,
+				 &map, errmsg);
+	if (rv == 0 && map.n_segments != 1) {
+		/* Deleted or shrunk between apply and now. */
+		rv = OMBRA_ENOTFOUND;
+		ombra_errmsg_printf(errmsg,
+				    "segment %" PRIu64 " of volume %" PRIu64
+				    " no longer exists",
+				    r->segment_index, r->volume_id);
+	}
+	if (rv != 0) {
+		service_fail(md, call, rv, errmsg);
+		fsm_free_shard_map(&map);
+		return;
+	}
+	resp.placement = map.segments[0];
+	rpc_call_reply(call, &resp.base);
+	fsm_free_shard_map(&map);
+}
+
+static void replica_report(struct rpc_call *call, const ProtobufCMessage *req,
+			   void *data, bool synced)
+{
+	const Ombra__V1__ReplicaReportRequest *r =
+	    (const Ombra__V1__ReplicaReportRequest *)req;
+	Ombra__V1__MetaCommand cmd = OMBRA__V1__META_COMMAND__INIT;
+	Ombra__V1__CmdReplicaChange c = OMBRA__V1__CMD_REPLICA_CHANGE__INIT;
+	char errmsg[OMBRA_ERRMSG_LEN];
+
+	c.volume_id = r->volume_id;
+	c.segment_index = r->segment_index;
+	c.node_id = r->node_id;
+	c.lease_epoch = r->lease_epoch;
+	c.primary_node_id = r->primary_node_id;
+	c.synced = synced;
+	if (cmd_validate_replica_change(&c, errmsg) != 0) {
+		rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", errmsg);
+		return;
+	}
+	cmd.cmd_case = OMBRA__V1__META_COMMAND__CMD_REPLICA_CHANGE;
+	cmd.replica_change = &c;
+	cmd.request_id = r->request_id;
+	service_propose(data, call, &cmd, req, replica_report_written);
+}
+
+static void handle_replica_failure(struct rpc_call *call,
+				   const ProtobufCMessage *req, void *data)
+{
+	replica_report(call, req, data, false);
+}
+
+static void handle_replica_synced(struct rpc_call *call,
+				  const ProtobufCMessage *req, void *data)
+{
+	replica_report(call, req, data, true);
+}
+
 static const struct service_method meta_methods[] = {
     {.name = "NodeHeartbeat", .fn = handle_node_heartbeat},
+    {.name = "ReportReplicaFailure", .fn = handle_replica_failure},
+    {.name = "ReportReplicaSynced", .fn = handle_replica_synced},
 };
 
 int service_meta_register(struct metad *md, struct rpc_server *srv,

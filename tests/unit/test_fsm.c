@@ -741,7 +741,6 @@ static void test_shard_map(void **state)
 	struct fixture *fx = *state;
 	const struct placement_node up3[3] = {
 	    {1, 1ull << 40}, {2, 2ull << 40}, {3, 3ull << 40}};
-	const struct placement_node up2[2] = {{1, 1ull << 40}, {2, 2ull << 40}};
 	Ombra__V1__GetVolumeShardingInfoResponse resp;
 	char errmsg[OMBRA_ERRMSG_LEN];
 	struct fsm_result r;
@@ -829,18 +828,49 @@ static void test_shard_map(void **state)
 	assert_int_equal(set_placement(fx->f, 13, 42, 1, 1, 0, false).code,
 			 GRPC_STATUS_NOT_FOUND);
 
-	/* Clear it: back to the computed placement and the same state. */
+	/* The override moved the primary of segment 5: a new epoch. */
+	assert_int_equal(fsm_shard_map(fx->f, "v", 5, 1, &resp, errmsg), 0);
+	assert_int_equal(resp.segments[0]->lease_epoch, 2);
+	fsm_free_shard_map(&resp);
+
+	/* Clear it: back to the computed placement (only map_index, the
+	 * index of the last map change, differs from before). */
 	assert_int_equal(set_placement(fx->f, 14, 1, 5, 0, 0, true).code, 0);
 	hash_of(fx->f, h2);
-	assert_string_equal(h1, h2);
+	assert_string_not_equal(h1, h2);
+	assert_int_equal(fsm_map_index(fx->f), 14);
+	assert_int_equal(fsm_shard_map(fx->f, "v", 0, 0, &resp, errmsg), 0);
+	for (i = 0; i < resp.n_segments; i++) {
+		check_default_segment(up3, 3, 1, resp.segments[i], 2);
+		assert_int_equal(resp.segments[i]->lease_epoch, 1);
+	}
+	fsm_free_shard_map(&resp);
 
-	/* A DOWN node drops out of the default placement. */
+	/* A DOWN node does not change the computed placement: it is
+	 * removed from in-sync sets by exceptions (test_fsm_lease.c). */
 	assert_int_equal(
 	    set_node_state(fx->f, 15, 3, OMBRA__V1__NODE_STATE__NODE_DOWN).code,
 	    0);
 	assert_int_equal(fsm_shard_map(fx->f, "v", 0, 0, &resp, errmsg), 0);
-	for (i = 0; i < resp.n_segments; i++)
-		check_default_segment(up2, 2, 1, resp.segments[i], 2);
+	for (i = 0; i < resp.n_segments; i++) {
+		const Ombra__V1__SegmentPlacement *p = resp.segments[i];
+		uint64_t want[2];
+
+		placement_pick(up3, 3, 1, p->index, 2, want);
+		if (want[0] != 3 && want[1] != 3) {
+			check_default_segment(up3, 3, 1, p, 2);
+			continue;
+		}
+		assert_true(p->exception);
+		assert_int_equal(p->n_resync_node_ids, 1);
+		assert_int_equal(p->resync_node_ids[0], 3);
+		assert_int_equal(p->n_replica_node_ids, 0);
+		assert_int_equal(p->primary_node_id,
+				 want[0] == 3 ? want[1] : want[0]);
+		assert_int_equal(p->lease_epoch, want[0] == 3 ? 2 : 1);
+	}
+	/* Node 3 (resyncing) is still listed with the others. */
+	assert_int_equal(resp.nodes[resp.n_nodes - 1]->id, 3);
 	fsm_free_shard_map(&resp);
 
 	/* Deleting a volume drops its exceptions. */
