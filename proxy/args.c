@@ -1,0 +1,225 @@
+/* args.c: ombra-proxy's command-line flags (see proxy_args_usage()).
+ *
+ * Failure: a missing required flag, an unknown flag, a malformed
+ * HOST:PORT, an unknown log level or an incomplete TLS set is reported
+ * with a message naming it (OMBRA_EINVAL); nothing is started. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "args.h"
+#include "err.h"
+
+#define DEFAULT_NBD "127.0.0.1:10809"
+
+enum {
+	OPT_REGION = 256,
+	OPT_LISTEN,
+	OPT_METAD,
+	OPT_NBD,
+	OPT_HTTP,
+	OPT_LOG_LEVEL,
+	OPT_TLS_CA,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_NAME,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct option options[] = {
+    {"region", required_argument, NULL, OPT_REGION},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"metad", required_argument, NULL, OPT_METAD},
+    {"nbd", required_argument, NULL, OPT_NBD},
+    {"http", required_argument, NULL, OPT_HTTP},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-server-name", required_argument, NULL, OPT_TLS_NAME},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+const char *proxy_args_usage(void)
+{
+	return "usage: ombra-proxy --region REGION --listen HOST:PORT "
+	       "--metad HOST:PORT[,...] [options]\n"
+	       "\n"
+	       "Ombra's region gateway: serves the gRPC VolumeService and an "
+	       "NBD export\n"
+	       "for every volume, routing I/O to the storage nodes.\n"
+	       "\n"
+	       "  --region REGION        region this proxy serves\n"
+	       "  --listen HOST:PORT     gRPC VolumeService address\n"
+	       "  --metad HOST:PORT,...  metad members (AdminService)\n"
+	       "  --nbd HOST:PORT|off    NBD server (default " DEFAULT_NBD ")\n"
+	       "  --http HOST:PORT       /metrics and /healthz (default: "
+	       "none)\n"
+	       "  --log-level LEVEL      debug|info|warn|error (default "
+	       "info)\n"
+	       "  --tls-ca FILE --tls-cert FILE --tls-key FILE\n"
+	       "                         mutual TLS for every gRPC "
+	       "connection\n"
+	       "  --tls-server-name NAME expected name in server "
+	       "certificates\n"
+	       "  --help, --version\n"
+	       "\n"
+	       "Exit status: 0 after SIGTERM/SIGINT, 1 if start-up fails, 2 "
+	       "on a usage error.\n";
+}
+
+/* HOST:PORT with a non-empty host and a port 0-65535. */
+static bool hostport_ok(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	long port;
+
+	if (colon == NULL || colon == s || colon[1] == '\0')
+		return false;
+	port = strtol(colon + 1, &end, 10);
+	return *end == '\0' && port >= 0 && port <= 65535;
+}
+
+static int bad(char *errmsg, const char *flag, const char *value,
+	       const char *why)
+{
+	ombra_errmsg_printf(errmsg, "--%s '%s': %s (see --help)", flag, value,
+			    why);
+	return OMBRA_EINVAL;
+}
+
+static int check_metad(const char *list, char *errmsg)
+{
+	char buf[1024];
+	char *save = NULL, *tok;
+
+	if (strlen(list) >= sizeof(buf))
+		return bad(errmsg, "metad", list, "too long");
+	strcpy(buf, list);
+	tok = strtok_r(buf, ",", &save);
+	if (tok == NULL)
+		return bad(errmsg, "metad", list, "no endpoint");
+	for (; tok != NULL; tok = strtok_r(NULL, ",", &save))
+		if (!hostport_ok(tok))
+			return bad(errmsg, "metad", list,
+				   "expected HOST:PORT[,HOST:PORT...]");
+	return 0;
+}
+
+int proxy_args_parse(struct proxy_args *a, int argc, char **argv,
+		     enum proxy_args_action *action, char *errmsg)
+{
+	int c, lvl, n_tls;
+
+	memset(a, 0, sizeof(*a));
+	a->nbd = DEFAULT_NBD;
+	a->log_level = LOG_INFO;
+	*action = PROXY_ARGS_RUN;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_REGION:
+			a->region = optarg;
+			break;
+		case OPT_LISTEN:
+			a->listen = optarg;
+			break;
+		case OPT_METAD:
+			a->metad = optarg;
+			break;
+		case OPT_NBD:
+			a->nbd = strcmp(optarg, "off") == 0 ? NULL : optarg;
+			break;
+		case OPT_HTTP:
+			a->http = optarg;
+			break;
+		case OPT_LOG_LEVEL:
+			lvl = log_level_parse(optarg);
+			if (lvl < 0)
+				return bad(errmsg, "log-level", optarg,
+					   "expected debug|info|warn|error");
+			a->log_level = (enum log_level)lvl;
+			break;
+		case OPT_TLS_CA:
+			a->tls.ca_file = optarg;
+			break;
+		case OPT_TLS_CERT:
+			a->tls.cert_file = optarg;
+			break;
+		case OPT_TLS_KEY:
+			a->tls.key_file = optarg;
+			break;
+		case OPT_TLS_NAME:
+			a->tls.server_name_override = optarg;
+			break;
+		case OPT_HELP:
+			*action = PROXY_ARGS_HELP;
+			return 0;
+		case OPT_VERSION:
+			*action = PROXY_ARGS_VERSION;
+			return 0;
+		case ':':
+			ombra_errmsg_printf(errmsg,
+					    "%s needs a value (see --help)",
+					    argv[optind - 1]);
+			return OMBRA_EINVAL;
+		default:
+			ombra_errmsg_printf(errmsg,
+					    "unknown option %s (see --help)",
+					    argv[optind - 1]);
+			return OMBRA_EINVAL;
+		}
+	}
+	if (optind < argc) {
+		ombra_errmsg_printf(errmsg,
+				    "unexpected argument '%s' (see --help)",
+				    argv[optind]);
+		return OMBRA_EINVAL;
+	}
+	if (a->region == NULL || a->region[0] == '\0' || a->listen == NULL ||
+	    a->metad == NULL) {
+		ombra_errmsg_printf(errmsg, "--region, --listen and --metad "
+					    "are required (see --help)");
+		return OMBRA_EINVAL;
+	}
+	if (!hostport_ok(a->listen))
+		return bad(errmsg, "listen", a->listen, "expected HOST:PORT");
+	if (a->nbd != NULL && !hostport_ok(a->nbd))
+		return bad(errmsg, "nbd", a->nbd, "expected HOST:PORT or off");
+	if (a->http != NULL && !hostport_ok(a->http))
+		return bad(errmsg, "http", a->http, "expected HOST:PORT");
+	if (check_metad(a->metad, errmsg) != 0)
+		return OMBRA_EINVAL;
+	n_tls = (a->tls.ca_file != NULL) + (a->tls.cert_file != NULL) +
+		(a->tls.key_file != NULL);
+	if (n_tls != 0 && n_tls != 3) {
+		ombra_errmsg_printf(errmsg, "TLS needs all of --tls-ca, "
+					    "--tls-cert and --tls-key");
+		return OMBRA_EINVAL;
+	}
+	if (n_tls == 0 && a->tls.server_name_override != NULL) {
+		ombra_errmsg_printf(errmsg, "--tls-server-name needs --tls-ca, "
+					    "--tls-cert and --tls-key");
+		return OMBRA_EINVAL;
+	}
+	for (const char *const *f =
+		 (const char *const[]){a->tls.ca_file, a->tls.cert_file,
+				       a->tls.key_file, NULL};
+	     n_tls == 3 && *f != NULL; f++) {
+		if (access(*f, R_OK) != 0) {
+			ombra_errmsg_printf(errmsg,
+					    "TLS file %s is not "
+					    "readable",
+					    *f);
+			return OMBRA_EINVAL;
+		}
+	}
+	a->use_tls = n_tls == 3;
+	return 0;
+}

@@ -1,0 +1,35 @@
+/* args.h: ombra-proxy's command line.
+ *
+ * Failure: proxy_args_parse() returns OMBRA_EINVAL with a message naming
+ * the bad flag or value; main exits 2 on it. */
+#ifndef OMBRA_PROXY_ARGS_H
+#define OMBRA_PROXY_ARGS_H
+
+#include <stdbool.h>
+
+#include "log.h"
+#include "rpc.h"
+
+enum proxy_args_action { PROXY_ARGS_RUN, PROXY_ARGS_HELP, PROXY_ARGS_VERSION };
+
+/* Strings point into argv (not owned). */
+struct proxy_args {
+	const char *region;
+	const char *listen; /* gRPC VolumeService */
+	const char *metad;  /* host:port[,...] */
+	const char *nbd;    /* host:port, or NULL when "off" */
+	const char *http;   /* host:port, or NULL */
+	enum log_level log_level;
+	struct rpc_tls tls;
+	bool use_tls;
+};
+
+/* Parse argv into a (zeroed by the call).  Returns 0 and *action, or
+ * OMBRA_EINVAL with errmsg (size OMBRA_ERRMSG_LEN). */
+int proxy_args_parse(struct proxy_args *a, int argc, char **argv,
+		     enum proxy_args_action *action, char *errmsg);
+
+/* The --help text (static). */
+const char *proxy_args_usage(void);
+
+#endif

@@ -1,0 +1,332 @@
+/* nodes.c: the proxy's table of storage nodes: one asynchronous gRPC
+ * channel per node address (created on first use, cached), a latency
+ * estimate per node (EWMA of observed call latencies and of a
+ * StoreService.Probe sent to every known node each second), and a
+ * down/up flag: a node whose call failed in transport (UNAVAILABLE,
+ * DEADLINE_EXCEEDED) is marked down, ranked after every healthy copy for
+ * reads, until a probe succeeds again.
+ *
+ * Nodes are learned from shard maps (volcache.c): id, name, address,
+ * region, state.  A node whose address changes gets a new channel.
+ *
+ * Failure: probes that fail only mark the node down; a channel that cannot
+ * be created makes nodes_channel() return NULL with a message, and the
+ * caller treats the node as unreachable. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.pb-c.h"
+#include "log.h"
+#include "metrics.h"
+#include "proxy.h"
+#include "store.pb-c.h"
+
+#define PROBE_INTERVAL_MS 1000
+#define PROBE_TIMEOUT_MS 1000
+#define EWMA_ALPHA 0.2
+
+struct pnode {
+	struct nodes *tab;
+	uint64_t id;
+	char *name, *address, *region;
+	int state;
+	struct rpc_channel *ch;
+	double ewma_ms; /* 0 = no sample yet */
+	bool down;
+	bool probing;
+	struct metric *gauge;
+	struct pnode *next;
+};
+
+struct nodes {
+	struct proxy *p;
+	struct pnode *head;
+	uv_timer_t timer;
+	bool closing;
+	int closing_channels;
+	void (*done)(void *arg);
+	void *done_arg;
+};
+
+static struct pnode *node_find(struct nodes *n, uint64_t id)
+{
+	for (struct pnode *x = n->head; x != NULL; x = x->next)
+		if (x->id == id)
+			return x;
+	return NULL;
+}
+
+/* Drop one count of things still closing (the timer and each channel);
+ * once closing and the last is gone, free the table and report done. */
+static void nodes_release(struct nodes *n)
+{
+	void (*done)(void *);
+	void *arg;
+
+	if (--n->closing_channels > 0 || !n->closing)
+		return;
+	done = n->done;
+	arg = n->done_arg;
+	free(n);
+	if (done != NULL)
+		done(arg);
+}
+
+static void channel_closed(void *arg)
+{
+	nodes_release(arg);
+}
+
+static void node_drop_channel(struct pnode *x)
+{
+	if (x->ch == NULL)
+		return;
+	x->tab->closing_channels++;
+	rpc_channel_close(x->ch, channel_closed, x->tab);
+	x->ch = NULL;
+}
+
+static int set_str(char **dst, const char *src)
+{
+	char *s = strdup(src ? src : "");
+
+	if (s == NULL)
+		return -1;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+void nodes_update(struct nodes *n, uint64_t id, const char *name,
+		  const char *address, const char *region, int state)
+{
+	struct pnode *x = node_find(n, id);
+	char labels[200];
+
+	if (n->closing)
+		return;
+	if (x == NULL) {
+		x = calloc(1, sizeof(*x));
+		if (x == NULL)
+			return; /* unknown node: callers treat it as down */
+		x->tab = n;
+		x->id = id;
+		x->next = n->head;
+		n->head = x;
+	}
+	x->state = state;
+	if (x->address == NULL || strcmp(x->address, address) != 0) {
+		node_drop_channel(x);
+		if (set_str(&x->address, address) != 0)
+			log_error("out of memory updating node %llu",
+				  (unsigned long long)id);
+		x->ewma_ms = 0;
+		x->down = false;
+	}
+	if (x->name == NULL || strcmp(x->name, name) != 0) {
+		set_str(&x->name, name);
+		set_str(&x->region, region);
+		snprintf(labels, sizeof(labels), "node=\"%s\"",
+			 x->name ? x->name : "");
+		x->gauge = metrics_gauge(
+		    n->p->metrics, "ombra_proxy_node_latency_seconds",
+		    "EWMA of observed and probed latency to each stored node",
+		    labels);
+	}
+}
+
+struct rpc_channel *nodes_channel(struct nodes *n, uint64_t id, char *errmsg)
+{
+	struct pnode *x = node_find(n, id);
+	int rv;
+
+	if (x == NULL || x->address == NULL || x->address[0] == '\0') {
+		ombra_errmsg_printf(errmsg, "node %llu has no known address",
+				    (unsigned long long)id);
+		return NULL;
+	}
+	if (n->closing) {
+		ombra_errmsg_printf(errmsg, "proxy shutting down");
+		return NULL;
+	}
+	if (x->ch == NULL) {
+		rv = rpc_channel_create(n->p->loop, x->address, n->p->tls,
+					&x->ch, errmsg);
+		if (rv != 0) {
+			ombra_errmsg_wrapf(errmsg, "channel to %s", x->address);
+			x->ch = NULL;
+			return NULL;
+		}
+	}
+	return x->ch;
+}
+
+const char *nodes_address(struct nodes *n, uint64_t id)
+{
+	struct pnode *x = node_find(n, id);
+
+	return x != NULL && x->address != NULL ? x->address : "?";
+}
+
+void nodes_observe(struct nodes *n, uint64_t id, bool ok, double ms)
+{
+	struct pnode *x = node_find(n, id);
+
+	if (x == NULL)
+		return;
+	if (!ok) {
+		if (!x->down)
+			log_warn("node %s (%s) unreachable: reads move to "
+				 "other copies until a probe succeeds",
+				 x->name ? x->name : "?", x->address);
+		x->down = true;
+		return;
+	}
+	x->ewma_ms = x->ewma_ms == 0
+			 ? ms
+			 : EWMA_ALPHA * ms + (1 - EWMA_ALPHA) * x->ewma_ms;
+	if (x->gauge != NULL)
+		metric_set(x->gauge, x->ewma_ms / 1000.0);
+}
+
+/* Sort key: down nodes last, then by EWMA. */
+static double node_cost(struct nodes *n, uint64_t id)
+{
+	struct pnode *x = node_find(n, id);
+
+	if (x == NULL)
+		return 1e12;
+	return (x->down ? 1e9 : 0) + x->ewma_ms;
+}
+
+void nodes_rank(struct nodes *n, uint64_t *ids, unsigned count)
+{
+	/* Insertion sort: count is the replication factor (2-5), stable. */
+	for (unsigned i = 1; i < count; i++) {
+		uint64_t id = ids[i];
+		double c = node_cost(n, id);
+		unsigned j = i;
+
+		while (j > 0 && node_cost(n, ids[j - 1]) > c) {
+			ids[j] = ids[j - 1];
+			j--;
+		}
+		ids[j] = id;
+	}
+}
+
+/* ------------------------------------------------------------ probes */
+
+struct probe {
+	struct nodes *n;
+	uint64_t id;
+	uint64_t t0;
+	Ombra__V1__ProbeRequest req;
+};
+
+static void probe_done(void *arg, const struct rpc_status *st,
+		       const ProtobufCMessage *resp)
+{
+	struct probe *pr = arg;
+	struct pnode *x = node_find(pr->n, pr->id);
+	double ms = (double)(uv_hrtime() - pr->t0) / 1e6;
+
+	(void)resp;
+	if (x != NULL) {
+		x->probing = false;
+		if (st->code == GRPC_STATUS_OK) {
+			if (x->down)
+				log_info("node %s (%s) answers again",
+					 x->name ? x->name : "?", x->address);
+			x->down = false;
+			nodes_observe(pr->n, pr->id, true, ms);
+		} else if (st->code != GRPC_STATUS_CANCELLED) {
+			nodes_observe(pr->n, pr->id, false, 0);
+		}
+	}
+	free(pr);
+}
+
+static void probe_tick(uv_timer_t *t)
+{
+	struct nodes *n = t->data;
+	char errmsg[OMBRA_ERRMSG_LEN];
+
+	for (struct pnode *x = n->head; x != NULL; x = x->next) {
+		struct rpc_channel *ch;
+		struct probe *pr;
+
+		if (x->probing)
+			continue;
+		ch = nodes_channel(n, x->id, errmsg);
+		if (ch == NULL)
+			continue;
+		pr = calloc(1, sizeof(*pr));
+		if (pr == NULL)
+			return;
+		pr->n = n;
+		pr->id = x->id;
+		pr->t0 = uv_hrtime();
+		ombra__v1__probe_request__init(&pr->req);
+		pr->req.sent_unix_us = uv_hrtime() / 1000;
+		if (rpc_channel_unary(ch, &ombra__v1__store_service__descriptor,
+				      "Probe", &pr->req.base, PROBE_TIMEOUT_MS,
+				      probe_done, pr, NULL) != 0) {
+			free(pr);
+			continue;
+		}
+		x->probing = true;
+	}
+}
+
+int nodes_create(struct proxy *p, struct nodes **out, char *errmsg)
+{
+	struct nodes *n = calloc(1, sizeof(*n));
+
+	if (n == NULL) {
+		ombra_errmsg_printf(errmsg, "node table: out of memory");
+		return OMBRA_ENOMEM;
+	}
+	n->p = p;
+	uv_timer_init(p->loop, &n->timer);
+	n->timer.data = n;
+	uv_timer_start(&n->timer, probe_tick, PROBE_INTERVAL_MS,
+		       PROBE_INTERVAL_MS);
+	*out = n;
+	return 0;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+	struct nodes *n = h->data;
+	struct pnode *x, *next;
+
+	for (x = n->head; x != NULL; x = next) {
+		next = x->next;
+		free(x->name);
+		free(x->address);
+		free(x->region);
+		free(x);
+	}
+	n->head = NULL;
+	nodes_release(n);
+}
+
+void nodes_close(struct nodes *n, void (*done)(void *arg), void *arg)
+{
+	n->closing = true;
+	n->done = done;
+	n->done_arg = arg;
+	/* One count for the timer, one per open channel; the last release
+	 * frees the table and reports done. */
+	n->closing_channels++;
+	for (struct pnode *x = n->head; x != NULL; x = x->next) {
+		if (x->ch != NULL) {
+			n->closing_channels++;
+			rpc_channel_close(x->ch, channel_closed, n);
+			x->ch = NULL;
+		}
+	}
+	uv_timer_stop(&n->timer);
+	uv_close((uv_handle_t *)&n->timer, timer_closed);
+}
