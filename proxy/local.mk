@@ -11,6 +11,6 @@ proxy_ombra_proxy_SOURCES = \
 	proxy/watch.c \
 	proxy/io.c \
 	proxy/service_volume.c
-# NBD server (proxy/nbd*.c, its own author) adds its sources here:
-# proxy_ombra_proxy_SOURCES += proxy/nbd.c proxy/nbd.h ...
+# NBD server (proxy/nbd*.c, its own author): sources listed in proxy/nbd.mk.
+proxy_ombra_proxy_SOURCES += $(NBD_SERVER_SOURCES)
 proxy_ombra_proxy_LDADD = $(OMBRA_BASE_LIBS)
