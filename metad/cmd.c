@@ -96,6 +96,8 @@ static bool cmd_has_body(const Ombra__V1__MetaCommand *m)
 		return m->remove_member != NULL;
 	case OMBRA__V1__META_COMMAND__CMD_SET_PLACEMENT:
 		return m->set_placement != NULL;
+	case OMBRA__V1__META_COMMAND__CMD_REPLICA_CHANGE:
+		return m->replica_change != NULL;
 	default:
 		return false;
 	}

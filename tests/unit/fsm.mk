@@ -4,16 +4,24 @@
 FSM_TEST_LDADD = $(METAD_FSM_LIBS) $(OMBRA_BASE_LIBS) $(CMOCKA_LIBS)
 
 check_PROGRAMS += tests/unit/test_cmd tests/unit/test_fsm \
+	tests/unit/test_fsm_lease tests/unit/test_placement
+TESTS += tests/unit/test_cmd tests/unit/test_fsm tests/unit/test_fsm_lease \
 	tests/unit/test_placement
-TESTS += tests/unit/test_cmd tests/unit/test_fsm tests/unit/test_placement
 
 tests_unit_test_cmd_SOURCES = tests/unit/test_cmd.c
 tests_unit_test_cmd_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_cmd_LDADD = $(FSM_TEST_LDADD)
 
-tests_unit_test_fsm_SOURCES = tests/unit/test_fsm.c
+FSM_TESTLIB = tests/unit/fsm_testlib.c tests/unit/fsm_testlib.h
+
+tests_unit_test_fsm_SOURCES = tests/unit/test_fsm.c $(FSM_TESTLIB)
 tests_unit_test_fsm_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_fsm_LDADD = $(FSM_TEST_LDADD)
+
+tests_unit_test_fsm_lease_SOURCES = tests/unit/test_fsm_lease.c \
+	$(FSM_TESTLIB)
+tests_unit_test_fsm_lease_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_fsm_lease_LDADD = $(FSM_TEST_LDADD)
 
 tests_unit_test_placement_SOURCES = tests/unit/test_placement.c
 tests_unit_test_placement_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)

@@ -195,6 +195,58 @@ static void test_round_trip_members_placement(void **state)
 	ombra__v1__meta_command__free_unpacked(out, NULL);
 }
 
+static void test_replica_change(void **state)
+{
+	Ombra__V1__MetaCommand m = OMBRA__V1__META_COMMAND__INIT;
+	Ombra__V1__CmdReplicaChange c = OMBRA__V1__CMD_REPLICA_CHANGE__INIT;
+	Ombra__V1__MetaCommand *out;
+	char errmsg[OMBRA_ERRMSG_LEN];
+
+	(void)state;
+	c.volume_id = 4;
+	c.segment_index = 1000;
+	c.node_id = 2;
+	c.lease_epoch = 3;
+	c.primary_node_id = 5;
+	c.synced = true;
+	assert_int_equal(cmd_validate_replica_change(&c, errmsg), 0);
+	m.cmd_case = OMBRA__V1__META_COMMAND__CMD_REPLICA_CHANGE;
+	m.replica_change = &c;
+	out = round_trip(&m);
+	assert_string_equal(cmd_kind(out), "replica_change");
+	assert_int_equal(out->replica_change->volume_id, 4);
+	assert_int_equal(out->replica_change->segment_index, 1000);
+	assert_int_equal(out->replica_change->node_id, 2);
+	assert_int_equal(out->replica_change->lease_epoch, 3);
+	assert_int_equal(out->replica_change->primary_node_id, 5);
+	assert_true(out->replica_change->synced);
+	ombra__v1__meta_command__free_unpacked(out, NULL);
+
+	/* Segment 0 is a segment like any other. */
+	c.segment_index = 0;
+	assert_int_equal(cmd_validate_replica_change(&c, errmsg), 0);
+	c.volume_id = 0;
+	assert_int_equal(cmd_validate_replica_change(&c, errmsg), OMBRA_EINVAL);
+	assert_non_null(strstr(errmsg, "volume_id is required"));
+	c.volume_id = 4;
+	c.node_id = 0;
+	assert_int_equal(cmd_validate_replica_change(&c, errmsg), OMBRA_EINVAL);
+	assert_non_null(strstr(errmsg, "node_id"));
+	c.node_id = 5;
+	assert_int_equal(cmd_validate_replica_change(&c, errmsg), OMBRA_EINVAL);
+	assert_non_null(strstr(errmsg, "its own replica"));
+	c.node_id = 2;
+	c.primary_node_id = 0;
+	assert_int_equal(cmd_validate_replica_change(&c, errmsg), OMBRA_EINVAL);
+	assert_non_null(strstr(errmsg, "primary_node_id"));
+	c.primary_node_id = 5;
+	c.lease_epoch = 0;
+	assert_int_equal(cmd_validate_replica_change(&c, errmsg), OMBRA_EINVAL);
+	assert_non_null(strstr(errmsg, "lease_epoch"));
+	assert_int_equal(cmd_validate_replica_change(NULL, errmsg),
+			 OMBRA_EINVAL);
+}
+
 static void test_decode_malformed(void **state)
 {
 	static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f};
@@ -417,6 +469,7 @@ int main(void)
 	    cmocka_unit_test(test_round_trip_regions_nodes),
 	    cmocka_unit_test(test_round_trip_volumes),
 	    cmocka_unit_test(test_round_trip_members_placement),
+	    cmocka_unit_test(test_replica_change),
 	    cmocka_unit_test(test_decode_malformed),
 	    cmocka_unit_test(test_validate_name),
 	    cmocka_unit_test(test_validate_create_volume),
