@@ -24,10 +24,9 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "nbd.h"
 #include "proxy.h"
 #include "rpc.h"
-/* NBD: proxy/nbd.h is provided by the NBD server's author; see the one
- * marked call in start_nbd()/stop_nbd() below. */
 
 struct daemon {
 	struct proxy p;
@@ -38,7 +37,7 @@ struct daemon {
 	bool signals_ok, drain_ok;
 	struct rpc_server *rpc;
 	struct http_server *http;
-	void *nbd; /* struct nbd_server * once NBD is wired in */
+	struct nbd_server *nbd;
 	int closing;
 	int exit_code;
 };
@@ -130,17 +129,26 @@ static int healthz(void *data, char *msg, size_t len)
 
 static int start_nbd(struct daemon *d, char *errmsg)
 {
-	(void)errmsg;
-	if (d->args.nbd == NULL)
+	int rv;
+
+	if (d->args.nbd == NULL) {
+		log_info("NBD: off");
 		return 0;
-	/* NBD-HOOK-START: wired in once proxy/nbd.h lands. */
-	log_warn("NBD server not built in yet; --nbd %s ignored", d->args.nbd);
+	}
+	rv = nbd_server_start(&d->loop, &d->p, d->args.nbd, d->p.metrics,
+			      &d->nbd, errmsg);
+	if (rv != 0) {
+		ombra_errmsg_wrapf(errmsg, "NBD server on %s", d->args.nbd);
+		return rv;
+	}
+	log_info("NBD: every volume exported on %s (port %d)", d->args.nbd,
+		 nbd_server_port(d->nbd));
 	return 0;
 }
 
 static void stop_nbd(struct daemon *d)
 {
-	/* NBD-HOOK-STOP */
+	nbd_server_stop(d->nbd);
 	d->nbd = NULL;
 }
 
