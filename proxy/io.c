@@ -534,6 +534,12 @@ static void part_send(struct io_part *pt)
 
 /* ------------------------------------------------------------ requests */
 
+/* defer_fn: a part's first attempt. */
+static void part_start(void *arg)
+{
+	part_send(arg);
+}
+
 struct io_early {
 	proxy_io_cb cb;
 	void *arg;
@@ -645,7 +651,7 @@ static void io_submit(struct proxy_volume *vol, enum io_op op, uint64_t off,
 		pt->deadline_ms = now + IO_BUDGET_MS;
 	}
 	for (unsigned i = 0; i < r->n_parts; i++)
-		defer_call(p->defer, (defer_fn)part_send, &r->parts[i]);
+		defer_call(p->defer, part_start, &r->parts[i]);
 }
 
 void proxy_io_read(struct proxy_volume *vol, uint64_t off, uint64_t len,
@@ -703,7 +709,7 @@ void proxy_io_flush(struct proxy_volume *vol, proxy_io_cb cb, void *arg)
 		r->parts[i].r = r;
 		r->parts[i].seg = ids[i];
 		r->parts[i].deadline_ms = now + IO_BUDGET_MS;
-		defer_call(p->defer, (defer_fn)part_send, &r->parts[i]);
+		defer_call(p->defer, part_start, &r->parts[i]);
 	}
 }
 

@@ -224,6 +224,10 @@ def main():
                                   "--metad", eps, "--nbd", "off",
                                   "--http", phttp])
         proxy.start()
+        # Connect only once the port listens: a refused first attempt would
+        # put the Python channel into its reconnect backoff.
+        ot.wait_until(lambda: not ot.port_is_free(base), 30,
+                      "proxy listening on %s" % pgrpc)
         ch, stub = vstub(pgrpc)
 
         with ot.step("proxy answers; CreateVolume through it (RF 2, 64 KiB segments)"):
@@ -399,7 +403,7 @@ def failover(c, cl, stub, model, stored, si):
         i = 0
         while not stop.is_set():
             slot = slots[i % len(slots)]
-            off = (slot * SEG // 2) + (i % 4) * 4096
+            off = (slot * SEG // 2) + ((i // len(slots)) % 4) * 4096
             data = pattern(4096, 1000 + i)
             try:
                 stub.Write(v.WriteRequest(volume=VOLUME, offset_bytes=off,
