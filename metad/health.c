@@ -5,10 +5,22 @@
  * The soft state is an array of (node id, last heartbeat, reported usage)
  * sorted by id, rebuilt from scratch after every election: a new leader
  * gives every node one node_timeout_ms of grace from the start of its
- * leadership (or from the node's registration, if later) before it may
- * mark it down.  At most one state change per node
- * is in flight.  Failure: a proposal that fails (leadership lost) is logged
- * and retried by the next check; nothing here answers a client. */
+ * leadership plus one election timeout (or from the node's registration,
+ * if later) before it may mark it down.  At most one state change per node
+ * is in flight.
+ *
+ * Leases (DESIGN.md "Leases"; NodeHeartbeatResponse.lease_ms): a node acts
+ * as primary only until node_timeout_ms after it SENT its last
+ * acknowledged heartbeat, and marking it DOWN is what promotes its
+ * replicas.  A heartbeat is acknowledged at or after it was sent, so the
+ * leader that acknowledged it marks the node DOWN only after the node has
+ * fenced itself.  A new leader does not know when the old one last
+ * acknowledged; the old one stops acknowledging at most about one
+ * election timeout after the new leader can be elected (libraft steps a
+ * leader down once it has not heard from a majority for that long), hence
+ * the extra election timeout in its grace.  Failure: a proposal that fails
+ * (leadership lost) is logged and retried by the next check; nothing here
+ * answers a client. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -143,8 +155,9 @@ void health_set_leader(struct health *h, bool is_leader)
 	h->n = 0; /* soft state is rebuilt after every election */
 	if (is_leader) {
 		log_info("health: leader now; nodes get %u ms of grace to "
-			 "heartbeat",
-			 h->md->cfg->node_timeout_ms);
+			 "heartbeat (node timeout + election timeout)",
+			 h->md->cfg->node_timeout_ms +
+			     h->md->cfg->election_timeout_ms);
 	}
 }
 
@@ -216,13 +229,15 @@ static uint64_t wall_ms(void)
 
 /* Loop time (ms) from which a node that never heartbeat to this leader is
  * given node_timeout_ms of grace: the later of the start of this
- * leadership and the node's registration (registered_unix_ms is the
+ * leadership plus one election timeout (see the header) and the node's
+ * registration (registered_unix_ms is the
  * proposing leader's wall clock, converted here to loop time), so a node
  * registered late in a term is not marked down at once. */
 static uint64_t grace_start(struct health *h, const Ombra__V1__Node *node,
 			    uint64_t now)
 {
-	uint64_t since = raftnode_leader_since(h->md->rn);
+	uint64_t since =
+	    raftnode_leader_since(h->md->rn) + h->md->cfg->election_timeout_ms;
 	uint64_t wall = wall_ms();
 	uint64_t age, registered;
 
@@ -243,7 +258,8 @@ static void check_node(struct health *h, const Ombra__V1__Node *node,
 	}
 	last = s->last_heartbeat != 0 ? s->last_heartbeat
 				      : grace_start(h, node, now);
-	if (node->state == OMBRA__V1__NODE_STATE__NODE_UP &&
+	/* last may lie ahead of now (grace of a new leader). */
+	if (node->state == OMBRA__V1__NODE_STATE__NODE_UP && now > last &&
 	    now - last > timeout) {
 		log_warn("health: node %llu (%s) silent for %llu ms; marking "
 			 "it DOWN",

@@ -17,7 +17,10 @@ map_index).  Then:
   n2 (not the primary), is FAILED_PRECONDITION; ReportReplicaFailure takes
   it out again and a retry with the same request_id answers the same;
 - a follower answers UNAVAILABLE with the leader hint; unknown volume is
-  NOT_FOUND; bad ids INVALID_ARGUMENT.
+  NOT_FOUND; bad ids INVALID_ARGUMENT;
+- n2 falls silent and the leader is killed at once: the new leader marks
+  n2 DOWN no sooner than node_timeout_ms + election_timeout_ms after that,
+  and never marks the heartbeating n1 DOWN.
 
 Fails (exit 1) with the phase, the offending placements and the members'
 log tails."""
@@ -272,6 +275,22 @@ def main():
                 code, details = ot.status_code(shard_map, cl, m, volume_id=vol.id + 100)
                 ot.expect(code == grpc.StatusCode.NOT_FOUND, "shard map of a bad id: %s %s",
                           code, details)
+
+            with ot.step("a new leader gives silent nodes a full timeout of grace"):
+                beats[1].stop()  # n2 falls silent...
+                t0 = time.monotonic()
+                leader.kill()    # ...and so does the leader that saw it last
+                c.wait_leader(timeout=30, exclude=(leader.id,))
+                wait_state(cl, m, n2, m.common.NODE_DOWN, timeout=30)
+                took = time.monotonic() - t0
+                ot.expect(took >= (TIMEOUT_MS + SETTINGS["election_timeout_ms"]) / 1000.0,
+                          "n2 marked DOWN %.2fs after its last heartbeat", took)
+                nodes = cl.call("ListNodes", m.admin.ListNodesRequest(region="r1")).nodes
+                ot.expect([x.state for x in nodes if x.id == n1] == [m.common.NODE_UP],
+                          "n1 (heartbeating) is not UP: %s", nodes)
+                ot.log("n2 marked DOWN %.2fs after it fell silent", took)
+                leader.start()
+                c.wait_converged(timeout=30)
         finally:
             for b in beats:
                 b.stop()
