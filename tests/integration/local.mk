@@ -6,6 +6,7 @@
 # that `make -j2 check` overlaps it with the others.
 INTEGRATION_TESTS = \
 	tests/integration/test_failover.py \
+	tests/integration/test_stored.py \
 	tests/integration/test_leases.py \
 	tests/integration/test_proxy.py \
 	tests/integration/test_bad_input.py \

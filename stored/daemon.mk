@@ -1,0 +1,15 @@
+# stored/ daemon: ombra-stored (StoreService, replication, repair, scrub,
+# re-sync), linking the segment store library from stored/local.mk.
+bin_PROGRAMS += stored/ombra-stored
+# The daemon's pure helpers, also linked by the unit tests.
+noinst_LIBRARIES += libstored.a
+libstored_a_SOURCES = \
+	stored/config.c stored/config.h \
+	stored/wlogic.c stored/wlogic.h \
+	stored/shardmap.c stored/shardmap.h
+stored_ombra_stored_SOURCES = \
+	stored/main.c stored/stored.h \
+	stored/node.c stored/meta.c stored/work.c \
+	stored/svc_write.c stored/svc_read.c stored/svc_misc.c \
+	stored/scrub.c stored/resync.c
+stored_ombra_stored_LDADD = libstored.a $(SEGSTORE_LIBS) $(OMBRA_BASE_LIBS)

@@ -1,0 +1,447 @@
+/* svc_read.c: StoreService.Read and the repair of bad blocks.
+ *
+ * Read: served when this node is the primary or an in-sync replica of the
+ * segment in its shard map and holds a valid node lease (any_copy=true,
+ * used by repair and re-sync sources, skips both checks).  Every block is
+ * verified by the store; a block that fails is repaired from another copy
+ * first (repair_blocks) and the read is retried once.  A source read
+ * (any_copy) never repairs: it reports DATA_LOSS so that two bad copies
+ * never ask each other in a loop.
+ *
+ * Repair: for each bad block, Read(any_copy) of that block from the other
+ * copies of the segment (in-sync ones first), check the returned block's
+ * crc against its data and version, and segstore_repair() it (which
+ * re-verifies).  Counted in ombra_stored_repaired_blocks_total and logged.
+ *
+ * Failure: INVALID_ARGUMENT (range), NOT_FOUND (volume), FAILED_PRECONDITION
+ * (not an in-sync copy), UNAVAILABLE (starting, lease expired), DATA_LOSS
+ * (a block no copy could repair, named in the message). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc.h"
+#include "err.h"
+#include "log.h"
+#include "stored.h"
+
+/* ------------------------------------------------ repair */
+
+struct repair {
+	struct stored *sd;
+	uint64_t vol, seg, segsize;
+	uint64_t *blocks;
+	size_t n, i; /* block being repaired */
+	uint64_t cand[2 * SM_MAX_COPIES + 1];
+	size_t n_cand, ci; /* candidate being asked */
+	size_t n_failed;
+	uint64_t first_failed;
+	/* the block fetched, for segstore_repair in the pool */
+	unsigned char data[SEGSTORE_BLOCK_SIZE];
+	struct segstore_block blk;
+	int rv;
+	char errmsg[OMBRA_ERRMSG_LEN];
+	void (*done)(void *arg, int rv, const char *errmsg);
+	void *arg;
+};
+
+static void repair_next_block(struct repair *rp);
+static void repair_ask(struct repair *rp);
+
+static void repair_work(void *arg)
+{
+	struct repair *rp = arg;
+	size_t n_applied = 0;
+
+	rp->rv = segstore_repair(rp->sd->ss, rp->vol, (uint32_t)rp->segsize,
+				 &rp->blk, 1, true, &n_applied, rp->errmsg);
+}
+
+static void repair_stored(void *arg)
+{
+	struct repair *rp = arg;
+	struct stored *sd = rp->sd;
+
+	if (rp->rv != 0) {
+		log_warn("volume %llu block %llu: repair from node %llu "
+			 "failed: %s",
+			 (unsigned long long)rp->vol,
+			 (unsigned long long)rp->blocks[rp->i],
+			 (unsigned long long)rp->cand[rp->ci], rp->errmsg);
+		rp->ci++;
+		repair_ask(rp);
+		return;
+	}
+	metric_inc(sd->m.repaired, 1.0);
+	log_warn("volume %llu segment %llu: block %llu failed its checksum; "
+		 "repaired from node %llu (version %llu)",
+		 (unsigned long long)rp->vol, (unsigned long long)rp->seg,
+		 (unsigned long long)rp->blocks[rp->i],
+		 (unsigned long long)rp->cand[rp->ci],
+		 (unsigned long long)rp->blk.version);
+	rp->i++;
+	repair_next_block(rp);
+}
+
+static void repair_read_cb(void *data, const struct rpc_status *st,
+			   const ProtobufCMessage *resp)
+{
+	struct repair *rp = data;
+	const Ombra__V1__StoreReadResponse *r =
+	    (const Ombra__V1__StoreReadResponse *)resp;
+	uint64_t b = rp->blocks[rp->i];
+	const char *why = NULL;
+
+	if (st->code != GRPC_STATUS_OK) {
+		why = st->message;
+	} else if (r->data.len != SEGSTORE_BLOCK_SIZE ||
+		   r->n_block_versions != 1 || r->n_block_crcs != 1) {
+		why = "malformed answer";
+	} else if (r->block_versions[0] == 0) {
+		why = "the copy never stored the block";
+	} else if (crc_block(r->data.data, rp->vol, b, r->block_versions[0]) !=
+		   r->block_crcs[0]) {
+		why = "the copy's block fails its checksum in transit";
+	}
+	if (why != NULL) {
+		log_warn("volume %llu block %llu: repair source node %llu: %s",
+			 (unsigned long long)rp->vol, (unsigned long long)b,
+			 (unsigned long long)rp->cand[rp->ci], why);
+		rp->ci++;
+		repair_ask(rp);
+		return;
+	}
+	memcpy(rp->data, r->data.data, SEGSTORE_BLOCK_SIZE);
+	rp->blk = (struct segstore_block){.block = b,
+					  .version = r->block_versions[0],
+					  .crc = r->block_crcs[0],
+					  .data = rp->data};
+	if (work_submit(rp->sd, repair_work, repair_stored, rp) != 0) {
+		rp->ci++;
+		repair_ask(rp);
+	}
+}
+
+/* Ask the next candidate copy for block rp->blocks[rp->i]. */
+static void repair_ask(struct repair *rp)
+{
+	struct stored *sd = rp->sd;
+	Ombra__V1__StoreReadRequest q = OMBRA__V1__STORE_READ_REQUEST__INIT;
+	uint64_t b = rp->blocks[rp->i];
+
+	while (rp->ci < rp->n_cand) {
+		const char *addr = stored_node_address(sd, rp->cand[rp->ci]);
+		char errmsg[OMBRA_ERRMSG_LEN];
+		struct rpc_channel *ch =
+		    addr != NULL ? peer_channel(sd, addr, errmsg) : NULL;
+
+		q.volume_id = rp->vol;
+		q.segment_index = rp->seg;
+		q.segment_size_bytes = rp->segsize;
+		q.offset_bytes = b * SEGSTORE_BLOCK_SIZE;
+		q.length_bytes = SEGSTORE_BLOCK_SIZE;
+		q.any_copy = true;
+		if (ch != NULL &&
+		    rpc_channel_unary(ch, &ombra__v1__store_service__descriptor,
+				      "Read", &q.base,
+				      STORED_PEER_READ_TIMEOUT_MS,
+				      repair_read_cb, rp, NULL) == 0) {
+			return;
+		}
+		rp->ci++;
+	}
+	log_error("volume %llu segment %llu: block %llu failed its checksum "
+		  "and no other copy could repair it",
+		  (unsigned long long)rp->vol, (unsigned long long)rp->seg,
+		  (unsigned long long)b);
+	metric_inc(sd->m.repair_failed, 1.0);
+	if (rp->n_failed++ == 0) {
+		rp->first_failed = b;
+	}
+	rp->i++;
+	repair_next_block(rp);
+}
+
+static void repair_next_block(struct repair *rp)
+{
+	if (rp->i < rp->n) {
+		rp->ci = 0;
+		repair_ask(rp);
+		return;
+	}
+	if (rp->n_failed > 0) {
+		ombra_errmsg_printf(rp->errmsg,
+				    "block %llu of volume %llu failed its "
+				    "checksum and no copy could repair it "
+				    "(%zu such blocks)",
+				    (unsigned long long)rp->first_failed,
+				    (unsigned long long)rp->vol, rp->n_failed);
+	}
+	rp->done(rp->arg, rp->n_failed > 0 ? OMBRA_EIO : 0, rp->errmsg);
+	free(rp->blocks);
+	free(rp);
+}
+
+static void add_cand(struct repair *rp, uint64_t node)
+{
+	if (node == 0 || node == rp->sd->node_id) {
+		return;
+	}
+	for (size_t i = 0; i < rp->n_cand; i++) {
+		if (rp->cand[i] == node) {
+			return;
+		}
+	}
+	rp->cand[rp->n_cand++] = node;
+}
+
+void repair_blocks(struct stored *sd, uint64_t vol, uint64_t seg,
+		   const uint64_t *blocks, size_t n,
+		   void (*done)(void *arg, int rv, const char *errmsg),
+		   void *arg)
+{
+	struct sm_volume *v = sm_find(&sd->maps, vol);
+	struct repair *rp = calloc(1, sizeof(*rp));
+
+	if (rp == NULL || (rp->blocks = malloc(n * sizeof(uint64_t))) == NULL) {
+		free(rp);
+		done(arg, OMBRA_ENOMEM, "out of memory");
+		return;
+	}
+	memcpy(rp->blocks, blocks, n * sizeof(uint64_t));
+	rp->sd = sd;
+	rp->vol = vol;
+	rp->seg = seg;
+	rp->n = n;
+	rp->done = done;
+	rp->arg = arg;
+	if (v != NULL && seg < v->n_segs) {
+		const struct sm_seg *p = &v->segs[seg];
+
+		rp->segsize = v->segsize;
+		add_cand(rp, p->primary);
+		for (unsigned i = 0; i < p->n_rep; i++) {
+			add_cand(rp, p->rep[i]);
+		}
+		for (unsigned i = 0; i < p->n_resync; i++) {
+			add_cand(rp, p->resync[i]);
+		}
+	}
+	repair_next_block(rp);
+}
+
+/* ------------------------------------------------ Read */
+
+struct rop {
+	struct stored *sd;
+	struct rpc_call *call;
+	const Ombra__V1__StoreReadRequest *req;
+	struct wl_range r;
+	unsigned char *buf;
+	uint64_t *versions, *bad;
+	uint32_t *crcs;
+	size_t n_bad;
+	uint32_t repaired;
+	bool retried;
+	bool refetched; /* map refetched once because we were not in sync */
+	int rv;
+	char errmsg[OMBRA_ERRMSG_LEN];
+};
+
+static void rop_end(struct rop *op)
+{
+	struct stored *sd = op->sd;
+
+	free(op->buf);
+	free(op->versions);
+	free(op->bad);
+	free(op->crcs);
+	free(op);
+	stored_call_end(sd);
+}
+
+static void rop_fail(struct rop *op, grpc_status_code code, const char *msg)
+{
+	rpc_call_fail(op->call, code, "%s", msg);
+	rop_end(op);
+}
+
+static void read_work(void *arg)
+{
+	struct rop *op = arg;
+	const Ombra__V1__StoreReadRequest *q = op->req;
+
+	op->n_bad = 0;
+	op->rv = segstore_read(op->sd->ss, q->volume_id, op->r.aoff, op->r.alen,
+			       op->buf, op->versions, op->bad, &op->n_bad,
+			       op->errmsg);
+	if (op->rv != 0) {
+		return;
+	}
+	for (uint64_t i = 0; i < op->r.n_blocks; i++) {
+		op->crcs[i] =
+		    crc_block(op->buf + i * SEGSTORE_BLOCK_SIZE, q->volume_id,
+			      op->r.first_block + i, op->versions[i]);
+	}
+}
+
+static void read_done(void *arg);
+
+static void read_repaired(void *arg, int rv, const char *errmsg)
+{
+	struct rop *op = arg;
+
+	if (rv != 0) {
+		rop_fail(op,
+			 rv == OMBRA_EIO ? GRPC_STATUS_DATA_LOSS
+					 : ombra_err_to_grpc(rv),
+			 errmsg);
+		return;
+	}
+	op->repaired += (uint32_t)op->n_bad;
+	op->retried = true;
+	if (work_submit(op->sd, read_work, read_done, op) != 0) {
+		rop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	}
+}
+
+static void read_done(void *arg)
+{
+	struct rop *op = arg;
+	const Ombra__V1__StoreReadRequest *q = op->req;
+	Ombra__V1__StoreReadResponse resp =
+	    OMBRA__V1__STORE_READ_RESPONSE__INIT;
+
+	if (op->rv == OMBRA_EIO && op->n_bad > 0) {
+		if (q->any_copy || op->retried) {
+			char msg[OMBRA_ERRMSG_LEN];
+
+			snprintf(msg, sizeof(msg),
+				 "block %llu of volume %llu failed its "
+				 "checksum on node %llu%s",
+				 (unsigned long long)op->bad[0],
+				 (unsigned long long)q->volume_id,
+				 (unsigned long long)op->sd->node_id,
+				 op->retried ? " again after repair" : "");
+			rop_fail(op, GRPC_STATUS_DATA_LOSS, msg);
+			return;
+		}
+		repair_blocks(op->sd, q->volume_id, q->segment_index, op->bad,
+			      op->n_bad, read_repaired, op);
+		return;
+	}
+	if (op->rv != 0) {
+		rop_fail(op, ombra_err_to_grpc(op->rv), op->errmsg);
+		return;
+	}
+	resp.data.data = op->buf;
+	resp.data.len = op->r.alen;
+	resp.block_versions = op->versions;
+	resp.n_block_versions = op->r.n_blocks;
+	resp.block_crcs = op->crcs;
+	resp.n_block_crcs = op->r.n_blocks;
+	resp.repaired_blocks = op->repaired;
+	metric_inc(op->sd->m.bytes_read, (double)op->r.alen);
+	rpc_call_reply(op->call, &resp.base);
+	rop_end(op);
+}
+
+static void read_mapped(void *arg, int rv)
+{
+	struct rop *op = arg;
+	struct stored *sd = op->sd;
+	const Ombra__V1__StoreReadRequest *q = op->req;
+	struct sm_volume *v = sm_find(&sd->maps, q->volume_id);
+	char msg[OMBRA_ERRMSG_LEN];
+	size_t n;
+
+	if (rv != 0 && rv != OMBRA_ENOTFOUND) {
+		rop_fail(op, GRPC_STATUS_UNAVAILABLE,
+			 "cannot fetch the volume's shard map from metad");
+		return;
+	}
+	if (v == NULL) {
+		snprintf(msg, sizeof(msg), "volume %llu does not exist",
+			 (unsigned long long)q->volume_id);
+		rop_fail(op, GRPC_STATUS_NOT_FOUND, msg);
+		return;
+	}
+	if (q->segment_size_bytes != 0 && q->segment_size_bytes != v->segsize) {
+		snprintf(msg, sizeof(msg),
+			 "segment_size_bytes %llu does not match volume %s's "
+			 "%llu",
+			 (unsigned long long)q->segment_size_bytes, v->name,
+			 (unsigned long long)v->segsize);
+		rop_fail(op, GRPC_STATUS_INVALID_ARGUMENT, msg);
+		return;
+	}
+	if (wl_check_range(q->segment_index, v->segsize, v->size,
+			   q->offset_bytes, q->length_bytes, true, &op->r,
+			   msg) != 0) {
+		rop_fail(op, GRPC_STATUS_INVALID_ARGUMENT, msg);
+		return;
+	}
+	if (!q->any_copy) {
+		if (!node_lease_valid(sd)) {
+			rop_fail(op, GRPC_STATUS_UNAVAILABLE,
+				 "lease expired: metad unreachable");
+			return;
+		}
+		if (!sm_seg_in_sync(&v->segs[q->segment_index], sd->node_id) &&
+		    !op->refetched &&
+		    stored_now(sd) - v->fetched_ms >= STORED_MAP_RECHECK_MS) {
+			op->refetched = true;
+			node_need_map(sd, q->volume_id, q->segment_index,
+				      UINT64_MAX, read_mapped, op);
+			return;
+		}
+		if (!sm_seg_in_sync(&v->segs[q->segment_index], sd->node_id)) {
+			snprintf(msg, sizeof(msg),
+				 "node %llu is not an in-sync copy of segment "
+				 "%llu of volume %s",
+				 (unsigned long long)sd->node_id,
+				 (unsigned long long)q->segment_index, v->name);
+			rop_fail(op, GRPC_STATUS_FAILED_PRECONDITION, msg);
+			return;
+		}
+	}
+	n = op->r.n_blocks;
+	op->buf = malloc(op->r.alen);
+	op->versions = calloc(n, sizeof(uint64_t));
+	op->bad = calloc(n, sizeof(uint64_t));
+	op->crcs = calloc(n, sizeof(uint32_t));
+	if (op->buf == NULL || op->versions == NULL || op->bad == NULL ||
+	    op->crcs == NULL ||
+	    work_submit(sd, read_work, read_done, op) != 0) {
+		rop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	}
+}
+
+void svc_read(struct rpc_call *call, const ProtobufCMessage *req, void *data)
+{
+	const Ombra__V1__StoreReadRequest *q =
+	    (const Ombra__V1__StoreReadRequest *)req;
+	struct stored *sd = data;
+	struct rop *op;
+
+	if (sd->stopping || !sd->serving) {
+		rpc_call_fail(call, GRPC_STATUS_UNAVAILABLE, "%s",
+			      sd->stopping ? "shutting down" : "starting");
+		return;
+	}
+	if (q->volume_id == 0) {
+		rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+			      "volume_id is required");
+		return;
+	}
+	op = calloc(1, sizeof(*op));
+	if (op == NULL) {
+		rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+			      "out of memory");
+		return;
+	}
+	stored_call_begin(sd);
+	op->sd = sd;
+	op->call = call;
+	op->req = q;
+	node_need_map(sd, q->volume_id, q->segment_index, 0, read_mapped, op);
+}

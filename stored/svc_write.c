@@ -1,0 +1,774 @@
+/* svc_write.c: StoreService.Write at a segment's primary.
+ *
+ * Order of a write: checks (node serving, lease, primary of the segment in
+ * the shard map, lease epoch, offsets) -> the segment's FIFO queue (one
+ * write per segment at a time, in arrival order) -> in the thread pool:
+ * version = epoch << 40 | next_seq, read and merge partial head/tail
+ * blocks, segstore_write/segstore_trim with fua -> Replicate to every
+ * in-sync replica and to a replica being re-synced, in parallel (2 s
+ * timeout) -> for each in-sync replica that failed, ReportReplicaFailure
+ * to metad, and only when metad accepted every report -> reply the
+ * version.  Retries with a known request_id get the same version without
+ * being applied again (an LRU of recent ids, plus ids still queued).
+ *
+ * Failure: INVALID_ARGUMENT (bad range or data length), NOT_FOUND (no such
+ * volume), FAILED_PRECONDITION (not the primary, stale or unknown epoch),
+ * UNAVAILABLE (starting, shutting down, lease expired, a replica failed
+ * and metad could not be told: the write is then NOT acknowledged although
+ * it may be on some copies; the client retries with the same request id),
+ * DATA_LOSS/INTERNAL from the store. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc.h"
+#include "err.h"
+#include "log.h"
+#include "stored.h"
+
+struct target {
+	struct wop *op;
+	uint64_t node;
+	bool in_sync;
+	grpc_status_code code;
+	char msg[OMBRA_ERRMSG_LEN];
+};
+
+struct wop {
+	struct stored *sd;
+	struct rpc_call *call;
+	const Ombra__V1__StoreWriteRequest *req;
+	struct wop *dups; /* retries of the same request id */
+	struct wop *next;
+	struct segstate *ss;
+	uint64_t vol, seg, segsize, epoch;
+	struct wl_range r;
+	bool trim; /* aligned zero range: segstore_trim, empty blocks */
+	uint64_t seq_hint, version;
+	unsigned char *buf; /* r.alen bytes, NULL when trim */
+	int rv;
+	char errmsg[OMBRA_ERRMSG_LEN];
+	uint64_t bad_block; /* head/tail block that failed verification */
+	bool has_bad;
+	bool refetched; /* map refetched once after a refusal */
+	uint64_t t0;
+	/* replication */
+	Ombra__V1__BlockData *blocks;
+	Ombra__V1__BlockData **bptr;
+	struct target t[2 * SM_MAX_COPIES];
+	size_t n_t, outstanding, report_i;
+};
+
+static void wop_reply_fail(struct wop *op, grpc_status_code code,
+			   const char *msg)
+{
+	struct stored *sd = op->sd;
+
+	while (op != NULL) {
+		struct wop *d = op->dups;
+
+		rpc_call_fail(op->call, code, "%s", msg);
+		free(op);
+		stored_call_end(sd);
+		op = d;
+	}
+}
+
+static void free_op_data(struct wop *op)
+{
+	free(op->buf);
+	free(op->blocks);
+	free(op->bptr);
+	op->buf = NULL;
+	op->blocks = NULL;
+	op->bptr = NULL;
+}
+
+static void pump(struct stored *sd, struct segstate *ss);
+
+/* The op at the head of ss ends (answered already or now). */
+static void op_finish_fail(struct wop *op, grpc_status_code code,
+			   const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void op_finish_fail(struct wop *op, grpc_status_code code,
+			   const char *fmt, ...)
+{
+	struct stored *sd = op->sd;
+	struct segstate *ss = op->ss;
+	char msg[OMBRA_ERRMSG_LEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	free_op_data(op);
+	ss->busy = false;
+	ss->cur = NULL;
+	wop_reply_fail(op, code, msg);
+	pump(sd, ss);
+}
+
+static void op_finish_ok(struct wop *op)
+{
+	struct stored *sd = op->sd;
+	struct segstate *ss = op->ss;
+	Ombra__V1__StoreWriteResponse resp =
+	    OMBRA__V1__STORE_WRITE_RESPONSE__INIT;
+
+	resp.version = op->version;
+	wl_lru_put(sd->lru, op->req->request_id, op->version);
+	metric_inc(sd->m.bytes_written, (double)op->r.len);
+	metric_observe(sd->m.write_latency,
+		       (double)(uv_hrtime() - op->t0) / 1e9);
+	free_op_data(op);
+	ss->busy = false;
+	ss->cur = NULL;
+	while (op != NULL) {
+		struct wop *d = op->dups;
+
+		rpc_call_reply(op->call, &resp.base);
+		free(op);
+		stored_call_end(sd);
+		op = d;
+	}
+	pump(sd, ss);
+}
+
+/* ------------------------------------------------ metad reports */
+
+struct report {
+	struct wop *op;
+	uint64_t node;
+	Ombra__V1__ReplicaReportResponse *resp;
+	int rv;
+	grpc_status_code code;
+	char errmsg[OMBRA_ERRMSG_LEN];
+};
+
+static void report_work(void *arg)
+{
+	struct report *rp = arg;
+	struct wop *op = rp->op;
+	struct stored *sd = op->sd;
+	Ombra__V1__ReplicaReportRequest req =
+	    OMBRA__V1__REPLICA_REPORT_REQUEST__INIT;
+	struct rpc_status st;
+	char rid[64];
+
+	req.volume_id = op->vol;
+	req.segment_index = op->seg;
+	req.node_id = rp->node;
+	req.lease_epoch = op->epoch;
+	req.primary_node_id = sd->node_id;
+	rpc_request_id(rid, sizeof(rid));
+	req.request_id = rid;
+	rp->rv = meta_call(&sd->meta_main, &ombra__v1__meta_service__descriptor,
+			   "ReportReplicaFailure", &req.base,
+			   (ProtobufCMessage **)&rp->resp,
+			   STORED_META_TIMEOUT_MS, &st);
+	rp->code = st.code;
+	if (rp->rv != 0) {
+		ombra_errmsg_printf(rp->errmsg, "%s: %s",
+				    rpc_status_name(st.code), st.message);
+	}
+}
+
+static void report_next(struct wop *op);
+
+/* node is an in-sync copy of op's segment in the current map. */
+static bool now_in_sync(struct wop *op, uint64_t node)
+{
+	struct sm_volume *v = sm_find(&op->sd->maps, op->vol);
+
+	return v != NULL && op->seg < v->n_segs &&
+	       sm_seg_in_sync(&v->segs[op->seg], node);
+}
+
+/* Apply a placement metad returned to the cached map. */
+static void apply_placement(struct stored *sd, uint64_t vol,
+			    const Ombra__V1__SegmentPlacement *p)
+{
+	struct sm_volume *v = sm_find(&sd->maps, vol);
+	char errmsg[OMBRA_ERRMSG_LEN];
+
+	if (v != NULL && p != NULL &&
+	    sm_volume_set_segment(v, p, errmsg) != 0) {
+		log_warn("volume %llu: placement from metad: %s",
+			 (unsigned long long)vol, errmsg);
+	}
+}
+
+static void report_done(void *arg)
+{
+	struct report *rp = arg;
+	struct wop *op = rp->op;
+	struct stored *sd = op->sd;
+
+	if (rp->rv != 0) {
+		log_error("volume %llu segment %llu: replica %llu failed and "
+			  "metad could not be told: %s; write not "
+			  "acknowledged",
+			  (unsigned long long)op->vol,
+			  (unsigned long long)op->seg,
+			  (unsigned long long)rp->node, rp->errmsg);
+		op_finish_fail(
+		    op,
+		    rp->code == GRPC_STATUS_FAILED_PRECONDITION
+			? GRPC_STATUS_FAILED_PRECONDITION
+			: GRPC_STATUS_UNAVAILABLE,
+		    "replica %llu of segment %llu failed and metad could not "
+		    "remove it from the in-sync set: %s",
+		    (unsigned long long)rp->node, (unsigned long long)op->seg,
+		    rp->errmsg);
+	} else {
+		log_warn("volume %llu segment %llu: replica %llu failed; "
+			 "metad removed it from the in-sync set",
+			 (unsigned long long)op->vol,
+			 (unsigned long long)op->seg,
+			 (unsigned long long)rp->node);
+		metric_inc(sd->m.replica_failures, 1.0);
+		apply_placement(sd, op->vol, rp->resp->placement);
+		report_next(op);
+	}
+	if (rp->resp != NULL) {
+		protobuf_c_message_free_unpacked(&rp->resp->base, NULL);
+	}
+	free(rp);
+}
+
+/* Report the next failed in-sync replica, or acknowledge. */
+static void report_next(struct wop *op)
+{
+	struct report *rp;
+
+	while (op->report_i < op->n_t) {
+		struct target *t = &op->t[op->report_i++];
+
+		if (t->code == GRPC_STATUS_OK) {
+			continue;
+		}
+		if (!t->in_sync) {
+			/* A re-sync target: best effort, but the re-sync
+			 * must not declare it in sync now, and if it became
+			 * in-sync meanwhile it must be reported. */
+			op->ss->forward_failed = true;
+			if (!now_in_sync(op, t->node)) {
+				continue;
+			}
+		}
+		if (op->sd->stopping) {
+			op_finish_fail(op, GRPC_STATUS_UNAVAILABLE,
+				       "shutting down");
+			return;
+		}
+		rp = calloc(1, sizeof(*rp));
+		if (rp == NULL) {
+			op_finish_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				       "out of memory");
+			return;
+		}
+		rp->op = op;
+		rp->node = t->node;
+		if (work_submit(op->sd, report_work, report_done, rp) != 0) {
+			free(rp);
+			op_finish_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				       "out of memory");
+		}
+		return;
+	}
+	op_finish_ok(op);
+}
+
+/* ------------------------------------------------ replication */
+
+static void replicate_cb(void *data, const struct rpc_status *st,
+			 const ProtobufCMessage *resp)
+{
+	struct target *t = data;
+	struct wop *op = t->op;
+
+	(void)resp;
+	t->code = st->code;
+	if (st->code != GRPC_STATUS_OK) {
+		snprintf(t->msg, sizeof(t->msg), "%s", st->message);
+		log_warn("volume %llu segment %llu: Replicate to node %llu%s: "
+			 "%s: %s",
+			 (unsigned long long)op->vol,
+			 (unsigned long long)op->seg,
+			 (unsigned long long)t->node,
+			 t->in_sync ? "" : " (re-sync target)",
+			 rpc_status_name(st->code), st->message);
+	}
+	if (--op->outstanding == 0) {
+		report_next(op);
+	}
+}
+
+static int build_blocks(struct wop *op)
+{
+	size_t n = op->r.n_blocks;
+
+	op->blocks = calloc(n, sizeof(*op->blocks));
+	op->bptr = calloc(n, sizeof(*op->bptr));
+	if (op->blocks == NULL || op->bptr == NULL) {
+		return OMBRA_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		Ombra__V1__BlockData *b = &op->blocks[i];
+		const void *data =
+		    op->trim ? NULL : op->buf + i * SEGSTORE_BLOCK_SIZE;
+
+		ombra__v1__block_data__init(b);
+		b->block_index = op->r.first_block + i;
+		b->version = op->version;
+		b->crc32c =
+		    crc_block(data, op->vol, b->block_index, op->version);
+		if (data != NULL) {
+			b->data.data = (uint8_t *)data;
+			b->data.len = SEGSTORE_BLOCK_SIZE;
+		}
+		op->bptr[i] = b;
+	}
+	return 0;
+}
+
+static void add_target(struct wop *op, uint64_t node, bool in_sync)
+{
+	for (size_t i = 0; i < op->n_t; i++) {
+		if (op->t[i].node == node) {
+			return;
+		}
+	}
+	if (node == op->sd->node_id || node == 0 ||
+	    op->n_t == sizeof(op->t) / sizeof(op->t[0])) {
+		return;
+	}
+	op->t[op->n_t++] =
+	    (struct target){.op = op, .node = node, .in_sync = in_sync};
+}
+
+static void replicate(struct wop *op)
+{
+	struct stored *sd = op->sd;
+	struct sm_volume *v = sm_find(&sd->maps, op->vol);
+	Ombra__V1__ReplicateRequest rr = OMBRA__V1__REPLICATE_REQUEST__INIT;
+	const struct sm_seg *p;
+
+	if (v == NULL || op->seg >= v->n_segs) {
+		op_finish_fail(op, GRPC_STATUS_UNAVAILABLE,
+			       "volume %llu vanished from the shard map "
+			       "during the write",
+			       (unsigned long long)op->vol);
+		return;
+	}
+	p = &v->segs[op->seg];
+	for (unsigned i = 0; i < p->n_rep; i++) {
+		add_target(op, p->rep[i], true);
+	}
+	if (op->ss->forward_node != 0) {
+		add_target(op, op->ss->forward_node, false);
+	}
+	if (op->n_t == 0) {
+		op_finish_ok(op);
+		return;
+	}
+	if (build_blocks(op) != 0) {
+		op_finish_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
+			       "out of memory");
+		return;
+	}
+	rr.volume_id = op->vol;
+	rr.segment_index = op->seg;
+	rr.lease_epoch = op->epoch;
+	rr.segment_size_bytes = op->segsize;
+	rr.primary_node_id = sd->node_id;
+	rr.blocks = op->bptr;
+	rr.n_blocks = op->r.n_blocks;
+	op->outstanding = 1; /* held until every call is started */
+	for (size_t i = 0; i < op->n_t; i++) {
+		struct target *t = &op->t[i];
+		const char *addr = stored_node_address(sd, t->node);
+		struct rpc_channel *ch;
+		char errmsg[OMBRA_ERRMSG_LEN];
+
+		rr.resync = !t->in_sync;
+		ch = addr != NULL ? peer_channel(sd, addr, errmsg) : NULL;
+		if (addr == NULL) {
+			ombra_errmsg_printf(errmsg, "address unknown");
+		}
+		if (ch == NULL ||
+		    rpc_channel_unary(ch, &ombra__v1__store_service__descriptor,
+				      "Replicate", &rr.base,
+				      STORED_REPLICATE_TIMEOUT_MS, replicate_cb,
+				      t, NULL) != 0) {
+			t->code = GRPC_STATUS_UNAVAILABLE;
+			snprintf(t->msg, sizeof(t->msg), "%s",
+				 ch == NULL ? errmsg : "call not started");
+			continue;
+		}
+		op->outstanding++;
+	}
+	if (--op->outstanding == 0) {
+		report_next(op);
+	}
+}
+
+/* ------------------------------------------------ local write */
+
+static int read_block(struct wop *op, uint64_t off, unsigned char *dst)
+{
+	uint64_t bad = 0;
+	size_t n_bad = 0;
+	int rv;
+
+	rv = segstore_read(op->sd->ss, op->vol, off, SEGSTORE_BLOCK_SIZE, dst,
+			   NULL, &bad, &n_bad, op->errmsg);
+	if (rv != 0 && n_bad > 0) {
+		op->has_bad = true;
+		op->bad_block = bad;
+	}
+	return rv;
+}
+
+static void write_work(void *arg)
+{
+	struct wop *op = arg;
+	struct segstore *s = op->sd->ss;
+	uint64_t seq = op->seq_hint;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (seq == 0) {
+			struct segstore_segment_info info;
+			int rv = segstore_segment_info(
+			    s, op->vol, op->seg, &info, NULL, 0, op->errmsg);
+
+			if (rv != 0 && rv != OMBRA_ENOTFOUND) {
+				op->rv = rv;
+				return;
+			}
+			seq =
+			    wl_next_seq(rv == 0 ? info.version : 0, op->epoch);
+		}
+		op->rv = wl_version(op->epoch, seq, &op->version, op->errmsg);
+		if (op->rv != 0) {
+			return;
+		}
+		if (op->trim) {
+			op->rv = segstore_trim(
+			    s, op->vol, (uint32_t)op->segsize, op->r.aoff,
+			    op->r.alen, op->version, true, op->errmsg);
+		} else {
+			op->rv = segstore_write(
+			    s, op->vol, (uint32_t)op->segsize, op->r.aoff,
+			    op->buf, op->r.alen, op->version, true, op->errmsg);
+		}
+		if (op->rv != OMBRA_EPRECOND) {
+			return;
+		}
+		seq = 0; /* our sequence was behind the store: re-derive */
+	}
+}
+
+/* Read the partial head/tail blocks and merge the new bytes. */
+static void merge_work(void *arg)
+{
+	struct wop *op = arg;
+	const Ombra__V1__StoreWriteRequest *q = op->req;
+	uint64_t last = op->r.aoff + op->r.alen - SEGSTORE_BLOCK_SIZE;
+
+	op->rv = 0;
+	if (op->r.head_partial) {
+		op->rv = read_block(op, op->r.aoff, op->buf);
+	}
+	if (op->rv == 0 && op->r.tail_partial &&
+	    (last != op->r.aoff || !op->r.head_partial)) {
+		op->rv = read_block(op, last, op->buf + (last - op->r.aoff));
+	}
+	if (op->rv != 0) {
+		return;
+	}
+	wl_merge(&op->r, op->buf, q->zero ? NULL : q->data.data);
+	write_work(op);
+}
+
+static void write_repaired(void *arg, int rv, const char *errmsg)
+{
+	(void)arg;
+	(void)rv;
+	(void)errmsg;
+}
+
+static void write_done(void *arg)
+{
+	struct wop *op = arg;
+	struct stored *sd = op->sd;
+	struct segstate *ss = op->ss;
+
+	if (op->rv == 0) {
+		ss->seq_epoch = op->epoch;
+		ss->next_seq = segstore_version_seq(op->version) + 1;
+		replicate(op);
+		return;
+	}
+	ss->next_seq = 0; /* derive it from the store next time */
+	if (op->has_bad) {
+		/* The partial block we must merge with is bad: repair it
+		 * in the background; the client retries. */
+		repair_blocks(sd, op->vol, op->seg, &op->bad_block, 1,
+			      write_repaired, NULL);
+		op_finish_fail(op, GRPC_STATUS_UNAVAILABLE,
+			       "block %llu failed its checksum and is being "
+			       "repaired; retry the write",
+			       (unsigned long long)op->bad_block);
+		return;
+	}
+	log_error("volume %llu segment %llu: local write failed: %s",
+		  (unsigned long long)op->vol, (unsigned long long)op->seg,
+		  op->errmsg);
+	op_finish_fail(op, ombra_err_to_grpc(op->rv), "local write: %s",
+		       op->errmsg);
+}
+
+/* Still allowed to write this segment as primary? 0 or a status. */
+static grpc_status_code check_primary(struct stored *sd, struct wop *op,
+				      char *msg, size_t len)
+{
+	struct sm_volume *v = sm_find(&sd->maps, op->vol);
+	const struct sm_seg *p;
+
+	if (!node_lease_valid(sd)) {
+		snprintf(msg, len, "lease expired: metad unreachable");
+		return GRPC_STATUS_UNAVAILABLE;
+	}
+	if (v == NULL) {
+		snprintf(msg, len, "volume %llu does not exist",
+			 (unsigned long long)op->vol);
+		return GRPC_STATUS_NOT_FOUND;
+	}
+	if (op->seg >= v->n_segs) {
+		snprintf(msg, len, "segment %llu beyond volume %s's %llu",
+			 (unsigned long long)op->seg, v->name,
+			 (unsigned long long)v->n_segs);
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	p = &v->segs[op->seg];
+	if (p->primary != sd->node_id) {
+		snprintf(msg, len,
+			 "node %llu is not the primary of segment %llu of "
+			 "volume %s (node %u is)",
+			 (unsigned long long)sd->node_id,
+			 (unsigned long long)op->seg, v->name, p->primary);
+		return GRPC_STATUS_FAILED_PRECONDITION;
+	}
+	if (op->epoch < p->epoch) {
+		snprintf(msg, len, "stale lease epoch %llu, current %u",
+			 (unsigned long long)op->epoch, p->epoch);
+		return GRPC_STATUS_FAILED_PRECONDITION;
+	}
+	if (op->epoch > p->epoch) {
+		snprintf(msg, len,
+			 "lease epoch %llu is newer than this node's %u for "
+			 "segment %llu; refresh the shard map",
+			 (unsigned long long)op->epoch, p->epoch,
+			 (unsigned long long)op->seg);
+		return GRPC_STATUS_FAILED_PRECONDITION;
+	}
+	if (op->ss != NULL && op->ss->max_epoch > op->epoch) {
+		snprintf(msg, len,
+			 "stale lease epoch %llu, current %llu (seen from "
+			 "another primary)",
+			 (unsigned long long)op->epoch,
+			 (unsigned long long)op->ss->max_epoch);
+		return GRPC_STATUS_FAILED_PRECONDITION;
+	}
+	return GRPC_STATUS_OK;
+}
+
+static void pump(struct stored *sd, struct segstate *ss)
+{
+	while (!ss->busy && ss->q_head != NULL) {
+		struct wop *op = ss->q_head;
+		char msg[OMBRA_ERRMSG_LEN];
+		grpc_status_code code;
+		bool merge;
+
+		ss->q_head = op->next;
+		if (ss->q_head == NULL) {
+			ss->q_tail = NULL;
+		}
+		op->next = NULL;
+		ss->busy = true;
+		ss->cur = op;
+		code = check_primary(sd, op, msg, sizeof(msg));
+		if (code != GRPC_STATUS_OK) {
+			ss->busy = false;
+			ss->cur = NULL;
+			wop_reply_fail(op, code, msg);
+			continue;
+		}
+		op->seq_hint = ss->seq_epoch == op->epoch ? ss->next_seq : 0;
+		merge = !op->trim;
+		if (merge) {
+			op->buf = malloc(op->r.alen);
+		}
+		if ((merge && op->buf == NULL) ||
+		    work_submit(sd, merge ? merge_work : write_work, write_done,
+				op) != 0) {
+			op_finish_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				       "out of memory");
+			return; /* op_finish_fail pumped */
+		}
+	}
+}
+
+/* ------------------------------------------------ handler */
+
+static bool attach_dup(struct segstate *ss, struct wop *op)
+{
+	const char *id = op->req->request_id;
+
+	if (id == NULL || id[0] == '\0') {
+		return false;
+	}
+	for (struct wop *q = ss->cur != NULL ? ss->cur : ss->q_head; q != NULL;
+	     q = q == ss->cur ? ss->q_head : q->next) {
+		if (strcmp(q->req->request_id, id) == 0) {
+			op->dups = q->dups;
+			q->dups = op;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void write_mapped(void *arg, int rv)
+{
+	struct wop *op = arg;
+	struct stored *sd = op->sd;
+	const Ombra__V1__StoreWriteRequest *q = op->req;
+	struct sm_volume *v;
+	char msg[OMBRA_ERRMSG_LEN];
+	grpc_status_code code;
+	uint64_t len = q->zero ? q->length_bytes : q->data.len;
+
+	if (rv != 0) {
+		wop_reply_fail(op,
+			       rv == OMBRA_ENOTFOUND ? GRPC_STATUS_NOT_FOUND
+						     : GRPC_STATUS_UNAVAILABLE,
+			       rv == OMBRA_ENOTFOUND
+				   ? "volume does not exist"
+				   : "cannot fetch the volume's shard map "
+				     "from metad");
+		return;
+	}
+	v = sm_find(&sd->maps, op->vol);
+	if (v == NULL) {
+		wop_reply_fail(op, GRPC_STATUS_NOT_FOUND,
+			       "volume does not exist");
+		return;
+	}
+	if (q->segment_size_bytes != 0 && q->segment_size_bytes != v->segsize) {
+		snprintf(msg, sizeof(msg),
+			 "segment_size_bytes %llu does not match volume %s's "
+			 "%llu",
+			 (unsigned long long)q->segment_size_bytes, v->name,
+			 (unsigned long long)v->segsize);
+		wop_reply_fail(op, GRPC_STATUS_INVALID_ARGUMENT, msg);
+		return;
+	}
+	op->segsize = v->segsize;
+	if (wl_check_range(op->seg, v->segsize, v->size, q->offset_bytes, len,
+			   false, &op->r, msg) != 0) {
+		wop_reply_fail(op, GRPC_STATUS_INVALID_ARGUMENT, msg);
+		return;
+	}
+	op->trim = q->zero && !op->r.head_partial && !op->r.tail_partial;
+	op->ss = segtab_get(&sd->segs, op->vol, op->seg);
+	if (op->ss == NULL) {
+		wop_reply_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
+			       "out of memory");
+		return;
+	}
+	code = check_primary(sd, op, msg, sizeof(msg));
+	if (code == GRPC_STATUS_FAILED_PRECONDITION && !op->refetched &&
+	    stored_now(sd) - v->fetched_ms >= STORED_MAP_RECHECK_MS) {
+		/* Our map may lag metad (a promotion just happened). */
+		op->refetched = true;
+		node_need_map(sd, op->vol, op->seg, UINT64_MAX, write_mapped,
+			      op);
+		return;
+	}
+	if (code != GRPC_STATUS_OK) {
+		wop_reply_fail(op, code, msg);
+		return;
+	}
+	if (attach_dup(op->ss, op)) {
+		return;
+	}
+	if (op->ss->q_tail != NULL) {
+		op->ss->q_tail->next = op;
+	} else {
+		op->ss->q_head = op;
+	}
+	op->ss->q_tail = op;
+	pump(sd, op->ss);
+}
+
+void svc_write(struct rpc_call *call, const ProtobufCMessage *req, void *data)
+{
+	const Ombra__V1__StoreWriteRequest *q =
+	    (const Ombra__V1__StoreWriteRequest *)req;
+	struct stored *sd = data;
+	struct wop *op;
+	uint64_t done_version;
+
+	if (sd->stopping || !sd->serving) {
+		rpc_call_fail(call, GRPC_STATUS_UNAVAILABLE, "%s",
+			      sd->stopping ? "shutting down" : "starting");
+		return;
+	}
+	if (q->volume_id == 0 || q->lease_epoch == 0) {
+		rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+			      "volume_id and lease_epoch are required");
+		return;
+	}
+	if (q->zero ? (q->data.len != 0 || q->length_bytes == 0)
+		    : (q->data.len == 0 || (q->length_bytes != 0 &&
+					    q->length_bytes != q->data.len))) {
+		rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+			      q->zero ? "zero write: data must be empty and "
+					"length_bytes > 0"
+				      : "write: data must be non-empty and "
+					"length_bytes 0 or len(data)");
+		return;
+	}
+	done_version = wl_lru_get(sd->lru, q->request_id);
+	if (done_version != 0) {
+		Ombra__V1__StoreWriteResponse resp =
+		    OMBRA__V1__STORE_WRITE_RESPONSE__INIT;
+
+		resp.version = done_version;
+		rpc_call_reply(call, &resp.base);
+		return;
+	}
+	if (!node_lease_valid(sd)) {
+		rpc_call_fail(call, GRPC_STATUS_UNAVAILABLE,
+			      "lease expired: metad unreachable");
+		return;
+	}
+	op = calloc(1, sizeof(*op));
+	if (op == NULL) {
+		rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED,
+			      "out of memory");
+		return;
+	}
+	stored_call_begin(sd);
+	op->sd = sd;
+	op->call = call;
+	op->req = q;
+	op->vol = q->volume_id;
+	op->seg = q->segment_index;
+	op->epoch = q->lease_epoch;
+	op->t0 = uv_hrtime();
+	node_need_map(sd, op->vol, op->seg, op->epoch, write_mapped, op);
+}

@@ -1,0 +1,336 @@
+"""test_stored: ombra-stored's data path against a real ombra-metad.
+
+One metad member (node_timeout_ms 3000) and two ombra-stored processes in
+region r1; a volume with RF 2 and 64 KiB segments.  StoreService is driven
+directly from Python:
+  - writes at segment 0's primary (aligned and unaligned) read back from the
+    primary and from the replica, versions increase, a retried request id
+    gets the same version;
+  - a stale lease epoch and a write to the non-primary are
+    FAILED_PRECONDITION; bad offsets/lengths are INVALID_ARGUMENT;
+  - bytes flipped in the replica's data file: a read from the replica
+    still returns the right data and ombra_stored_repaired_blocks_total
+    rises;
+  - the replica is SIGKILLed; a write is acknowledged only after the
+    primary reported it (GetShardMap then lists it in resync_node_ids); the
+    replica restarts, is re-synced (back in replica_node_ids) and serves
+    the new data;
+  - both daemons stop cleanly on SIGTERM (exit 0, no sanitizer report).
+
+Fails (exit 1) naming the phase, with the daemons' log tails."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
+import ombra_test as ot  # noqa: E402
+
+import grpc  # noqa: E402
+
+SEG = 64 * 1024
+VOL_SIZE = 16 * SEG
+BLK = 4096
+
+
+def store_pb():
+    ot.pb()  # puts the generated stubs on sys.path when run by hand
+    import store_pb2
+    import store_pb2_grpc
+    return store_pb2, store_pb2_grpc
+
+
+class Stored:
+    """One ombra-stored process: ports, data directory, log."""
+
+    def __init__(self, cluster, name, region="r1"):
+        self.bin = ot.find_binary("ombra-stored", "stored")
+        self.cluster = cluster
+        self.name = name
+        self.region = region
+        self.base = ot.reserve_ports(1)
+        self.grpc = "%s:%d" % (ot.HOST, self.base)
+        self.http = "%s:%d" % (ot.HOST, self.base + 1)
+        self.dir = os.path.join(cluster.dir, name)
+        self.data_dir = os.path.join(self.dir, "data")
+        self.log_path = os.path.join(self.dir, "stored.log")
+        self.proc = None
+        self.node_id = 0
+        os.makedirs(self.dir, exist_ok=True)
+        spb, sgrpc = store_pb()
+        self.chan = ot.channel(self.grpc)
+        self.stub = sgrpc.StoreServiceStub(self.chan)
+
+    def start(self):
+        logf = open(self.log_path, "ab")
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        try:
+            self.proc = subprocess.Popen(
+                [self.bin, "--name", self.name, "--region", self.region,
+                 "--listen", self.grpc, "--http", self.http,
+                 "--metad", ",".join(self.cluster.endpoints()),
+                 "--data-dir", self.data_dir, "--tier",
+                 "fast:%s:1GiB" % os.path.join(self.data_dir, "fast"),
+                 "--scrub-rate", "0"],
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                env=env, start_new_session=True)
+        finally:
+            logf.close()
+        ot.log("started %s pid %d grpc %s", self.name, self.proc.pid, self.grpc)
+
+    def wait_healthy(self, timeout=30):
+        def ok():
+            self.check_alive()
+            return ot.http_get(self.http, "/healthz")[0] == 200
+        ot.wait_until(ok, timeout, "%s /healthz 200" % self.name)
+        spb, _ = store_pb()
+        self.node_id = self.stub.Probe(spb.ProbeRequest(sent_unix_us=7), timeout=5).node_id
+
+    def check_alive(self):
+        ot.expect(self.proc is not None and self.proc.poll() is None,
+                  "%s exited (status %s)", self.name,
+                  None if self.proc is None else self.proc.returncode)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(10)
+        ot.log("killed %s (SIGKILL)", self.name)
+        self.proc = None
+
+    def stop(self, timeout=20):
+        if self.proc is None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            rc = "hung (SIGKILLed)"
+        self.proc = None
+        return rc
+
+    def metric(self, name):
+        code, body = ot.http_get(self.http, "/metrics")
+        ot.expect(code == 200, "%s /metrics: HTTP %s", self.name, code)
+        m = re.search(r"^%s(?:\{\})?\s+(\S+)$" % re.escape(name), body, re.M)
+        return float(m.group(1)) if m else 0.0
+
+    def log_tail(self, lines=60):
+        try:
+            with open(self.log_path, "rb") as f:
+                return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-lines:])
+        except OSError as e:
+            return "(no log: %s)" % e
+
+    def close(self):
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+        self.chan.close()
+        ot.release_ports(self.base, 1)
+
+
+def code_of(fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+    except grpc.RpcError as e:
+        return e.code(), e.details()
+    return grpc.StatusCode.OK, ""
+
+
+def pattern(tag, n):
+    """n bytes derived from tag (deterministic, not repetitive per block)."""
+    out = bytearray()
+    i = 0
+    while len(out) < n:
+        out += ("%s-%08d|" % (tag, i)).encode()
+        i += 1
+    return bytes(out[:n])
+
+
+def main():
+    m = ot.pb()
+    spb, _ = store_pb()
+    nodes = []
+    with ot.Cluster(1, name="stored", settings={"node_timeout_ms": 3000}) as c:
+        try:
+            run(c, m, spb, nodes)
+        except BaseException:
+            for n in nodes:
+                sys.stderr.write("---- %s log tail:\n%s\n" % (n.name, n.log_tail(80)))
+            raise
+        finally:
+            for n in nodes:
+                n.close()
+
+
+def shard_map(cl, m, name):
+    return cl.call("GetShardMap", m.volume.GetVolumeShardingInfoRequest(volume=name))
+
+
+def run(c, m, spb, nodes):
+    c.start()
+    c.wait_leader(timeout=30)
+    cl = c.client()
+    cl.call("AddRegion", m.admin.AddRegionRequest(name="r1", request_id=ot.request_id()))
+    a = Stored(c, "s1")
+    b = Stored(c, "s2")
+    nodes += [a, b]
+
+    with ot.step("two storage nodes start, register and serve"):
+        a.start()
+        b.start()
+        a.wait_healthy()
+        b.wait_healthy()
+        ot.expect(a.node_id != b.node_id and a.node_id and b.node_id,
+                  "node ids %d %d", a.node_id, b.node_id)
+
+    with ot.step("create a volume RF 2 with 64 KiB segments"):
+        vol = cl.call("CreateVolume", m.volume.CreateVolumeRequest(
+            name="v1", size_bytes=VOL_SIZE, segment_size_bytes=SEG, home_region="r1",
+            replicas=2, request_id=ot.request_id())).volume
+        sm = shard_map(cl, m, "v1")
+        p0 = sm.segments[0]
+        ot.expect(len(p0.replica_node_ids) == 1, "segment 0 placement %s", p0)
+        byid = {a.node_id: a, b.node_id: b}
+        prim = byid[p0.primary_node_id]
+        repl = byid[p0.replica_node_ids[0]]
+        epoch = p0.lease_epoch or 1
+        ot.log("segment 0: primary %s replica %s epoch %d", prim.name, repl.name, epoch)
+
+    def write(node, off, data, seg=0, ep=None, rid=None, zero=False, length=0):
+        return node.stub.Write(spb.StoreWriteRequest(
+            volume_id=vol.id, segment_index=seg, segment_size_bytes=SEG,
+            lease_epoch=epoch if ep is None else ep, offset_bytes=off, data=data,
+            zero=zero, length_bytes=length,
+            request_id=rid or ot.request_id()), timeout=15).version
+
+    def read(node, off, length, seg=0, any_copy=False):
+        return node.stub.Read(spb.StoreReadRequest(
+            volume_id=vol.id, segment_index=seg, segment_size_bytes=SEG,
+            offset_bytes=off, length_bytes=length, any_copy=any_copy), timeout=15)
+
+    expected = bytearray(SEG)
+
+    with ot.step("aligned and unaligned writes read back from both copies"):
+        d1 = pattern("one", 3 * BLK)
+        v1 = write(prim, BLK, d1)
+        expected[BLK:4 * BLK] = d1
+        d2 = pattern("two", 5000)
+        v2 = write(prim, 2 * BLK + 100, d2)
+        expected[2 * BLK + 100:2 * BLK + 100 + 5000] = d2
+        rid = ot.request_id()
+        d3 = pattern("three", 10)
+        v3 = write(prim, SEG - 10, d3, rid=rid)
+        expected[SEG - 10:] = d3
+        ot.expect(0 < v1 < v2 < v3, "versions do not increase: %d %d %d", v1, v2, v3)
+        ot.expect(v1 >> 40 == epoch, "version %x not in epoch %d", v1, epoch)
+        again = write(prim, SEG - 10, d3, rid=rid)
+        ot.expect(again == v3, "retried request id got version %d, first %d", again, v3)
+        z = write(prim, 3 * BLK, b"", zero=True, length=BLK)
+        expected[3 * BLK:4 * BLK] = bytes(BLK)
+        ot.expect(z > v3, "zero write version %d after %d", z, v3)
+        for node in (prim, repl):
+            r = read(node, 0, SEG)
+            ot.expect(r.data == bytes(expected), "%s: data differs", node.name)
+            ot.expect(len(r.block_versions) == SEG // BLK and len(r.block_crcs) == SEG // BLK,
+                      "%s: %d versions %d crcs", node.name, len(r.block_versions),
+                      len(r.block_crcs))
+            ot.expect(r.block_versions[0] == 0 and r.block_versions[1] == v1 and
+                      r.block_versions[2] == v2 and r.block_versions[3] == z and
+                      r.block_versions[-1] == v3,
+                      "%s: block versions %s", node.name, list(r.block_versions))
+
+    with ot.step("stale epoch, non-primary and bad offsets are refused"):
+        code, msg = code_of(write, prim, 0, b"x" * BLK, ep=epoch - 1 if epoch > 1 else 0)
+        if epoch > 1:
+            ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION, "stale epoch: %s %s", code, msg)
+        code, msg = code_of(write, repl, 0, b"x" * BLK)
+        ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION and "not the primary" in msg,
+                  "write to the replica: %s %s", code, msg)
+        code, msg = code_of(write, prim, SEG - 100, b"x" * 200)
+        ot.expect(code == grpc.StatusCode.INVALID_ARGUMENT, "write across segments: %s %s",
+                  code, msg)
+        code, msg = code_of(write, prim, 0, b"")
+        ot.expect(code == grpc.StatusCode.INVALID_ARGUMENT, "empty write: %s %s", code, msg)
+        code, msg = code_of(read, prim, 100, BLK)
+        ot.expect(code == grpc.StatusCode.INVALID_ARGUMENT, "unaligned read: %s %s", code, msg)
+        code, msg = code_of(read, prim, 0, 2 * SEG)
+        ot.expect(code == grpc.StatusCode.INVALID_ARGUMENT, "read beyond segment: %s %s",
+                  code, msg)
+        code, msg = code_of(read, prim, VOL_SIZE, BLK, seg=16)
+        ot.expect(code == grpc.StatusCode.INVALID_ARGUMENT, "read beyond volume: %s %s",
+                  code, msg)
+        code, msg = code_of(write, prim, 0, b"x", seg=0, ep=epoch + 5)
+        ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION, "future epoch: %s %s", code, msg)
+        code, msg = code_of(lambda: prim.stub.Read(spb.StoreReadRequest(
+            volume_id=vol.id + 1000, segment_index=0, offset_bytes=0, length_bytes=BLK),
+            timeout=15))
+        ot.expect(code == grpc.StatusCode.NOT_FOUND, "unknown volume: %s %s", code, msg)
+        r = read(prim, 0, SEG)
+        ot.expect(r.data == bytes(expected), "primary data changed by refused requests")
+
+    with ot.step("a corrupted block on the replica is repaired on read"):
+        before = repl.metric("ombra_stored_repaired_blocks_total")
+        path = os.path.join(repl.data_dir, "fast", "vol-%d.data" % vol.id)
+        with open(path, "r+b") as f:
+            f.seek(BLK + 17)
+            byte = f.read(1)
+            f.seek(BLK + 17)
+            f.write(bytes([byte[0] ^ 0xFF]))
+            f.flush()
+            os.fsync(f.fileno())
+        r = read(repl, 0, SEG)
+        ot.expect(r.data == bytes(expected), "replica returned wrong data after corruption")
+        ot.expect(r.repaired_blocks == 1, "repaired_blocks %d", r.repaired_blocks)
+        after = repl.metric("ombra_stored_repaired_blocks_total")
+        ot.expect(after == before + 1, "repair counter %s -> %s", before, after)
+
+    with ot.step("a failed replica is reported before the write is acknowledged"):
+        repl.kill()
+        d4 = pattern("four", 2 * BLK)
+        t0 = time.monotonic()
+        v4 = write(prim, 8 * BLK, d4)
+        expected[8 * BLK:10 * BLK] = d4
+        ot.log("write without the replica acknowledged in %.2fs", time.monotonic() - t0)
+        sm = shard_map(cl, m, "v1")
+        p0 = sm.segments[0]
+        ot.expect(repl.node_id in p0.resync_node_ids and
+                  repl.node_id not in p0.replica_node_ids,
+                  "after the failure segment 0 is %s", p0)
+        ot.expect(v4 > v3, "version %d", v4)
+
+    with ot.step("the replica returns and is re-synced"):
+        repl.start()
+        repl.wait_healthy()
+
+        def synced():
+            p = shard_map(cl, m, "v1").segments[0]
+            return repl.node_id in p.replica_node_ids and repl.node_id not in p.resync_node_ids
+        ot.wait_until(synced, 40, "replica back in replica_node_ids")
+        r = read(repl, 0, SEG)
+        ot.expect(r.data == bytes(expected), "re-synced replica has different data")
+        ot.expect(r.block_versions[8] == v4, "re-synced block version %d, want %d",
+                  r.block_versions[8], v4)
+        v5 = write(prim, 0, pattern("five", BLK))
+        expected[0:BLK] = pattern("five", BLK)
+        r = read(repl, 0, BLK)
+        ot.expect(r.data == bytes(expected[0:BLK]) and r.block_versions[0] == v5,
+                  "write after re-sync not on the replica")
+
+    with ot.step("both daemons stop cleanly on SIGTERM"):
+        for n in (a, b):
+            rc = n.stop()
+            ot.expect(rc == 0, "%s exit status %s", n.name, rc)
+
+
+if __name__ == "__main__":
+    ot.run_test(main, timeout=240)
