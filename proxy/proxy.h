@@ -120,6 +120,9 @@ void volcache_destroy(struct volcache *vc);
  * member|placement; name: the object's name. */
 void volcache_on_event(struct volcache *vc, const char *kind, const char *name,
 		       bool deleted);
+/* The volume was deleted (this proxy forwarded the delete): mark it so
+ * at once, before metad's Watch event arrives. */
+void volcache_forget(struct volcache *vc, const char *name);
 /* Refetch every cached volume (watch stream reconnected). */
 void volcache_refresh_all(struct volcache *vc);
 

@@ -30,6 +30,7 @@ struct fwd {
 	struct proxy *p;
 	struct rpc_call *call;
 	char *refresh; /* volume to refetch after success, or NULL */
+	bool deleted;  /* ... or to drop: it was deleted */
 };
 
 static void fwd_done(void *arg, const struct rpc_status *st,
@@ -38,7 +39,9 @@ static void fwd_done(void *arg, const struct rpc_status *st,
 	struct fwd *f = arg;
 
 	if (st->code == GRPC_STATUS_OK) {
-		if (f->refresh != NULL)
+		if (f->refresh != NULL && f->deleted)
+			volcache_forget(f->p->vc, f->refresh);
+		else if (f->refresh != NULL)
 			volcache_on_event(f->p->vc, "volume", f->refresh,
 					  false);
 		rpc_call_reply(f->call, resp);
@@ -65,6 +68,7 @@ static void forward(struct proxy *p, struct rpc_call *call, const char *method,
 	}
 	f->p = p;
 	f->call = call;
+	f->deleted = strcmp(method, "DeleteVolume") == 0;
 	mdc_call(p->mdc, method, req, FORWARD_TIMEOUT_MS, fwd_done, f);
 }
 
@@ -140,6 +144,7 @@ struct dp {
 	const char *request_id; /* owned by the call's request */
 	uint8_t *buf;		/* reads */
 	struct proxy_volume *vol;
+	bool refreshed; /* the map was refetched once for a range check */
 };
 
 static void dp_free(struct dp *d)
@@ -193,29 +198,50 @@ static void dp_io_done(void *arg, const struct proxy_status *st,
 	dp_free(d);
 }
 
-static void dp_opened(void *arg, const struct proxy_status *st,
-		      struct proxy_volume *vol)
+static void dp_run(struct dp *d);
+
+/* volcache_refresh callback: the map was refetched after a range check
+ * failed on the cached size (the volume may have grown since). */
+static void dp_refreshed(void *arg, const struct proxy_status *st,
+			 struct proxy_volume *vol)
 {
 	struct dp *d = arg;
 
+	(void)vol;
 	if (st->code != GRPC_STATUS_OK) {
 		rpc_call_fail(d->call, st->code, "%s", st->message);
 		dp_free(d);
 		return;
 	}
-	d->vol = vol;
-	switch (d->op) {
-	case DP_READ:
-		/* Validate before allocating: the engine checks too. */
-		if (d->off > proxy_volume_size(vol) ||
-		    d->len > proxy_volume_size(vol) - d->off) {
-			rpc_call_fail(d->call, GRPC_STATUS_INVALID_ARGUMENT,
-				      "offset %" PRIu64 " + length %" PRIu64
-				      " beyond volume size %" PRIu64,
-				      d->off, d->len, proxy_volume_size(vol));
-			dp_free(d);
+	dp_run(d);
+}
+
+static bool dp_in_range(const struct dp *d)
+{
+	uint64_t size = proxy_volume_size(d->vol);
+
+	return d->off <= size && d->len <= size - d->off;
+}
+
+static void dp_run(struct dp *d)
+{
+	struct proxy_volume *vol = d->vol;
+
+	if (d->op != DP_FLUSH && !dp_in_range(d)) {
+		if (!d->refreshed) {
+			d->refreshed = true;
+			volcache_refresh(vol, dp_refreshed, d);
 			return;
 		}
+		rpc_call_fail(d->call, GRPC_STATUS_INVALID_ARGUMENT,
+			      "offset %" PRIu64 " + length %" PRIu64
+			      " beyond volume size %" PRIu64,
+			      d->off, d->len, proxy_volume_size(vol));
+		dp_free(d);
+		return;
+	}
+	switch (d->op) {
+	case DP_READ:
 		d->buf = malloc(d->len ? d->len : 1);
 		if (d->buf == NULL) {
 			rpc_call_fail(d->call, GRPC_STATUS_RESOURCE_EXHAUSTED,
@@ -239,6 +265,20 @@ static void dp_opened(void *arg, const struct proxy_status *st,
 			      dp_io_done, d);
 		break;
 	}
+}
+
+static void dp_opened(void *arg, const struct proxy_status *st,
+		      struct proxy_volume *vol)
+{
+	struct dp *d = arg;
+
+	if (st->code != GRPC_STATUS_OK) {
+		rpc_call_fail(d->call, st->code, "%s", st->message);
+		dp_free(d);
+		return;
+	}
+	d->vol = vol;
+	dp_run(d);
 }
 
 /* Checks shared by every data-path call; starts the open on success. */

@@ -628,6 +628,18 @@ void volcache_on_event(struct volcache *vc, const char *kind, const char *name,
 		vol_wait(vol, true, false, NULL, NULL);
 }
 
+void volcache_forget(struct volcache *vc, const char *name)
+{
+	struct proxy_volume *vol = vol_find(vc, name);
+
+	if (vol == NULL)
+		return;
+	vol->deleted = true;
+	vol->again = false;
+	vol_unlink(vol);
+	proxy_volume_release(vol); /* the cache's reference */
+}
+
 void volcache_refresh_all(struct volcache *vc)
 {
 	struct proxy_volume *vol, *next;

@@ -361,6 +361,9 @@ def main():
             ot.expect(proxy.alive(), "proxy died on bad input")
             model.check(0, 2 * SEG, "still serving after bad input")
 
+        with ot.step("ResizeVolume and DeleteVolume through the proxy"):
+            resize_delete(stub)
+
         with ot.step("/metrics shows the traffic"):
             code, body = ot.http_get(phttp, "/metrics")
             ot.expect(code == 200, "/metrics status %s", code)
@@ -382,6 +385,45 @@ def main():
             rc = proxy.stop()
             ot.expect(rc == 0, "proxy exit status %s (log tail:\n%s)", rc,
                       proxy.tail(40))
+
+
+def resize_delete(stub):
+    """A second volume: I/O past its old end right after a resize works
+    (the proxy refetches the map), and after a delete it is NOT_FOUND."""
+    v = ot.pb().volume
+    name = "pv2"
+    stub.CreateVolume(v.CreateVolumeRequest(
+        name=name, size_bytes=4 * SEG, segment_size_bytes=SEG, home_region="r1",
+        replicas=2, request_id=ot.request_id()), timeout=20)
+    data = pattern(4096, 77)
+    stub.Write(v.WriteRequest(volume=name, offset_bytes=4 * SEG - 4096, data=data,
+                              request_id=ot.request_id()), timeout=20)
+    expect_error("Write past the old end", grpc.StatusCode.INVALID_ARGUMENT,
+                 "beyond volume size %d" % (4 * SEG), stub.Write,
+                 v.WriteRequest(volume=name, offset_bytes=4 * SEG, data=data),
+                 timeout=20)
+    r = stub.ResizeVolume(v.ResizeVolumeRequest(
+        name=name, new_size_bytes=8 * SEG, request_id=ot.request_id()), timeout=20)
+    ot.expect(r.volume.size_bytes == 8 * SEG, "resized to %d", r.volume.size_bytes)
+    # The proxy refetches the map at once; a stored node may learn the new
+    # size a moment later (it refuses with the old size until then).
+    t0 = time.monotonic()
+    wreq = v.WriteRequest(volume=name, offset_bytes=8 * SEG - 4096, data=data,
+                          request_id=ot.request_id())
+    ot.wait_until(lambda: ot.status_code(stub.Write, wreq, timeout=20)[0]
+                  == grpc.StatusCode.OK, 15, "a write past the old end")
+    ot.log("write past the old end accepted %.2fs after the resize",
+           time.monotonic() - t0)
+    got = stub.Read(v.ReadRequest(volume=name, offset_bytes=4 * SEG - 4096,
+                                  length_bytes=4 * SEG + 4096), timeout=20).data
+    ot.expect(got[:4096] == data and got[-4096:] == data and
+              got[4096:-4096] == bytes(4 * SEG - 4096),
+              "resized volume does not read back")
+    stub.DeleteVolume(v.DeleteVolumeRequest(name=name, request_id=ot.request_id()),
+                      timeout=20)
+    expect_error("Read a deleted volume", grpc.StatusCode.NOT_FOUND, name,
+                 stub.Read, v.ReadRequest(volume=name, length_bytes=4096),
+                 timeout=20)
 
 
 def failover(c, cl, stub, model, stored, si):
