@@ -90,7 +90,7 @@ static void nbd_opt_next(struct nbd_conn *c)
 
 static void nbd_opt_send_info(struct nbd_conn *c, struct proxy_volume *vol)
 {
-	uint8_t info[12];
+	uint8_t info[14];
 	const char *name = proxy_volume_name(vol);
 
 	nbd_put16(info, NBD_INFO_EXPORT);
