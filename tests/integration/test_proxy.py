@@ -379,6 +379,12 @@ def main():
         with ot.step("SIGKILL the primary of segment 0 during writes; "
                      "acknowledged writes read back"):
             failover(c, cl, stub, model, stored, si)
+            code, body = ot.http_get(phttp, "/metrics")
+            mm = re.search(r"^ombra_proxy_retries_total (\S+)$", body, re.M)
+            ot.expect(mm and float(mm.group(1)) > 0,
+                      "no retry counted during the failover: %r",
+                      mm and mm.group(1))
+            ot.log("retries during the failover: %s", mm.group(1))
 
         with ot.step("proxy shuts down cleanly on SIGTERM"):
             ch.close()
