@@ -9,7 +9,8 @@ libstored_a_SOURCES = \
 	stored/shardmap.c stored/shardmap.h
 stored_ombra_stored_SOURCES = \
 	stored/main.c stored/stored.h \
-	stored/node.c stored/meta.c stored/work.c \
-	stored/svc_write.c stored/svc_read.c stored/svc_misc.c \
+	stored/node.c stored/mapcache.c stored/meta.c stored/work.c \
+	stored/wop.h stored/svc_write.c stored/wrepl.c stored/svc_read.c \
+	stored/svc_misc.c \
 	stored/scrub.c stored/resync.c
 stored_ombra_stored_LDADD = libstored.a $(SEGSTORE_LIBS) $(OMBRA_BASE_LIBS)

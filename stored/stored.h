@@ -187,15 +187,21 @@ int node_start(struct stored *sd,
 	       void (*ready)(struct stored *, int rv, const char *errmsg));
 /* True while the node lease is valid (self-fencing otherwise). */
 bool node_lease_valid(struct stored *sd);
+void node_stop_timers(struct stored *sd);
+
+/* ------------------------------------------------ mapcache.c */
+
+/* Refetch every cached volume and those of the node's region (coalesced
+ * with a refresh in flight); done (may be NULL) runs on the loop with 0
+ * or the error. */
+void maps_refresh(struct stored *sd, void (*done)(struct stored *, int rv));
 /* Make sure the map of vol is current enough: when it is not cached or
  * min_epoch > the segment's epoch in the cache, fetch it and then call
  * cb(arg, rv) on the loop (rv 0 or OMBRA_ENOTFOUND / other).  Calls cb
  * synchronously when nothing needs fetching.  Concurrent fetches of one
  * volume are coalesced. */
-void node_need_map(struct stored *sd, uint64_t vol, uint64_t seg,
-		   uint64_t min_epoch, void (*cb)(void *arg, int rv),
-		   void *arg);
-void node_stop_timers(struct stored *sd);
+void maps_need(struct stored *sd, uint64_t vol, uint64_t seg,
+	       uint64_t min_epoch, void (*cb)(void *arg, int rv), void *arg);
 
 /* ------------------------------------------------ services */
 

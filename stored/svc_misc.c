@@ -229,7 +229,7 @@ static void svc_replicate(struct rpc_call *call, const ProtobufCMessage *req,
 	op->sd = sd;
 	op->call = call;
 	op->req = q;
-	node_need_map(sd, q->volume_id, q->segment_index, 0, rep_mapped, op);
+	maps_need(sd, q->volume_id, q->segment_index, 0, rep_mapped, op);
 }
 
 /* ------------------------------------------------ GetSegmentInfo, Flush */

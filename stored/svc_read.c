@@ -390,8 +390,8 @@ static void read_mapped(void *arg, int rv)
 		    !op->refetched &&
 		    stored_now(sd) - v->fetched_ms >= STORED_MAP_RECHECK_MS) {
 			op->refetched = true;
-			node_need_map(sd, q->volume_id, q->segment_index,
-				      UINT64_MAX, read_mapped, op);
+			maps_need(sd, q->volume_id, q->segment_index,
+				  UINT64_MAX, read_mapped, op);
 			return;
 		}
 		if (!sm_seg_in_sync(&v->segs[q->segment_index], sd->node_id)) {
@@ -443,5 +443,5 @@ void svc_read(struct rpc_call *call, const ProtobufCMessage *req, void *data)
 	op->sd = sd;
 	op->call = call;
 	op->req = q;
-	node_need_map(sd, q->volume_id, q->segment_index, 0, read_mapped, op);
+	maps_need(sd, q->volume_id, q->segment_index, 0, read_mapped, op);
 }

@@ -20,43 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crc.h"
 #include "err.h"
 #include "log.h"
-#include "stored.h"
-
-struct target {
-	struct wop *op;
-	uint64_t node;
-	bool in_sync;
-	grpc_status_code code;
-	char msg[OMBRA_ERRMSG_LEN];
-};
-
-struct wop {
-	struct stored *sd;
-	struct rpc_call *call;
-	const Ombra__V1__StoreWriteRequest *req;
-	struct wop *dups; /* retries of the same request id */
-	struct wop *next;
-	struct segstate *ss;
-	uint64_t vol, seg, segsize, epoch;
-	struct wl_range r;
-	bool trim; /* aligned zero range: segstore_trim, empty blocks */
-	uint64_t seq_hint, version;
-	unsigned char *buf; /* r.alen bytes, NULL when trim */
-	int rv;
-	char errmsg[OMBRA_ERRMSG_LEN];
-	uint64_t bad_block; /* head/tail block that failed verification */
-	bool has_bad;
-	bool refetched; /* map refetched once after a refusal */
-	uint64_t t0;
-	/* replication */
-	Ombra__V1__BlockData *blocks;
-	Ombra__V1__BlockData **bptr;
-	struct target t[2 * SM_MAX_COPIES];
-	size_t n_t, outstanding, report_i;
-};
+#include "wop.h"
 
 static void wop_reply_fail(struct wop *op, grpc_status_code code,
 			   const char *msg)
@@ -85,13 +51,8 @@ static void free_op_data(struct wop *op)
 
 static void pump(struct stored *sd, struct segstate *ss);
 
-/* The op at the head of ss ends (answered already or now). */
-static void op_finish_fail(struct wop *op, grpc_status_code code,
-			   const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void op_finish_fail(struct wop *op, grpc_status_code code,
-			   const char *fmt, ...)
+void wop_finish_fail(struct wop *op, grpc_status_code code, const char *fmt,
+		     ...)
 {
 	struct stored *sd = op->sd;
 	struct segstate *ss = op->ss;
@@ -108,7 +69,7 @@ static void op_finish_fail(struct wop *op, grpc_status_code code,
 	pump(sd, ss);
 }
 
-static void op_finish_ok(struct wop *op)
+void wop_finish_ok(struct wop *op)
 {
 	struct stored *sd = op->sd;
 	struct segstate *ss = op->ss;
@@ -132,285 +93,6 @@ static void op_finish_ok(struct wop *op)
 		op = d;
 	}
 	pump(sd, ss);
-}
-
-/* ------------------------------------------------ metad reports */
-
-struct report {
-	struct wop *op;
-	uint64_t node;
-	Ombra__V1__ReplicaReportResponse *resp;
-	int rv;
-	grpc_status_code code;
-	char errmsg[OMBRA_ERRMSG_LEN];
-};
-
-static void report_work(void *arg)
-{
-	struct report *rp = arg;
-	struct wop *op = rp->op;
-	struct stored *sd = op->sd;
-	Ombra__V1__ReplicaReportRequest req =
-	    OMBRA__V1__REPLICA_REPORT_REQUEST__INIT;
-	struct rpc_status st;
-	char rid[64];
-
-	req.volume_id = op->vol;
-	req.segment_index = op->seg;
-	req.node_id = rp->node;
-	req.lease_epoch = op->epoch;
-	req.primary_node_id = sd->node_id;
-	rpc_request_id(rid, sizeof(rid));
-	req.request_id = rid;
-	rp->rv = meta_call(&sd->meta_main, &ombra__v1__meta_service__descriptor,
-			   "ReportReplicaFailure", &req.base,
-			   (ProtobufCMessage **)&rp->resp,
-			   STORED_META_TIMEOUT_MS, &st);
-	rp->code = st.code;
-	if (rp->rv != 0) {
-		ombra_errmsg_printf(rp->errmsg, "%s: %s",
-				    rpc_status_name(st.code), st.message);
-	}
-}
-
-static void report_next(struct wop *op);
-
-/* node is an in-sync copy of op's segment in the current map. */
-static bool now_in_sync(struct wop *op, uint64_t node)
-{
-	struct sm_volume *v = sm_find(&op->sd->maps, op->vol);
-
-	return v != NULL && op->seg < v->n_segs &&
-	       sm_seg_in_sync(&v->segs[op->seg], node);
-}
-
-/* Apply a placement metad returned to the cached map. */
-static void apply_placement(struct stored *sd, uint64_t vol,
-			    const Ombra__V1__SegmentPlacement *p)
-{
-	struct sm_volume *v = sm_find(&sd->maps, vol);
-	char errmsg[OMBRA_ERRMSG_LEN];
-
-	if (v != NULL && p != NULL &&
-	    sm_volume_set_segment(v, p, errmsg) != 0) {
-		log_warn("volume %llu: placement from metad: %s",
-			 (unsigned long long)vol, errmsg);
-	}
-}
-
-static void report_done(void *arg)
-{
-	struct report *rp = arg;
-	struct wop *op = rp->op;
-	struct stored *sd = op->sd;
-
-	if (rp->rv != 0) {
-		log_error("volume %llu segment %llu: replica %llu failed and "
-			  "metad could not be told: %s; write not "
-			  "acknowledged",
-			  (unsigned long long)op->vol,
-			  (unsigned long long)op->seg,
-			  (unsigned long long)rp->node, rp->errmsg);
-		op_finish_fail(
-		    op,
-		    rp->code == GRPC_STATUS_FAILED_PRECONDITION
-			? GRPC_STATUS_FAILED_PRECONDITION
-			: GRPC_STATUS_UNAVAILABLE,
-		    "replica %llu of segment %llu failed and metad could not "
-		    "remove it from the in-sync set: %s",
-		    (unsigned long long)rp->node, (unsigned long long)op->seg,
-		    rp->errmsg);
-	} else {
-		log_warn("volume %llu segment %llu: replica %llu failed; "
-			 "metad removed it from the in-sync set",
-			 (unsigned long long)op->vol,
-			 (unsigned long long)op->seg,
-			 (unsigned long long)rp->node);
-		metric_inc(sd->m.replica_failures, 1.0);
-		apply_placement(sd, op->vol, rp->resp->placement);
-		report_next(op);
-	}
-	if (rp->resp != NULL) {
-		protobuf_c_message_free_unpacked(&rp->resp->base, NULL);
-	}
-	free(rp);
-}
-
-/* Report the next failed in-sync replica, or acknowledge. */
-static void report_next(struct wop *op)
-{
-	struct report *rp;
-
-	while (op->report_i < op->n_t) {
-		struct target *t = &op->t[op->report_i++];
-
-		if (t->code == GRPC_STATUS_OK) {
-			continue;
-		}
-		if (!t->in_sync) {
-			/* A re-sync target: best effort, but the re-sync
-			 * must not declare it in sync now, and if it became
-			 * in-sync meanwhile it must be reported. */
-			op->ss->forward_failed = true;
-			if (!now_in_sync(op, t->node)) {
-				continue;
-			}
-		}
-		if (op->sd->stopping) {
-			op_finish_fail(op, GRPC_STATUS_UNAVAILABLE,
-				       "shutting down");
-			return;
-		}
-		rp = calloc(1, sizeof(*rp));
-		if (rp == NULL) {
-			op_finish_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
-				       "out of memory");
-			return;
-		}
-		rp->op = op;
-		rp->node = t->node;
-		if (work_submit(op->sd, report_work, report_done, rp) != 0) {
-			free(rp);
-			op_finish_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
-				       "out of memory");
-		}
-		return;
-	}
-	op_finish_ok(op);
-}
-
-/* ------------------------------------------------ replication */
-
-static void replicate_cb(void *data, const struct rpc_status *st,
-			 const ProtobufCMessage *resp)
-{
-	struct target *t = data;
-	struct wop *op = t->op;
-
-	(void)resp;
-	t->code = st->code;
-	if (st->code != GRPC_STATUS_OK) {
-		snprintf(t->msg, sizeof(t->msg), "%s", st->message);
-		log_warn("volume %llu segment %llu: Replicate to node %llu%s: "
-			 "%s: %s",
-			 (unsigned long long)op->vol,
-			 (unsigned long long)op->seg,
-			 (unsigned long long)t->node,
-			 t->in_sync ? "" : " (re-sync target)",
-			 rpc_status_name(st->code), st->message);
-	}
-	if (--op->outstanding == 0) {
-		report_next(op);
-	}
-}
-
-static int build_blocks(struct wop *op)
-{
-	size_t n = op->r.n_blocks;
-
-	op->blocks = calloc(n, sizeof(*op->blocks));
-	op->bptr = calloc(n, sizeof(*op->bptr));
-	if (op->blocks == NULL || op->bptr == NULL) {
-		return OMBRA_ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		Ombra__V1__BlockData *b = &op->blocks[i];
-		const void *data =
-		    op->trim ? NULL : op->buf + i * SEGSTORE_BLOCK_SIZE;
-
-		ombra__v1__block_data__init(b);
-		b->block_index = op->r.first_block + i;
-		b->version = op->version;
-		b->crc32c =
-		    crc_block(data, op->vol, b->block_index, op->version);
-		if (data != NULL) {
-			b->data.data = (uint8_t *)data;
-			b->data.len = SEGSTORE_BLOCK_SIZE;
-		}
-		op->bptr[i] = b;
-	}
-	return 0;
-}
-
-static void add_target(struct wop *op, uint64_t node, bool in_sync)
-{
-	for (size_t i = 0; i < op->n_t; i++) {
-		if (op->t[i].node == node) {
-			return;
-		}
-	}
-	if (node == op->sd->node_id || node == 0 ||
-	    op->n_t == sizeof(op->t) / sizeof(op->t[0])) {
-		return;
-	}
-	op->t[op->n_t++] =
-	    (struct target){.op = op, .node = node, .in_sync = in_sync};
-}
-
-static void replicate(struct wop *op)
-{
-	struct stored *sd = op->sd;
-	struct sm_volume *v = sm_find(&sd->maps, op->vol);
-	Ombra__V1__ReplicateRequest rr = OMBRA__V1__REPLICATE_REQUEST__INIT;
-	const struct sm_seg *p;
-
-	if (v == NULL || op->seg >= v->n_segs) {
-		op_finish_fail(op, GRPC_STATUS_UNAVAILABLE,
-			       "volume %llu vanished from the shard map "
-			       "during the write",
-			       (unsigned long long)op->vol);
-		return;
-	}
-	p = &v->segs[op->seg];
-	for (unsigned i = 0; i < p->n_rep; i++) {
-		add_target(op, p->rep[i], true);
-	}
-	if (op->ss->forward_node != 0) {
-		add_target(op, op->ss->forward_node, false);
-	}
-	if (op->n_t == 0) {
-		op_finish_ok(op);
-		return;
-	}
-	if (build_blocks(op) != 0) {
-		op_finish_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
-			       "out of memory");
-		return;
-	}
-	rr.volume_id = op->vol;
-	rr.segment_index = op->seg;
-	rr.lease_epoch = op->epoch;
-	rr.segment_size_bytes = op->segsize;
-	rr.primary_node_id = sd->node_id;
-	rr.blocks = op->bptr;
-	rr.n_blocks = op->r.n_blocks;
-	op->outstanding = 1; /* held until every call is started */
-	for (size_t i = 0; i < op->n_t; i++) {
-		struct target *t = &op->t[i];
-		const char *addr = stored_node_address(sd, t->node);
-		struct rpc_channel *ch;
-		char errmsg[OMBRA_ERRMSG_LEN];
-
-		rr.resync = !t->in_sync;
-		ch = addr != NULL ? peer_channel(sd, addr, errmsg) : NULL;
-		if (addr == NULL) {
-			ombra_errmsg_printf(errmsg, "address unknown");
-		}
-		if (ch == NULL ||
-		    rpc_channel_unary(ch, &ombra__v1__store_service__descriptor,
-				      "Replicate", &rr.base,
-				      STORED_REPLICATE_TIMEOUT_MS, replicate_cb,
-				      t, NULL) != 0) {
-			t->code = GRPC_STATUS_UNAVAILABLE;
-			snprintf(t->msg, sizeof(t->msg), "%s",
-				 ch == NULL ? errmsg : "call not started");
-			continue;
-		}
-		op->outstanding++;
-	}
-	if (--op->outstanding == 0) {
-		report_next(op);
-	}
 }
 
 /* ------------------------------------------------ local write */
@@ -507,7 +189,7 @@ static void write_done(void *arg)
 	if (op->rv == 0) {
 		ss->seq_epoch = op->epoch;
 		ss->next_seq = segstore_version_seq(op->version) + 1;
-		replicate(op);
+		wop_replicate(op);
 		return;
 	}
 	ss->next_seq = 0; /* derive it from the store next time */
@@ -516,17 +198,17 @@ static void write_done(void *arg)
 		 * in the background; the client retries. */
 		repair_blocks(sd, op->vol, op->seg, &op->bad_block, 1,
 			      write_repaired, NULL);
-		op_finish_fail(op, GRPC_STATUS_UNAVAILABLE,
-			       "block %llu failed its checksum and is being "
-			       "repaired; retry the write",
-			       (unsigned long long)op->bad_block);
+		wop_finish_fail(op, GRPC_STATUS_UNAVAILABLE,
+				"block %llu failed its checksum and is being "
+				"repaired; retry the write",
+				(unsigned long long)op->bad_block);
 		return;
 	}
 	log_error("volume %llu segment %llu: local write failed: %s",
 		  (unsigned long long)op->vol, (unsigned long long)op->seg,
 		  op->errmsg);
-	op_finish_fail(op, ombra_err_to_grpc(op->rv), "local write: %s",
-		       op->errmsg);
+	wop_finish_fail(op, ombra_err_to_grpc(op->rv), "local write: %s",
+			op->errmsg);
 }
 
 /* Still allowed to write this segment as primary? 0 or a status. */
@@ -614,8 +296,8 @@ static void pump(struct stored *sd, struct segstate *ss)
 		if ((merge && op->buf == NULL) ||
 		    work_submit(sd, merge ? merge_work : write_work, write_done,
 				op) != 0) {
-			op_finish_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
-				       "out of memory");
+			wop_finish_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
+					"out of memory");
 			return; /* op_finish_fail pumped */
 		}
 	}
@@ -694,8 +376,7 @@ static void write_mapped(void *arg, int rv)
 	    stored_now(sd) - v->fetched_ms >= STORED_MAP_RECHECK_MS) {
 		/* Our map may lag metad (a promotion just happened). */
 		op->refetched = true;
-		node_need_map(sd, op->vol, op->seg, UINT64_MAX, write_mapped,
-			      op);
+		maps_need(sd, op->vol, op->seg, UINT64_MAX, write_mapped, op);
 		return;
 	}
 	if (code != GRPC_STATUS_OK) {
@@ -770,5 +451,5 @@ void svc_write(struct rpc_call *call, const ProtobufCMessage *req, void *data)
 	op->seg = q->segment_index;
 	op->epoch = q->lease_epoch;
 	op->t0 = uv_hrtime();
-	node_need_map(sd, op->vol, op->seg, op->epoch, write_mapped, op);
+	maps_need(sd, op->vol, op->seg, op->epoch, write_mapped, op);
 }
