@@ -444,6 +444,8 @@ void nbd_conn_accept(struct nbd_server *s)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
+	/* Find peers that vanished without a FIN (60 s idle). */
+	uv_tcp_keepalive(&c->tcp, 1, 60);
 	nbd_conn_peer_name(c);
 	c->refs = 1;
 	s->refs++;

@@ -22,8 +22,8 @@
 
 #define NBD_NO_DEFAULT_EXPORT                                                  \
 	"there is no default export: name a volume as the export name "        \
-	"(e.g. nbd://HOST:PORT/VOLUME, qemu-nbd's --export-name, nbdinfo "     \
-	"--list to see them)"
+	"(e.g. nbd://HOST:PORT/VOLUME, or nbd-client -N VOLUME); "             \
+	"nbdinfo --list nbd://HOST:PORT lists the volumes"
 
 void nbd_opt_greet(struct nbd_conn *c)
 {
@@ -76,7 +76,8 @@ static void nbd_opt_error(struct nbd_conn *c, uint32_t type, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_info("nbd %s: %s refused: %s", c->peer, nbd_opt_name(c->opt), msg);
+	log_info("nbd %s: option %u (%s) refused: %s", c->peer, c->opt,
+		 nbd_opt_name(c->opt), msg);
 	nbd_opt_reply(c, type, msg, (uint32_t)strlen(msg));
 }
 

@@ -403,17 +403,52 @@ static void test_disc(void **state)
 	close(fd);
 }
 
+/* nbd_server_stop() with requests held in the engine and clients still
+ * connected: connections are closed, late results dropped, every volume
+ * released (checked by tc_teardown(), called here). */
+static void test_stop_in_flight(void **state)
+{
+	struct tc_fixture *f = *state;
+	uint8_t buf[4096];
+	unsigned i;
+	int a = tc_open(f->port, "vol1", NULL, NULL);
+	int b = tc_open(f->port, "vol2", NULL, NULL);
+
+	memset(buf, 3, sizeof(buf));
+	memio_hold(f->mem, true);
+	for (i = 0; i < 8; i++) {
+		tc_req(a, NBD_CMD_WRITE, 0, i, (uint64_t)i * 4096, 4096);
+		tc_send(a, buf, sizeof(buf));
+		tc_req(a, NBD_CMD_READ, 0, 100 + i, 0, 4096);
+	}
+	for (i = 0; i < 100 && memio_started(f->mem) < 16; i++) {
+		sleep_ms(10);
+	}
+	assert_int_equal(memio_started(f->mem), 16);
+	assert_int_equal(tc_teardown(state), 0);
+	assert_true(tc_closed(a));
+	assert_true(tc_closed(b));
+	close(a);
+	close(b);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, tc_setup, tc_teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_read_write),	   T(test_trim_and_zeroes),
-	    T(test_pipelined),	   T(test_out_of_range),
-	    T(test_oversized),	   T(test_bad_commands),
-	    T(test_engine_errors), T(test_disconnect_mid_request),
-	    T(test_backpressure),  T(test_multi_conn),
+	    T(test_read_write),
+	    T(test_trim_and_zeroes),
+	    T(test_pipelined),
+	    T(test_out_of_range),
+	    T(test_oversized),
+	    T(test_bad_commands),
+	    T(test_engine_errors),
+	    T(test_disconnect_mid_request),
+	    T(test_backpressure),
+	    T(test_multi_conn),
 	    T(test_disc),
+	    cmocka_unit_test_setup(test_stop_in_flight, tc_setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
