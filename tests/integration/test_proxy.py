@@ -11,7 +11,8 @@ right status and a message (unknown volume NOT_FOUND, offset beyond the
 end and oversized requests INVALID_ARGUMENT, empty write, missing name,
 prefetch UNIMPLEMENTED) and the proxy keeps serving.  /metrics shows the
 traffic.  Failover: the primary of segment 0 is SIGKILLed during a loop of
-writes; writes continue after metad promotes the replica, and every
+writes and a loop of reads of segment 0; reads keep being served (from the
+replica), writes continue after metad promotes the replica, and every
 acknowledged write reads back.  Finally the proxy exits 0 on SIGTERM
 (sanitizer-clean shutdown).
 
@@ -438,9 +439,11 @@ def failover(c, cl, stub, model, stored, si):
     nodes = {n.id: n.name for n in si.nodes}
     victim = nodes[si.segments[0].primary_node_id]
     ot.log("segment 0 primary is %s", victim)
-    # Each write owns distinct blocks (two segments' worth per round), so a
-    # write that failed leaves only its own blocks uncertain.
-    slots = list(range(0, 64))
+    # Each write owns distinct blocks, so a write that failed leaves only
+    # its own blocks uncertain.  The victim is the primary of segment 0 and
+    # of about half of the others.
+    # Slots of 32 KiB in segments 1..31 (segment 0 is the reader's).
+    slots = list(range(2, 64))
     acked, failed = {}, set()
     stop = threading.Event()
     errors = []
@@ -467,8 +470,29 @@ def failover(c, cl, stub, model, stored, si):
                 errors.append("%s: %s" % (e.code().name, e.details()))
             i += 1
 
+    # Reads of segment 0 (not written by the writer: its blocks 4..15)
+    # keep being served while the primary is dead: from the replica.
+    reads = {"ok": 0, "slowest": 0.0, "errors": []}
+
+    def reader():
+        want = bytes(model.data[16 * KIB:SEG])
+        while not stop.is_set():
+            t0 = time.monotonic()
+            try:
+                r = stub.Read(v.ReadRequest(volume=VOLUME, offset_bytes=16 * KIB,
+                                            length_bytes=SEG - 16 * KIB), timeout=30)
+                if r.data != want:
+                    reads["errors"].append("content differs")
+                reads["ok"] += 1
+            except grpc.RpcError as e:
+                reads["errors"].append("%s: %s" % (e.code().name, e.details()))
+            reads["slowest"] = max(reads["slowest"], time.monotonic() - t0)
+            time.sleep(0.02)
+
     t = threading.Thread(target=writer, daemon=True)
+    rt = threading.Thread(target=reader, daemon=True)
     t.start()
+    rt.start()
     time.sleep(1.0)
     stored[victim].kill()
     killed.set()
@@ -477,6 +501,13 @@ def failover(c, cl, stub, model, stored, si):
                   % errors[-3:], interval=0.2)
     stop.set()
     t.join(40)
+    rt.join(40)
+    ot.log("reads of segment 0 during the failover: %d ok, slowest %.2fs, "
+           "errors %s", reads["ok"], reads["slowest"], reads["errors"][:3])
+    ot.expect(not reads["errors"], "reads failed during the failover: %s",
+              reads["errors"][:5])
+    ot.expect(reads["slowest"] < 5.0, "a read took %.1fs during the failover",
+              reads["slowest"])
     ot.log("writes acknowledged %d, failed %d (%s)", len(acked), len(errors),
            errors[:3])
     for off, data in sorted(acked.items()):
