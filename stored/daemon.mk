@@ -4,7 +4,7 @@ bin_PROGRAMS += stored/ombra-stored
 # The daemon's pure helpers, also linked by the unit tests.
 noinst_LIBRARIES += libstored.a
 libstored_a_SOURCES = \
-	stored/config.c stored/config.h \
+	stored/options.c stored/options.h \
 	stored/wlogic.c stored/wlogic.h \
 	stored/shardmap.c stored/shardmap.h
 stored_ombra_stored_SOURCES = \

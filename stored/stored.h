@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "config.h"
+#include "options.h"
 #include "meta.pb-c.h"
 #include "metrics.h"
 #include "rpc.h"

@@ -57,7 +57,7 @@ void wl_merge(const struct wl_range *r, void *buf, const void *data);
 /* Maps recent request ids (strings up to WL_LRU_ID_MAX bytes) to the
  * version their write received.  Fixed capacity; the least recently
  * inserted or looked-up id is evicted.  Not thread-safe (loop only). */
-#define WL_LRU_ID_MAX 64
+#define WL_LRU_ID_MAX 128
 struct wl_lru;
 
 /* capacity > 0 entries.  NULL on out of memory. */

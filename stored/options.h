@@ -1,10 +1,10 @@
-/* config.h: the command line of ombra-stored, parsed into a struct with no
+/* options.h: the command line of ombra-stored, parsed into a struct with no
  * side effects (nothing is opened or created), so it can be unit-tested.
  *
  * Failure: stored_config_parse() returns OMBRA_ECONFIG with a message that
  * names the bad flag; main prints it with the usage hint and exits 2. */
-#ifndef OMBRA_STORED_CONFIG_H
-#define OMBRA_STORED_CONFIG_H
+#ifndef OMBRA_STORED_OPTIONS_H
+#define OMBRA_STORED_OPTIONS_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* config.c: ombra-stored's command line (see config.h).  Every error names
+/* options.c: ombra-stored's command line (see options.h).  Every error names
  * the flag and what was expected; nothing here touches the file system
  * except stored_config_finish(), which only measures free space. */
 #include <getopt.h>
@@ -7,8 +7,8 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
-#include "config.h"
 #include "err.h"
+#include "options.h"
 #include "size.h"
 
 enum {
