@@ -24,6 +24,9 @@
 #define PROBE_INTERVAL_MS 1000
 #define PROBE_TIMEOUT_MS 1000
 #define EWMA_ALPHA 0.2
+/* A down node's channel is replaced this often: gRPC's own reconnect
+ * backoff grows to minutes, a new channel connects at once. */
+#define RECONNECT_MS 2000
 
 struct pnode {
 	struct nodes *tab;
@@ -34,7 +37,8 @@ struct pnode {
 	double ewma_ms; /* 0 = no sample yet */
 	bool down;
 	bool probing;
-	struct metric *gauge;
+	uint64_t chan_ms; /* when the channel was made (proxy_now_ms) */
+	struct metric *gauge, *up_gauge;
 	struct pnode *next;
 };
 
@@ -86,6 +90,13 @@ static void node_drop_channel(struct pnode *x)
 	x->ch = NULL;
 }
 
+static void node_set_down(struct pnode *x, bool down)
+{
+	x->down = down;
+	if (x->up_gauge != NULL)
+		metric_set(x->up_gauge, down ? 0 : 1);
+}
+
 static int set_str(char **dst, const char *src)
 {
 	char *s = strdup(src ? src : "");
@@ -121,7 +132,7 @@ void nodes_update(struct nodes *n, uint64_t id, const char *name,
 			log_error("out of memory updating node %llu",
 				  (unsigned long long)id);
 		x->ewma_ms = 0;
-		x->down = false;
+		node_set_down(x, false);
 	}
 	if (x->name == NULL || strcmp(x->name, name) != 0) {
 		set_str(&x->name, name);
@@ -132,6 +143,12 @@ void nodes_update(struct nodes *n, uint64_t id, const char *name,
 		    n->p->metrics, "ombra_proxy_node_latency_seconds",
 		    "EWMA of observed and probed latency to each stored node",
 		    labels);
+		x->up_gauge = metrics_gauge(
+		    n->p->metrics, "ombra_proxy_node_up",
+		    "1 while the node answers, 0 after a transport failure "
+		    "until a probe succeeds",
+		    labels);
+		node_set_down(x, x->down);
 	}
 }
 
@@ -157,6 +174,7 @@ struct rpc_channel *nodes_channel(struct nodes *n, uint64_t id, char *errmsg)
 			x->ch = NULL;
 			return NULL;
 		}
+		x->chan_ms = proxy_now_ms();
 	}
 	return x->ch;
 }
@@ -179,7 +197,7 @@ void nodes_observe(struct nodes *n, uint64_t id, bool ok, double ms)
 			log_warn("node %s (%s) unreachable: reads move to "
 				 "other copies until a probe succeeds",
 				 x->name ? x->name : "?", x->address);
-		x->down = true;
+		node_set_down(x, true);
 		return;
 	}
 	x->ewma_ms = x->ewma_ms == 0
@@ -238,7 +256,7 @@ static void probe_done(void *arg, const struct rpc_status *st,
 			if (x->down)
 				log_info("node %s (%s) answers again",
 					 x->name ? x->name : "?", x->address);
-			x->down = false;
+			node_set_down(x, false);
 			nodes_observe(pr->n, pr->id, true, ms);
 		} else if (st->code != GRPC_STATUS_CANCELLED) {
 			nodes_observe(pr->n, pr->id, false, 0);
@@ -258,6 +276,9 @@ static void probe_tick(uv_timer_t *t)
 
 		if (x->probing)
 			continue;
+		if (x->down && x->ch != NULL &&
+		    proxy_now_ms() - x->chan_ms >= RECONNECT_MS)
+			node_drop_channel(x);
 		ch = nodes_channel(n, x->id, errmsg);
 		if (ch == NULL)
 			continue;

@@ -387,6 +387,18 @@ def main():
                       mm and mm.group(1))
             ot.log("retries during the failover: %s", mm.group(1))
 
+        with ot.step("restart the killed node: the proxy's probes see it again"):
+            stored[victim_name(si)].start()
+            pat = re.compile(r'^ombra_proxy_node_up\{node="%s"\} (\S+)$'
+                             % victim_name(si), re.M)
+
+            def up():
+                mm = pat.search(ot.http_get(phttp, "/metrics")[1])
+                return mm is not None and float(mm.group(1)) == 1
+            ot.wait_until(up, 20, "ombra_proxy_node_up of %s back to 1"
+                          % victim_name(si), interval=0.2)
+            model.check(0, VOL_SIZE, "whole volume after the restart")
+
         with ot.step("proxy shuts down cleanly on SIGTERM"):
             ch.close()
             rc = proxy.stop()
@@ -433,11 +445,15 @@ def resize_delete(stub):
                  timeout=20)
 
 
+def victim_name(si):
+    """The node that was the primary of segment 0 in shard map si."""
+    return {n.id: n.name for n in si.nodes}[si.segments[0].primary_node_id]
+
+
 def failover(c, cl, stub, model, stored, si):
     m = ot.pb()
     v = m.volume
-    nodes = {n.id: n.name for n in si.nodes}
-    victim = nodes[si.segments[0].primary_node_id]
+    victim = victim_name(si)
     ot.log("segment 0 primary is %s", victim)
     # Each write owns distinct blocks, so a write that failed leaves only
     # its own blocks uncertain.  The victim is the primary of segment 0 and
