@@ -163,15 +163,13 @@ static int seg_apply_segment(struct segstore *s, enum seg_apply_mode mode,
 	}
 	if (applied == 0)
 		return 0;
-	rv = seg_data_done(s, rec->tier, volume_id, fd, fua, errmsg);
-	if (rv != 0)
-		return rv;
+	seg_data_done(s, rec->tier, volume_id, fua);
 	seg_rec_refresh(rec);
 	rv = seg_rec_commit(
 	    s, volume_id, segment, rec,
 	    ((int64_t)seg_rec_data_blocks(rec) - (int64_t)old_data) *
 		SEGSTORE_BLOCK_SIZE,
-	    false, errmsg);
+	    fua ? fd : -1, fua, errmsg);
 	if (rv == 0)
 		*n_applied += applied;
 	return rv;
@@ -256,8 +254,6 @@ static int seg_apply(struct segstore *s, enum seg_apply_mode mode,
 				      fua, rec, scratch, &applied, errmsg);
 		seg_seg_unlock(s, volume_id, segment);
 	}
-	if (rv == 0 && fua && applied > 0)
-		rv = seg_env_sync(s, errmsg);
 	seg_vol_unlock(s, volume_id);
 out:
 	if (n_applied != NULL)

@@ -5,9 +5,12 @@
  * bounds a store to the sync rate of the index device (about 1000 per
  * second here) no matter how many threads write.  Instead, a caller queues
  * its update and either becomes the committer (no commit in progress) or
- * waits: the committer takes every queued update, applies them in one
- * transaction, commits it, syncs the index once if any update asked for
- * sync, wakes the waiters, and repeats while updates are queued.  This is
+ * waits: the committer takes every queued update, fdatasyncs each distinct
+ * data file they wrote with fua (once per file), applies the records in
+ * one transaction, commits it, syncs the index once if any update asked
+ * for sync, wakes the waiters, and repeats while updates are queued.  The
+ * order data sync -> index commit is that of a single fua write
+ * (segstore.h "Durability").  This is
  * the group commit of database logs (Gawlick and Kinkade, "Varieties of
  * Concurrency Control in IMS/VS Fast Path", IEEE Database Eng. 1985).
  *
@@ -32,11 +35,37 @@ struct seg_commit {
 	uint64_t segment;
 	const struct seg_rec *rec;
 	int64_t d_used;
+	int sync_fd;
 	bool sync;
 	bool done;
 	int rv;
 	char errmsg[OMBRA_ERRMSG_LEN];
 };
+
+/* fdatasync each distinct sync_fd of the batch once. */
+static int seg_commit_sync_data(struct segstore *s, struct seg_commit *batch,
+				char *errmsg)
+{
+	struct seg_commit *c, *d;
+	int err;
+
+	for (c = batch; c != NULL; c = c->next) {
+		if (c->sync_fd < 0)
+			continue;
+		for (d = batch; d != c && d->sync_fd != c->sync_fd; d = d->next)
+			;
+		if (d != c)
+			continue; /* synced already */
+		err = seg_datasync(s, c->sync_fd);
+		if (err != 0) {
+			ombra_errmsg_printf(errmsg, "tier '%s': fdatasync: %s",
+					    s->tiers[c->rec->tier].name,
+					    strerror(err));
+			return OMBRA_EIO;
+		}
+	}
+	return 0;
+}
 
 /* Apply a batch in one transaction; every entry gets the outcome. */
 static void seg_commit_batch(struct segstore *s, struct seg_commit *batch)
@@ -47,7 +76,9 @@ static void seg_commit_batch(struct segstore *s, struct seg_commit *batch)
 	MDB_txn *txn = NULL;
 	int rv;
 
-	rv = seg_txn_begin(s, true, &txn, errmsg);
+	rv = seg_commit_sync_data(s, batch, errmsg);
+	if (rv == 0)
+		rv = seg_txn_begin(s, true, &txn, errmsg);
 	for (c = batch; rv == 0 && c != NULL; c = c->next) {
 		rv = seg_rec_put(s, txn, c->volume_id, c->segment, c->rec,
 				 errmsg);
@@ -70,14 +101,15 @@ static void seg_commit_batch(struct segstore *s, struct seg_commit *batch)
 }
 
 int seg_rec_commit(struct segstore *s, uint64_t volume_id, uint64_t segment,
-		   const struct seg_rec *rec, int64_t d_used, bool sync,
-		   char *errmsg)
+		   const struct seg_rec *rec, int64_t d_used, int sync_fd,
+		   bool sync, char *errmsg)
 {
 	struct seg_commit me = {
 	    .volume_id = volume_id,
 	    .segment = segment,
 	    .rec = rec,
 	    .d_used = d_used,
+	    .sync_fd = sync_fd,
 	    .sync = sync,
 	};
 

@@ -203,10 +203,12 @@ int seg_prepare(struct segstore *s, uint64_t volume_id, uint32_t segment_size,
  * exclusively) and add d_used bytes to its tier.  Group commit
  * (segstore_commit.c): concurrent callers' updates share one write
  * transaction and one sync; returns when this update is committed (and
- * synced, with sync).  An error fails every update of that transaction. */
+ * synced, with sync).  sync_fd: the data file written for this update, to
+ * fdatasync before the transaction commits (fua), or -1.  An error fails
+ * every update of that transaction. */
 int seg_rec_commit(struct segstore *s, uint64_t volume_id, uint64_t segment,
-		   const struct seg_rec *rec, int64_t d_used, bool sync,
-		   char *errmsg);
+		   const struct seg_rec *rec, int64_t d_used, int sync_fd,
+		   bool sync, char *errmsg);
 /* Tier ids and the format marker at open (one write transaction). */
 int seg_index_setup(struct segstore *s, char *errmsg);
 
@@ -242,10 +244,10 @@ int seg_datasync(const struct segstore *s, int fd);
  * OMBRA_EIO naming the tier. */
 int seg_store_bytes(struct segstore *s, size_t tier, int fd, const void *data,
 		    size_t len, uint64_t off, char *errmsg);
-/* After a segment's data was written: fdatasync now (fua) or mark the
- * file for segstore_flush(); OMBRA_EIO. */
-int seg_data_done(struct segstore *s, size_t tier, uint64_t volume_id, int fd,
-		  bool fua, char *errmsg);
+/* After a segment's data was written: without fua, mark the file for
+ * segstore_flush() (with fua, seg_rec_commit() syncs it). */
+void seg_data_done(struct segstore *s, size_t tier, uint64_t volume_id,
+		   bool fua);
 
 /* --- segstore_read.c: verification --- */
 /* Read blocks [first, first + count) of a segment (indices inside the

@@ -3,12 +3,13 @@
  * the data-file steps shared with apply and repair (segstore_apply.c).
  *
  * Order of a mutation (the segment is held exclusively throughout): place
- * missing segments (own transaction), write the data file, fdatasync it
- * when fua, commit the new checksums and versions, sync the index when
- * fua.  A failure or crash after the data write and before the commit
- * leaves blocks whose data no longer matches the index: they read as bad
- * and are repaired from a replica (docs/storage-format.md).  Arguments are
- * checked before anything is touched. */
+ * missing segments (own transaction), write the data file, then the group
+ * commit (segstore_commit.c) fdatasyncs it when fua, commits the new
+ * checksums and versions and syncs the index when fua.  A failure or crash
+ * after the data write and before the commit leaves blocks whose data no longer
+ * matches the index: they read as bad and are repaired from a replica
+ * (docs/storage-format.md).  Arguments are checked before anything is touched.
+ */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,24 +35,13 @@ int seg_store_bytes(struct segstore *s, size_t tier, int fd, const void *data,
 	return 0;
 }
 
-/* After the data of a segment was written: sync now (fua) or leave it to
- * segstore_flush(). */
-int seg_data_done(struct segstore *s, size_t tier, uint64_t volume_id, int fd,
-		  bool fua, char *errmsg)
+/* After the data of a segment was written without fua: leave its sync to
+ * segstore_flush().  (With fua the group commit syncs it: seg_rec_commit.) */
+void seg_data_done(struct segstore *s, size_t tier, uint64_t volume_id,
+		   bool fua)
 {
-	int err;
-
-	if (!fua) {
+	if (!fua)
 		seg_file_mark_dirty(s, tier, volume_id);
-		return 0;
-	}
-	err = seg_datasync(s, fd);
-	if (err != 0) {
-		ombra_errmsg_printf(errmsg, "tier '%s': fdatasync: %s",
-				    s->tiers[tier].name, strerror(err));
-		return OMBRA_EIO;
-	}
-	return 0;
 }
 
 /* Refuse the write if a block holds a version at least as new, unless it
@@ -172,10 +162,9 @@ static int seg_write_range(struct segstore *s, uint64_t volume_id,
 	if (rv == 0)
 		rv = seg_store_bytes(s, rec->tier, fd, data, len, offset,
 				     errmsg);
-	if (rv == 0)
-		rv = seg_data_done(s, rec->tier, volume_id, fd, fua, errmsg);
 	if (rv != 0)
 		goto out;
+	seg_data_done(s, rec->tier, volume_id, fua);
 	old_data = seg_rec_data_blocks(rec);
 	for (i = 0; i < n; i++) {
 		rec->blocks[in_seg + i].version = version;
@@ -187,7 +176,7 @@ static int seg_write_range(struct segstore *s, uint64_t volume_id,
 	    s, volume_id, segment, rec,
 	    ((int64_t)seg_rec_data_blocks(rec) - (int64_t)old_data) *
 		SEGSTORE_BLOCK_SIZE,
-	    fua, errmsg);
+	    fua ? fd : -1, fua, errmsg);
 out:
 	seg_seg_unlock(s, volume_id, segment);
 	seg_vol_unlock(s, volume_id);
