@@ -260,6 +260,7 @@ void nbd_cmd_on_header(struct nbd_conn *c)
 		log_debug("nbd %s: disconnect requested (%u requests in "
 			  "flight)",
 			  c->peer, c->inflight);
+		nbd_metric_inc(c->srv->m.reqs[NBD_CMD_DISC], 1);
 		nbd_conn_set_state(c, NBD_CONN_DRAIN);
 		return;
 	}

@@ -381,6 +381,7 @@ static void test_disc(void **state)
 	uint8_t buf[8][4096];
 	uint8_t back[4096];
 	unsigned i;
+	char *text;
 	int fd = tc_open(f->port, "vol1", NULL, NULL);
 
 	memio_set_jitter(f->mem, 5);
@@ -394,6 +395,11 @@ static void test_disc(void **state)
 	assert_true(tc_closed(fd));
 	close(fd);
 	memio_set_jitter(f->mem, 0);
+	text = metrics_render(f->reg);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "nbd_requests_total{op=\"disc\"} 1"));
+	assert_non_null(strstr(text, "nbd_requests_total{op=\"write\"} 8"));
+	free(text);
 	fd = tc_open(f->port, "vol1", NULL, NULL);
 	for (i = 0; i < 8; i++) {
 		assert_int_equal(tc_read(fd, (uint64_t)i * 4096, 4096, back),
