@@ -6,7 +6,10 @@
  * forwarded to that node (best effort, svc_write.c), then its block
  * versions (GetSegmentInfo) are compared with ours and every block it
  * lacks or holds older is pushed (Replicate resync=true, <= 1 MiB per
- * call), then ReportReplicaSynced puts it back in the in-sync set.  One
+ * call), then ReportReplicaSynced puts it back in the in-sync set.  A
+ * block it holds NEWER than ours is a write that was never acknowledged
+ * (its former primary died first): we rewrite our block under a fresh
+ * version and push that, so the copies agree again.  One
  * segment at a time, in the background; checked every second and after
  * every shard-map change.
  *
@@ -35,6 +38,9 @@ struct rs {
 	size_t n_bad;
 	uint64_t *todo; /* block offsets inside the segment */
 	size_t n_todo, pos, pushed;
+	uint64_t *restamp; /* blocks the peer holds newer than we do */
+	size_t n_restamp;
+	uint64_t seq_hint, version;
 	int rv;
 	char errmsg[OMBRA_ERRMSG_LEN];
 	Ombra__V1__ReplicaReportResponse *report;
@@ -63,6 +69,7 @@ static void rs_end(struct rs *r, bool ok)
 	free(r->our_v);
 	free(r->buf);
 	free(r->todo);
+	free(r->restamp);
 	free(r);
 	sd->resync_running = false;
 	if (ok) {
@@ -162,6 +169,7 @@ static void push_cb(void *data, const struct rpc_status *st,
 	struct rs *r = data;
 
 	(void)resp;
+	peer_failed(r->sd, r->node, st->code);
 	if (st->code != GRPC_STATUS_OK) {
 		ombra_errmsg_printf(r->errmsg, "Replicate: %s: %s",
 				    rpc_status_name(st->code), st->message);
@@ -222,6 +230,117 @@ static void rs_push(struct rs *r)
 	}
 }
 
+/* ------------------------------------------------ step 2b: restamp
+ *
+ * The peer holds a block newer than ours: a write its former primary
+ * never acknowledged (it died before replicating it).  A block whose copy
+ * verifies is only replaced by a newer version, so we rewrite our own
+ * block under a fresh version of our epoch (as a write, with the segment's
+ * write queue held) and push that. */
+
+static void restamp_work(void *arg)
+{
+	struct rs *r = arg;
+	struct segstore *s = r->sd->ss;
+	size_t kept = 0;
+
+	r->rv = wop_next_version(s, r->vol, r->seg, r->epoch, r->seq_hint,
+				 &r->version, r->errmsg);
+	/* Above every version the peer holds for these blocks. */
+	for (size_t k = 0; r->rv == 0 && k < r->n_restamp; k++) {
+		uint64_t pv = r->peer_v[r->restamp[k]];
+
+		if (segstore_version_epoch(pv) > r->epoch) {
+			ombra_errmsg_printf(
+			    r->errmsg,
+			    "node %llu holds epoch %u, newer than "
+			    "ours (%llu)",
+			    (unsigned long long)r->node,
+			    segstore_version_epoch(pv),
+			    (unsigned long long)r->epoch);
+			r->rv = OMBRA_EPRECOND;
+		} else if (pv >= r->version) {
+			r->version = pv + 1;
+		}
+	}
+	for (size_t k = 0; r->rv == 0 && k < r->n_restamp; k++) {
+		uint64_t i = r->restamp[k];
+		uint64_t off = (r->first + i) * SEGSTORE_BLOCK_SIZE;
+		unsigned char *data = r->buf + i * SEGSTORE_BLOCK_SIZE;
+		size_t n_bad = 0;
+
+		/* Re-read under the queue: a write may have landed since. */
+		r->rv = segstore_read(s, r->vol, off, SEGSTORE_BLOCK_SIZE, data,
+				      &r->our_v[i], NULL, &n_bad, r->errmsg);
+		if (r->rv != 0 || r->our_v[i] > r->peer_v[i]) {
+			continue; /* newer now: pushed as it is */
+		}
+		r->rv = segstore_write(s, r->vol, (uint32_t)r->segsize, off,
+				       data, SEGSTORE_BLOCK_SIZE, r->version,
+				       true, r->errmsg);
+		if (r->rv == 0) {
+			r->our_v[i] = r->version;
+			r->restamp[kept++] = i;
+		}
+	}
+	r->n_restamp = kept;
+}
+
+static void restamp_done(void *arg)
+{
+	struct rs *r = arg;
+	struct segstate *ss = segtab_find(&r->sd->segs, r->vol, r->seg);
+
+	ss->busy = false;
+	if (r->rv == 0) {
+		ss->seq_epoch = r->epoch;
+		ss->next_seq = segstore_version_seq(r->version) + 1;
+	} else {
+		ss->next_seq = 0;
+	}
+	wop_pump(r->sd, ss);
+	if (r->rv != 0) {
+		rs_end(r, false);
+		return;
+	}
+	for (uint64_t i = 0; i < r->n_blocks; i++) {
+		bool queued = false;
+
+		for (size_t k = 0; k < r->n_todo; k++) {
+			queued |= r->todo[k] == i;
+		}
+		if (!queued && r->our_v[i] > r->peer_v[i]) {
+			r->todo[r->n_todo++] = i;
+		}
+	}
+	log_info("resync: volume %llu segment %llu: %zu blocks node %llu "
+		 "holds newer (never acknowledged) rewritten as version %llu",
+		 (unsigned long long)r->vol, (unsigned long long)r->seg,
+		 r->n_restamp, (unsigned long long)r->node,
+		 (unsigned long long)r->version);
+	metric_inc(r->sd->m.resync_blocks, (double)r->n_todo);
+	rs_push(r);
+}
+
+static void rs_restamp(struct rs *r)
+{
+	struct segstate *ss = segtab_find(&r->sd->segs, r->vol, r->seg);
+
+	if (ss == NULL || ss->busy) {
+		ombra_errmsg_printf(r->errmsg, "segment busy with a write");
+		rs_end(r, false);
+		return;
+	}
+	ss->busy = true;
+	r->seq_hint = ss->seq_epoch == r->epoch ? ss->next_seq : 0;
+	if (work_submit(r->sd, restamp_work, restamp_done, r) != 0) {
+		ss->busy = false;
+		wop_pump(r->sd, ss);
+		ombra_errmsg_printf(r->errmsg, "out of memory");
+		rs_end(r, false);
+	}
+}
+
 /* ------------------------------------------------ step 2: our side */
 
 static void local_work(void *arg)
@@ -242,7 +361,8 @@ static void local_done(void *arg)
 		return;
 	}
 	r->todo = calloc(r->n_blocks, sizeof(uint64_t));
-	if (r->todo == NULL) {
+	r->restamp = calloc(r->n_blocks, sizeof(uint64_t));
+	if (r->todo == NULL || r->restamp == NULL) {
 		ombra_errmsg_printf(r->errmsg, "out of memory");
 		rs_end(r, false);
 		return;
@@ -250,7 +370,13 @@ static void local_done(void *arg)
 	for (uint64_t i = 0; i < r->n_blocks; i++) {
 		if (r->our_v[i] != 0 && r->our_v[i] > r->peer_v[i]) {
 			r->todo[r->n_todo++] = i;
+		} else if (r->peer_v[i] > r->our_v[i]) {
+			r->restamp[r->n_restamp++] = i;
 		}
+	}
+	if (r->n_restamp > 0) {
+		rs_restamp(r);
+		return;
 	}
 	log_info("resync: volume %llu segment %llu to node %llu: %zu of %llu "
 		 "blocks to push",
@@ -270,6 +396,7 @@ static void info_cb(void *data, const struct rpc_status *st,
 	const Ombra__V1__SegmentInfoResponse *s =
 	    (const Ombra__V1__SegmentInfoResponse *)resp;
 
+	peer_failed(r->sd, r->node, st->code);
 	if (st->code != GRPC_STATUS_OK) {
 		ombra_errmsg_printf(r->errmsg, "GetSegmentInfo: %s: %s",
 				    rpc_status_name(st->code), st->message);

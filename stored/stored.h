@@ -21,9 +21,9 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "options.h"
 #include "meta.pb-c.h"
 #include "metrics.h"
+#include "options.h"
 #include "rpc.h"
 #include "segstore.h"
 #include "shardmap.h"
@@ -35,6 +35,7 @@
 #define STORED_META_TIMEOUT_MS 5000
 #define STORED_PEER_READ_TIMEOUT_MS 5000
 #define STORED_LRU_SIZE 4096
+#define STORED_RECONNECT_MS 2000
 /* A request that finds this node not in the copies of a segment refetches
  * the map first if it is older than this (the node may lag metad). */
 #define STORED_MAP_RECHECK_MS 200
@@ -73,6 +74,7 @@ struct segtab {
 struct peer {
 	char *address;
 	struct rpc_channel *ch;
+	uint64_t created_ms; /* loop clock */
 	struct peer *next;
 };
 
@@ -149,6 +151,11 @@ void segtab_free(struct segtab *t);
  * errmsg when it cannot be created or the daemon is stopping. */
 struct rpc_channel *peer_channel(struct stored *sd, const char *address,
 				 char *errmsg);
+/* A call to node id failed with code: after UNAVAILABLE, a channel older
+ * than STORED_RECONNECT_MS is dropped (its pending calls fail CANCELLED)
+ * so that the next call connects afresh instead of waiting out gRPC's
+ * reconnect backoff, which grows to minutes while a peer is down. */
+void peer_failed(struct stored *sd, uint64_t id, grpc_status_code code);
 /* Close every channel (their pending calls fail with CANCELLED). */
 void peers_close(struct stored *sd);
 
@@ -206,6 +213,15 @@ void maps_need(struct stored *sd, uint64_t vol, uint64_t seg,
 /* ------------------------------------------------ services */
 
 int svc_register(struct stored *sd, char *errmsg);
+/* Start the segment's next queued write if none is running (after
+ * another user of ss->busy, e.g. a re-sync, released it). */
+void wop_pump(struct stored *sd, struct segstate *ss);
+/* The version for the next write of (vol, seg) in epoch: seq_hint when
+ * non-zero, else the segment's highest stored sequence + 1 in this epoch
+ * (1 in a new one).  Thread pool only (reads the store). */
+int wop_next_version(struct segstore *s, uint64_t vol, uint64_t seg,
+		     uint64_t epoch, uint64_t seq_hint, uint64_t *version,
+		     char *errmsg);
 void svc_write(struct rpc_call *call, const ProtobufCMessage *req, void *data);
 void svc_read(struct rpc_call *call, const ProtobufCMessage *req, void *data);
 

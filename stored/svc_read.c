@@ -91,6 +91,7 @@ static void repair_read_cb(void *data, const struct rpc_status *st,
 	uint64_t b = rp->blocks[rp->i];
 	const char *why = NULL;
 
+	peer_failed(rp->sd, rp->cand[rp->ci], st->code);
 	if (st->code != GRPC_STATUS_OK) {
 		why = st->message;
 	} else if (r->data.len != SEGSTORE_BLOCK_SIZE ||

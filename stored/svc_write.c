@@ -49,8 +49,6 @@ static void free_op_data(struct wop *op)
 	op->bptr = NULL;
 }
 
-static void pump(struct stored *sd, struct segstate *ss);
-
 void wop_finish_fail(struct wop *op, grpc_status_code code, const char *fmt,
 		     ...)
 {
@@ -66,7 +64,7 @@ void wop_finish_fail(struct wop *op, grpc_status_code code, const char *fmt,
 	ss->busy = false;
 	ss->cur = NULL;
 	wop_reply_fail(op, code, msg);
-	pump(sd, ss);
+	wop_pump(sd, ss);
 }
 
 void wop_finish_ok(struct wop *op)
@@ -92,7 +90,7 @@ void wop_finish_ok(struct wop *op)
 		stored_call_end(sd);
 		op = d;
 	}
-	pump(sd, ss);
+	wop_pump(sd, ss);
 }
 
 /* ------------------------------------------------ local write */
@@ -112,6 +110,25 @@ static int read_block(struct wop *op, uint64_t off, unsigned char *dst)
 	return rv;
 }
 
+int wop_next_version(struct segstore *s, uint64_t vol, uint64_t seg,
+		     uint64_t epoch, uint64_t seq_hint, uint64_t *version,
+		     char *errmsg)
+{
+	uint64_t seq = seq_hint;
+
+	if (seq == 0) {
+		struct segstore_segment_info info;
+		int rv =
+		    segstore_segment_info(s, vol, seg, &info, NULL, 0, errmsg);
+
+		if (rv != 0 && rv != OMBRA_ENOTFOUND) {
+			return rv;
+		}
+		seq = wl_next_seq(rv == 0 ? info.version : 0, epoch);
+	}
+	return wl_version(epoch, seq, version, errmsg);
+}
+
 static void write_work(void *arg)
 {
 	struct wop *op = arg;
@@ -119,19 +136,8 @@ static void write_work(void *arg)
 	uint64_t seq = op->seq_hint;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		if (seq == 0) {
-			struct segstore_segment_info info;
-			int rv = segstore_segment_info(
-			    s, op->vol, op->seg, &info, NULL, 0, op->errmsg);
-
-			if (rv != 0 && rv != OMBRA_ENOTFOUND) {
-				op->rv = rv;
-				return;
-			}
-			seq =
-			    wl_next_seq(rv == 0 ? info.version : 0, op->epoch);
-		}
-		op->rv = wl_version(op->epoch, seq, &op->version, op->errmsg);
+		op->rv = wop_next_version(s, op->vol, op->seg, op->epoch, seq,
+					  &op->version, op->errmsg);
 		if (op->rv != 0) {
 			return;
 		}
@@ -266,7 +272,7 @@ static grpc_status_code check_primary(struct stored *sd, struct wop *op,
 	return GRPC_STATUS_OK;
 }
 
-static void pump(struct stored *sd, struct segstate *ss)
+void wop_pump(struct stored *sd, struct segstate *ss)
 {
 	while (!ss->busy && ss->q_head != NULL) {
 		struct wop *op = ss->q_head;
@@ -392,7 +398,7 @@ static void write_mapped(void *arg, int rv)
 		op->ss->q_head = op;
 	}
 	op->ss->q_tail = op;
-	pump(sd, op->ss);
+	wop_pump(sd, op->ss);
 }
 
 void svc_write(struct rpc_call *call, const ProtobufCMessage *req, void *data)

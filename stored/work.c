@@ -189,9 +189,33 @@ struct rpc_channel *peer_channel(struct stored *sd, const char *address,
 		free(p);
 		return NULL;
 	}
+	p->created_ms = stored_now(sd);
 	p->next = sd->peers;
 	sd->peers = p;
 	return p->ch;
+}
+
+void peer_failed(struct stored *sd, uint64_t id, grpc_status_code code)
+{
+	const char *addr = stored_node_address(sd, id);
+
+	if (code != GRPC_STATUS_UNAVAILABLE || addr == NULL) {
+		return;
+	}
+	for (struct peer **pp = &sd->peers; *pp != NULL; pp = &(*pp)->next) {
+		struct peer *p = *pp;
+
+		if (strcmp(p->address, addr) != 0) {
+			continue;
+		}
+		if (stored_now(sd) - p->created_ms >= STORED_RECONNECT_MS) {
+			*pp = p->next;
+			rpc_channel_close(p->ch, NULL, NULL);
+			free(p->address);
+			free(p);
+		}
+		return;
+	}
 }
 
 void peers_close(struct stored *sd)

@@ -172,6 +172,7 @@ static void replicate_cb(void *data, const struct rpc_status *st,
 
 	(void)resp;
 	t->code = st->code;
+	peer_failed(op->sd, t->node, st->code);
 	if (st->code != GRPC_STATUS_OK) {
 		snprintf(t->msg, sizeof(t->msg), "%s", st->message);
 		log_warn("volume %llu segment %llu: Replicate to node %llu%s: "
