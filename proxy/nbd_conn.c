@@ -80,6 +80,7 @@ void nbd_conn_close(struct nbd_conn *c)
 	c->state = NBD_CONN_CLOSED;
 	c->reading = false;
 	uv_close((uv_handle_t *)&c->tcp, nbd_conn_closed_cb);
+	uv_close((uv_handle_t *)&c->handshake_timer, nbd_conn_closed_cb);
 	if (c->cur != NULL) {
 		/* A WRITE whose payload never fully arrived. */
 		struct nbd_req *req = c->cur;
@@ -106,6 +107,9 @@ void nbd_conn_set_state(struct nbd_conn *c, enum nbd_conn_state state)
 {
 	if (c->state == NBD_CONN_CLOSED) {
 		return;
+	}
+	if (state == NBD_CONN_REQ_HDR && c->state < NBD_CONN_REQ_HDR) {
+		uv_timer_stop(&c->handshake_timer);
 	}
 	c->state = state;
 	c->hdr_got = 0;
@@ -408,6 +412,14 @@ static void nbd_conn_peer_name(struct nbd_conn *c)
 	}
 }
 
+static void nbd_conn_handshake_timeout(uv_timer_t *t)
+{
+	struct nbd_conn *c = t->data;
+
+	nbd_conn_proto_error(c, "no export chosen within %u ms of connecting",
+			     c->srv->handshake_timeout_ms);
+}
+
 static void nbd_conn_refused_cb(uv_handle_t *h)
 {
 	struct nbd_conn *c = h->data;
@@ -447,7 +459,11 @@ void nbd_conn_accept(struct nbd_server *s)
 	/* Find peers that vanished without a FIN (60 s idle). */
 	uv_tcp_keepalive(&c->tcp, 1, 60);
 	nbd_conn_peer_name(c);
-	c->refs = 1;
+	uv_timer_init(s->loop, &c->handshake_timer);
+	c->handshake_timer.data = c;
+	uv_timer_start(&c->handshake_timer, nbd_conn_handshake_timeout,
+		       s->handshake_timeout_ms, 0);
+	c->refs = 2; /* the TCP handle and the timer */
 	s->refs++;
 	c->next = s->conns;
 	if (s->conns != NULL) {

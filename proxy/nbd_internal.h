@@ -8,8 +8,9 @@
  * header, an option's data or a write's payload is complete.  A handler
  * may start engine calls; their callbacks run later on the loop.
  *
- * Lifetime: a connection is reference-counted: one reference for its TCP
- * handle (dropped in the close callback), one per request (struct
+ * Lifetime: a connection is reference-counted: one reference for each of
+ * its two handles, TCP and handshake timer (dropped in their close
+ * callbacks), one per request (struct
  * nbd_req, from header to reply written), one per option reply being
  * written and one per engine call of the handshake.  It is freed when
  * the count reaches zero, so a client that disconnects mid-request only
@@ -42,6 +43,8 @@
  * answered NBD_REP_ERR_TOO_BIG, longer still closes the connection. */
 #define NBD_OPT_MAX_LEN (16u * 1024u)
 #define NBD_OPT_MAX_DISCARD (1024u * 1024u)
+/* A client must have chosen an export this long after connecting. */
+#define NBD_HANDSHAKE_TIMEOUT_MS 30000u
 /* Advertised block sizes. */
 #define NBD_BLOCK_MIN 1u
 #define NBD_BLOCK_PREFERRED 4096u
@@ -53,6 +56,7 @@
 	 NBD_FLAG_SEND_TRIM | NBD_FLAG_SEND_WRITE_ZEROES |                     \
 	 NBD_FLAG_CAN_MULTI_CONN)
 
+/* Handshake states come before NBD_CONN_REQ_HDR (the code compares). */
 enum nbd_conn_state {
 	NBD_CONN_CFLAGS,      /* greeting sent, waiting for client flags */
 	NBD_CONN_OPT_HDR,     /* waiting for an option header */
@@ -87,6 +91,7 @@ struct nbd_server {
 	uv_tcp_t listener;
 	int port;
 	bool stopping;
+	unsigned handshake_timeout_ms; /* NBD_HANDSHAKE_TIMEOUT_MS; tests */
 	unsigned refs; /* the listener handle + one per connection */
 	struct nbd_conn *conns;
 	struct nbd_metrics m;
@@ -111,6 +116,7 @@ struct nbd_conn {
 	struct nbd_conn *prev;
 	struct nbd_conn *next;
 	uv_tcp_t tcp;
+	uv_timer_t handshake_timer; /* running until transmission */
 	enum nbd_conn_state state;
 	unsigned refs;
 	unsigned inflight;	 /* live struct nbd_req */

@@ -172,6 +172,7 @@ int nbd_server_start(uv_loop_t *loop, struct proxy *p, const char *listen,
 	s->loop = loop;
 	s->proxy = p;
 	s->refs = 1;
+	s->handshake_timeout_ms = NBD_HANDSHAKE_TIMEOUT_MS;
 	nbd_server_metrics(s, reg);
 	rv = uv_tcp_init(loop, &s->listener);
 	if (rv != 0) {

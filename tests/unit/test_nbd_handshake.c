@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "nbd_testcli.h"
+#include "proxy/nbd_internal.h"
 
 #define TFLAGS                                                                 \
 	(NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA |        \
@@ -335,6 +336,36 @@ static void test_export_name(void **state)
 	assert_serving(f->port);
 }
 
+static void sleep_ms(unsigned ms)
+{
+	usleep(ms * 1000u);
+}
+
+/* A client that never chooses an export is closed after the handshake
+ * timeout; one that did is not. */
+static void test_handshake_timeout(void **state)
+{
+	struct tc_fixture *f = *state;
+	uint8_t g[NBD_GREETING_LEN];
+	uint8_t buf[512];
+	int idle;
+	int slow;
+	int fd;
+
+	f->srv->handshake_timeout_ms = 300;
+	idle = tc_connect(f->port);
+	tc_recv(idle, g, sizeof(g));
+	slow = fixed_hello(f->port);
+	fd = tc_open(f->port, "vol1", NULL, NULL);
+	sleep_ms(600);
+	assert_true(tc_closed(idle));
+	assert_true(tc_closed(slow));
+	assert_int_equal(tc_read(fd, 0, sizeof(buf), buf), 0);
+	close(idle);
+	close(slow);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +383,8 @@ int main(void)
 					    tc_teardown),
 	    cmocka_unit_test_setup_teardown(test_abort, tc_setup, tc_teardown),
 	    cmocka_unit_test_setup_teardown(test_export_name, tc_setup,
+					    tc_teardown),
+	    cmocka_unit_test_setup_teardown(test_handshake_timeout, tc_setup,
 					    tc_teardown),
 	};
 
