@@ -58,6 +58,7 @@ static void forward(struct proxy *p, struct rpc_call *call, const char *method,
 		    const ProtobufCMessage *req, const char *refresh)
 {
 	struct fwd *f = calloc(1, sizeof(*f));
+	int64_t left;
 
 	if (f == NULL ||
 	    (refresh != NULL && (f->refresh = strdup(refresh)) == NULL)) {
@@ -69,7 +70,13 @@ static void forward(struct proxy *p, struct rpc_call *call, const char *method,
 	f->p = p;
 	f->call = call;
 	f->deleted = strcmp(method, "DeleteVolume") == 0;
-	mdc_call(p->mdc, method, req, FORWARD_TIMEOUT_MS, fwd_done, f);
+	/* No point in trying longer than the client waits. */
+	left = rpc_call_deadline_ms(call);
+	if (left < 100)
+		left = 100;
+	mdc_call(p->mdc, method, req,
+		 left < FORWARD_TIMEOUT_MS ? (int)left : FORWARD_TIMEOUT_MS,
+		 fwd_done, f);
 }
 
 static void h_create(struct rpc_call *call, const ProtobufCMessage *req,
