@@ -234,6 +234,32 @@ int fsm_lease_replica_change(struct fsm *f, MDB_txn *txn,
 			     struct fsm_result *res, struct fsm_change *ch,
 			     char *errmsg);
 
+/* Delete key from db (absent is fine).  0 or OMBRA_EIO. */
+int fsm_del_key(struct fsm *f, MDB_txn *txn, enum fsm_db db, const void *key,
+		size_t len, char *errmsg);
+
+/* ---- fsm_apply_place.c */
+
+/* Delete every placement exception of a volume. */
+int fsm_delete_placements(struct fsm *f, MDB_txn *txn, uint64_t volume_id,
+			  char *errmsg);
+/* CmdSetPlacement; refusals in res. */
+int fsm_apply_set_placement(struct fsm *f, MDB_txn *txn,
+			    const Ombra__V1__CmdSetPlacement *c,
+			    struct fsm_result *res, struct fsm_change *ch,
+			    char *errmsg);
+
+/* ---- fsm_dedup.c */
+
+/* Stored result of an earlier command with request id rid, if any
+ * (*found). */
+int fsm_dedup_lookup(struct fsm *f, MDB_txn *txn, const char *rid,
+		     struct fsm_result *res, bool *found, char *errmsg);
+/* Record res for rid at index and prune records older than the window. */
+int fsm_dedup_store(struct fsm *f, MDB_txn *txn, uint64_t index,
+		    const char *rid, const struct fsm_result *res,
+		    char *errmsg);
+
 /* Refusal: fill res and return 0 (the command is applied as a no-op). */
 int fsm_refuse(struct fsm_result *res, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -7,5 +7,6 @@ libmetadfsm_a_SOURCES = \
 	metad/raft_guard.c metad/raft_guard.h \
 	metad/fsm.h metad/fsm_internal.h \
 	metad/fsm.c metad/fsm_apply.c metad/fsm_query.c metad/fsm_snapshot.c \
-	metad/fsm_place.c metad/fsm_lease.c
+	metad/fsm_place.c metad/fsm_lease.c metad/fsm_apply_place.c \
+	metad/fsm_dedup.c
 METAD_FSM_LIBS = libmetadfsm.a $(RAFT_LIBS) $(LMDB_LIBS) $(OPENSSL_LIBS)
