@@ -16,6 +16,8 @@ replica), writes continue after metad promotes the replica, and every
 acknowledged write reads back.  Finally the proxy exits 0 on SIGTERM
 (sanitizer-clean shutdown).
 
+Bad command lines make ombra-proxy exit 2 with a message.
+
 Fails (exit 1) naming the step, the request and what differed; process
 logs are dumped on failure."""
 
@@ -191,11 +193,40 @@ def wait_nodes(cl, n, timeout=60):
     return ot.wait_until(up, timeout, "%d stored nodes UP in r1" % n, interval=0.2)
 
 
+def usage_errors(proxy_bin):
+    """Bad command lines exit 2 with a message naming the problem."""
+    ok = ["--region", "r1", "--listen", "127.0.0.1:1", "--metad", "127.0.0.1:2"]
+    cases = [
+        ([], "required"),
+        (["--region", "r1"], "required"),
+        (ok + ["--bogus"], "unknown option --bogus"),
+        (["--region", "r1", "--listen", "nohost", "--metad", "127.0.0.1:2"],
+         "--listen 'nohost'"),
+        (ok[:4] + ["--metad", "127.0.0.1:2,x"], "--metad"),
+        (ok + ["--nbd", "1234"], "--nbd '1234'"),
+        (ok + ["--log-level", "loud"], "--log-level 'loud'"),
+        (ok + ["--tls-ca", "/nonexistent"], "TLS needs all"),
+        (ok + ["extra"], "unexpected argument 'extra'"),
+    ]
+    for args, want in cases:
+        r = subprocess.run([proxy_bin] + args, capture_output=True, text=True,
+                           timeout=20)
+        ot.expect(r.returncode == 2 and want in r.stderr,
+                  "ombra-proxy %s: exit %d, stderr %r (want 2 and %r)",
+                  " ".join(args), r.returncode, r.stderr, want)
+    r = subprocess.run([proxy_bin, "--help"], capture_output=True, text=True,
+                       timeout=20)
+    ot.expect(r.returncode == 0 and "--metad" in r.stdout, "--help: %d %r",
+              r.returncode, r.stdout[:200])
+
+
 def main():
     m = ot.pb()
     v = m.volume
     stored_bin = ot.find_binary("ombra-stored", "stored")
     proxy_bin = ot.find_binary("ombra-proxy", "proxy")
+    with ot.step("usage errors exit 2 with a message"):
+        usage_errors(proxy_bin)
     with Env() as env:
         c = env.cluster
         c.start()
