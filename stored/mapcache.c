@@ -300,6 +300,11 @@ static void fetch_done(void *arg)
 	free(f);
 }
 
+bool maps_may_lag(struct stored *sd, const struct sm_volume *v)
+{
+	return stored_now(sd) - v->fetched_ms >= STORED_MAP_RECHECK_MS;
+}
+
 void maps_need(struct stored *sd, uint64_t vol, uint64_t seg,
 	       uint64_t min_epoch, void (*cb)(void *arg, int rv), void *arg)
 {
@@ -308,8 +313,9 @@ void maps_need(struct stored *sd, uint64_t vol, uint64_t seg,
 	struct fetch *f;
 	bool in_flight = false;
 
-	if (v != NULL && (min_epoch == 0 || seg >= v->n_segs ||
-			  v->segs[seg].epoch >= min_epoch)) {
+	if (v != NULL && min_epoch != MAPS_REFETCH &&
+	    (min_epoch == 0 || seg >= v->n_segs ||
+	     v->segs[seg].epoch >= min_epoch)) {
 		cb(arg, 0);
 		return;
 	}

@@ -202,6 +202,11 @@ void node_stop_timers(struct stored *sd);
  * with a refresh in flight); done (may be NULL) runs on the loop with 0
  * or the error. */
 void maps_refresh(struct stored *sd, void (*done)(struct stored *, int rv));
+/* min_epoch for maps_need(): fetch the volume again in any case. */
+#define MAPS_REFETCH UINT64_MAX
+/* True when the cached map of v is old enough that a request it refuses
+ * (not primary, not in sync, beyond the volume) should refetch it once. */
+bool maps_may_lag(struct stored *sd, const struct sm_volume *v);
 /* Make sure the map of vol is current enough: when it is not cached or
  * min_epoch > the segment's epoch in the cache, fetch it and then call
  * cb(arg, rv) on the loop (rv 0 or OMBRA_ENOTFOUND / other).  Calls cb

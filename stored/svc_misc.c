@@ -30,6 +30,7 @@ struct rep {
 	struct segstore_block *blk;
 	size_t n_applied;
 	uint64_t version;
+	bool refetched; /* map refetched once for a segment beyond it */
 	int rv;
 	char errmsg[OMBRA_ERRMSG_LEN];
 };
@@ -116,7 +117,7 @@ static void rep_mapped(void *arg, int rv)
 	struct segstate *ss;
 	uint64_t known = 0, first, end;
 
-	if (rv != 0 && rv != OMBRA_ENOTFOUND) {
+	if (v == NULL && rv != 0 && rv != OMBRA_ENOTFOUND) {
 		rep_fail(op, GRPC_STATUS_UNAVAILABLE,
 			 "cannot fetch the volume's shard map from metad");
 		return;
@@ -125,6 +126,14 @@ static void rep_mapped(void *arg, int rv)
 		rep_fail(op, GRPC_STATUS_NOT_FOUND,
 			 "volume %llu does not exist",
 			 (unsigned long long)q->volume_id);
+		return;
+	}
+	if (q->segment_index >= v->n_segs && !op->refetched &&
+	    maps_may_lag(sd, v)) {
+		/* The volume may have grown since our fetch. */
+		op->refetched = true;
+		maps_need(sd, q->volume_id, q->segment_index, MAPS_REFETCH,
+			  rep_mapped, op);
 		return;
 	}
 	if (q->segment_index >= v->n_segs ||

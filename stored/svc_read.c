@@ -355,7 +355,8 @@ static void read_mapped(void *arg, int rv)
 	char msg[OMBRA_ERRMSG_LEN];
 	size_t n;
 
-	if (rv != 0 && rv != OMBRA_ENOTFOUND) {
+	/* A failed refetch leaves the cached map, which is used. */
+	if (v == NULL && rv != 0 && rv != OMBRA_ENOTFOUND) {
 		rop_fail(op, GRPC_STATUS_UNAVAILABLE,
 			 "cannot fetch the volume's shard map from metad");
 		return;
@@ -378,6 +379,13 @@ static void read_mapped(void *arg, int rv)
 	if (wl_check_range(q->segment_index, v->segsize, v->size,
 			   q->offset_bytes, q->length_bytes, true, &op->r,
 			   msg) != 0) {
+		if (!op->refetched && maps_may_lag(sd, v)) {
+			/* The volume may have grown since our fetch. */
+			op->refetched = true;
+			maps_need(sd, q->volume_id, q->segment_index,
+				  MAPS_REFETCH, read_mapped, op);
+			return;
+		}
 		rop_fail(op, GRPC_STATUS_INVALID_ARGUMENT, msg);
 		return;
 	}
@@ -388,11 +396,10 @@ static void read_mapped(void *arg, int rv)
 			return;
 		}
 		if (!sm_seg_in_sync(&v->segs[q->segment_index], sd->node_id) &&
-		    !op->refetched &&
-		    stored_now(sd) - v->fetched_ms >= STORED_MAP_RECHECK_MS) {
+		    !op->refetched && maps_may_lag(sd, v)) {
 			op->refetched = true;
 			maps_need(sd, q->volume_id, q->segment_index,
-				  UINT64_MAX, read_mapped, op);
+				  MAPS_REFETCH, read_mapped, op);
 			return;
 		}
 		if (!sm_seg_in_sync(&v->segs[q->segment_index], sd->node_id)) {

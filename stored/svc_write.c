@@ -339,20 +339,19 @@ static void write_mapped(void *arg, int rv)
 	grpc_status_code code;
 	uint64_t len = q->zero ? q->length_bytes : q->data.len;
 
-	if (rv != 0) {
-		wop_reply_fail(op,
-			       rv == OMBRA_ENOTFOUND ? GRPC_STATUS_NOT_FOUND
-						     : GRPC_STATUS_UNAVAILABLE,
-			       rv == OMBRA_ENOTFOUND
-				   ? "volume does not exist"
-				   : "cannot fetch the volume's shard map "
-				     "from metad");
-		return;
-	}
+	/* A failed refetch leaves the cached map, which is used. */
 	v = sm_find(&sd->maps, op->vol);
 	if (v == NULL) {
-		wop_reply_fail(op, GRPC_STATUS_NOT_FOUND,
-			       "volume does not exist");
+		bool gone = rv == 0 || rv == OMBRA_ENOTFOUND;
+
+		snprintf(msg, sizeof(msg), "volume %llu %s",
+			 (unsigned long long)op->vol,
+			 gone ? "does not exist"
+			      : "unavailable: cannot fetch its shard map from "
+				"metad");
+		wop_reply_fail(
+		    op, gone ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_UNAVAILABLE,
+		    msg);
 		return;
 	}
 	if (q->segment_size_bytes != 0 && q->segment_size_bytes != v->segsize) {
@@ -367,6 +366,13 @@ static void write_mapped(void *arg, int rv)
 	op->segsize = v->segsize;
 	if (wl_check_range(op->seg, v->segsize, v->size, q->offset_bytes, len,
 			   false, &op->r, msg) != 0) {
+		if (!op->refetched && maps_may_lag(sd, v)) {
+			/* The volume may have grown since our fetch. */
+			op->refetched = true;
+			maps_need(sd, op->vol, op->seg, MAPS_REFETCH,
+				  write_mapped, op);
+			return;
+		}
 		wop_reply_fail(op, GRPC_STATUS_INVALID_ARGUMENT, msg);
 		return;
 	}
@@ -379,10 +385,10 @@ static void write_mapped(void *arg, int rv)
 	}
 	code = check_primary(sd, op, msg, sizeof(msg));
 	if (code == GRPC_STATUS_FAILED_PRECONDITION && !op->refetched &&
-	    stored_now(sd) - v->fetched_ms >= STORED_MAP_RECHECK_MS) {
+	    maps_may_lag(sd, v)) {
 		/* Our map may lag metad (a promotion just happened). */
 		op->refetched = true;
-		maps_need(sd, op->vol, op->seg, UINT64_MAX, write_mapped, op);
+		maps_need(sd, op->vol, op->seg, MAPS_REFETCH, write_mapped, op);
 		return;
 	}
 	if (code != GRPC_STATUS_OK) {
