@@ -128,9 +128,9 @@ static void rep_mapped(void *arg, int rv)
 			 (unsigned long long)q->volume_id);
 		return;
 	}
-	if (q->segment_index >= v->n_segs && !op->refetched &&
-	    maps_may_lag(sd, v)) {
-		/* The volume may have grown since our fetch. */
+	if (q->segment_index >= v->n_segs && !op->refetched) {
+		/* The volume may have grown since our fetch (refusing would
+		 * make the primary report this replica as failed). */
 		op->refetched = true;
 		maps_need(sd, q->volume_id, q->segment_index, MAPS_REFETCH,
 			  rep_mapped, op);
