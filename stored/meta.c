@@ -1,7 +1,7 @@
 /* meta.c: ombra-stored's blocking calls to metad, made from the libuv
- * thread pool.  Two leader-following connections, each serialized by its
- * own mutex: one for heartbeats (so a slow map fetch never delays the
- * node lease) and one for everything else.
+ * thread pool.  Three leader-following connections, each serialized by
+ * its own mutex: heartbeats (so a slow map fetch never delays the node
+ * lease), replica reports (which writes wait on), and everything else.
  *
  * Failure: the codes of rpc_cluster_unary() with the status message in
  * errmsg; a volume that no longer exists is OMBRA_ENOTFOUND. */
@@ -30,6 +30,9 @@ int meta_init(struct stored *sd, char *errmsg)
 	if (rv == 0) {
 		rv = conn_init(sd, &sd->meta_hb, errmsg);
 	}
+	if (rv == 0) {
+		rv = conn_init(sd, &sd->meta_report, errmsg);
+	}
 	if (rv != 0) {
 		ombra_errmsg_wrapf(errmsg, "--metad '%s'", sd->cfg.metad);
 	}
@@ -49,6 +52,7 @@ void meta_fini(struct stored *sd)
 {
 	conn_fini(&sd->meta_main);
 	conn_fini(&sd->meta_hb);
+	conn_fini(&sd->meta_report);
 }
 
 int meta_call(struct metaconn *mc, const ProtobufCServiceDescriptor *svc,

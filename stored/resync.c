@@ -107,7 +107,7 @@ static void report_work(void *arg)
 	rpc_request_id(rid, sizeof(rid));
 	req.request_id = rid;
 	r->rv = meta_call(
-	    &r->sd->meta_main, &ombra__v1__meta_service__descriptor,
+	    &r->sd->meta_report, &ombra__v1__meta_service__descriptor,
 	    "ReportReplicaSynced", &req.base, (ProtobufCMessage **)&r->report,
 	    STORED_META_TIMEOUT_MS, &st);
 	if (r->rv != 0) {

@@ -102,7 +102,10 @@ struct stored {
 	struct http_server *http;
 	struct metrics_registry *reg;
 	struct stored_metrics m;
-	struct metaconn meta_main, meta_hb; /* general / heartbeats */
+	/* metad connections: maps and registration / heartbeats / replica
+	 * reports (a write waiting on a report never queues behind a map
+	 * refresh, a heartbeat never behind either). */
+	struct metaconn meta_main, meta_hb, meta_report;
 
 	uint64_t node_id;
 	_Atomic int health; /* STORED_HEALTH_* */

@@ -45,10 +45,10 @@ static void report_work(void *arg)
 	req.primary_node_id = sd->node_id;
 	rpc_request_id(rid, sizeof(rid));
 	req.request_id = rid;
-	rp->rv = meta_call(&sd->meta_main, &ombra__v1__meta_service__descriptor,
-			   "ReportReplicaFailure", &req.base,
-			   (ProtobufCMessage **)&rp->resp,
-			   STORED_META_TIMEOUT_MS, &st);
+	rp->rv = meta_call(
+	    &sd->meta_report, &ombra__v1__meta_service__descriptor,
+	    "ReportReplicaFailure", &req.base, (ProtobufCMessage **)&rp->resp,
+	    STORED_META_TIMEOUT_MS, &st);
 	rp->code = st.code;
 	if (rp->rv != 0) {
 		ombra_errmsg_printf(rp->errmsg, "%s: %s",
