@@ -156,8 +156,11 @@ static void refresh_done(void *arg)
 	struct stored *sd = r->sd;
 
 	sd->refresh_running = false;
+	sd->refresh_failed = r->rv != 0;
 	if (r->rv != 0) {
-		log_warn("shard-map refresh failed: %s", r->errmsg);
+		log_warn("shard-map refresh failed (retried with the next "
+			 "heartbeat): %s",
+			 r->errmsg);
 	} else {
 		struct sm_volume *dead = NULL;
 

@@ -141,10 +141,10 @@ static void hb_done(void *arg)
 			uv_timer_start(&sd->hb_timer, hb_tick, interval,
 				       interval);
 		}
-		if (r->map_index > sd->map_index) {
-			if (sd->map_index != 0) {
-				maps_refresh(sd, NULL);
-			}
+		if (r->map_index > sd->map_index || sd->refresh_failed) {
+			/* Also on the first heartbeat: a change may have
+			 * landed since the start-up fetch. */
+			maps_refresh(sd, NULL);
 			sd->map_index = r->map_index;
 		}
 		protobuf_c_message_free_unpacked(&r->base, NULL);

@@ -118,6 +118,7 @@ struct stored {
 	uint64_t lease_ms, hb_interval_ms;
 	uint64_t map_index;
 	bool hb_running, refresh_running, refresh_again;
+	bool refresh_failed; /* retried on the next heartbeat */
 	uv_timer_t hb_timer, scrub_timer, resync_timer;
 	int timers_open;
 
