@@ -158,6 +158,34 @@ static int check_hostport(const char *flag, const char *v, char *errmsg)
 	return 0;
 }
 
+/* "host:port[,host:port...]". */
+static int check_endpoints(const char *list, char *errmsg)
+{
+	char one[256];
+
+	for (const char *p = list;;) {
+		const char *c = strchr(p, ',');
+		size_t n = c != NULL ? (size_t)(c - p) : strlen(p);
+
+		if (n == 0 || n >= sizeof(one)) {
+			ombra_errmsg_printf(errmsg,
+					    "--metad '%s': expected "
+					    "HOST:PORT[,HOST:PORT...]",
+					    list);
+			return OMBRA_ECONFIG;
+		}
+		memcpy(one, p, n);
+		one[n] = '\0';
+		if (check_hostport("--metad", one, errmsg) != 0) {
+			return OMBRA_ECONFIG;
+		}
+		if (c == NULL) {
+			return 0;
+		}
+		p = c + 1;
+	}
+}
+
 static int parse_one(struct stored_config *cfg, int opt, const char *arg,
 		     char *errmsg)
 {
@@ -176,7 +204,7 @@ static int parse_one(struct stored_config *cfg, int opt, const char *arg,
 		return check_hostport("--listen", arg, errmsg);
 	case OPT_METAD:
 		cfg->metad = arg;
-		break;
+		return check_endpoints(arg, errmsg);
 	case OPT_DATA_DIR:
 		cfg->data_dir = arg;
 		break;

@@ -321,6 +321,8 @@ static void test_config_bad(void **state)
 	    {"--listen", "h:99999", "bad port"},
 	    {"--http", "h:", "bad port"},
 	    {"--log-level", "loud", "--log-level"},
+	    {"--metad", "a:1,,b:2", "HOST:PORT[,HOST:PORT...]"},
+	    {"--metad", "a:1,b", "expected HOST:PORT"},
 	    {"--tls-ca", "/ca.pem", "TLS needs"},
 	    {"--bogus", "x", "unknown option"},
 	};
