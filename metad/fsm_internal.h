@@ -210,7 +210,8 @@ int fsm_ids_add(uint64_t **ids, size_t *n, uint64_t id);
  * homed in region whose current placement has it as primary or in-sync
  * replica loses it to resync_node_ids; a lost primary is replaced by the
  * first in-sync replica with lease_epoch + 1 (it stays primary if it was
- * the only copy). */
+ * the only copy).  Any other DOWN node an exception still names is evicted
+ * the same way. */
 int fsm_lease_node_down(struct fsm *f, MDB_txn *txn, const char *region,
 			uint64_t node_id, struct fsm_change *ch, char *errmsg);
 

@@ -87,23 +87,19 @@ static int lease_walk_region(struct fsm *f, MDB_txn *txn, const char *region,
 
 /* ---- eviction of failed nodes ---- */
 
-struct lease_evict {
-	const struct fsm_region_nodes *rn;
-	uint64_t only; /* evict this node; 0 = every DOWN node */
-};
-
-static bool lease_evicted(const struct lease_evict *e, uint64_t id)
+/* Every DOWN node of the region is evicted, not only the one that just
+ * failed: under the invariant the others hold no in-sync copy any more,
+ * and should an exception name one (SetPlacement), it is never promoted. */
+static bool lease_evicted(const struct fsm_region_nodes *rn, uint64_t id)
 {
-	if (e->only != 0)
-		return id == e->only;
-	return fsm_region_node_state(e->rn, id) ==
+	return fsm_region_node_state(rn, id) ==
 	       OMBRA__V1__NODE_STATE__NODE_DOWN;
 }
 
 static int lease_evict_seg(Ombra__V1__SegmentPlacement *p, void *arg,
 			   bool *changed)
 {
-	const struct lease_evict *e = arg;
+	const struct fsm_region_nodes *e = arg;
 	size_t keep = 0;
 	size_t i;
 
@@ -139,16 +135,13 @@ int fsm_lease_node_down(struct fsm *f, MDB_txn *txn, const char *region,
 			uint64_t node_id, struct fsm_change *ch, char *errmsg)
 {
 	struct fsm_region_nodes rn;
-	struct lease_evict e;
 	int rv;
 
+	/* Loaded after the state change: node_id is DOWN in rn. */
 	rv = fsm_region_nodes_load(f, txn, region, &rn, errmsg);
-	if (rv == 0) {
-		e.rn = &rn;
-		e.only = node_id;
-		rv = lease_walk_region(f, txn, region, &rn, lease_evict_seg, &e,
-				       ch, errmsg);
-	}
+	if (rv == 0 && lease_evicted(&rn, node_id))
+		rv = lease_walk_region(f, txn, region, &rn, lease_evict_seg,
+				       &rn, ch, errmsg);
 	fsm_region_nodes_free(&rn);
 	return rv;
 }
@@ -158,7 +151,6 @@ int fsm_lease_evict_down(struct fsm *f, MDB_txn *txn,
 			 struct fsm_change *ch, char *errmsg)
 {
 	struct fsm_region_nodes rn;
-	struct lease_evict e;
 	bool any_down = false;
 	size_t i;
 	int rv;
@@ -166,12 +158,9 @@ int fsm_lease_evict_down(struct fsm *f, MDB_txn *txn,
 	rv = fsm_region_nodes_load(f, txn, vol->home_region, &rn, errmsg);
 	for (i = 0; rv == 0 && i < rn.n; i++)
 		any_down |= rn.state[i] == OMBRA__V1__NODE_STATE__NODE_DOWN;
-	if (rv == 0 && any_down) {
-		e.rn = &rn;
-		e.only = 0;
-		rv = lease_walk(f, txn, vol, first, &rn, lease_evict_seg, &e,
+	if (rv == 0 && any_down)
+		rv = lease_walk(f, txn, vol, first, &rn, lease_evict_seg, &rn,
 				ch, errmsg);
-	}
 	fsm_region_nodes_free(&rn);
 	return rv;
 }

@@ -405,6 +405,40 @@ static void test_new_node_pinned(void **state)
 	assert_string_equal(fx->last_kind, "node");
 }
 
+/* An exception naming a DOWN node as replica (SetPlacement) never gets it
+ * promoted: the primary's failure leaves the segment on the primary. */
+static void test_down_replica_never_promoted(void **state)
+{
+	struct fixture *fx = *state;
+
+	build_cluster(fx->f);
+	assert_int_equal(
+	    create_volume(fx->f, 5, "v", "r1", SEGS * MIB, 0, 2, NULL).code, 0);
+	assert_int_equal(
+	    set_node_state(fx->f, 6, 3, OMBRA__V1__NODE_STATE__NODE_DOWN).code,
+	    0);
+	assert_int_equal(set_placement(fx->f, 7, 1, 0, 1, 3, false).code, 0);
+	assert_int_equal(
+	    set_node_state(fx->f, 8, 1, OMBRA__V1__NODE_STATE__NODE_DOWN).code,
+	    0);
+	/* Epoch: SetPlacement kept or raised it; eviction did not promote. */
+	{
+		Ombra__V1__GetVolumeShardingInfoResponse m;
+		char errmsg[OMBRA_ERRMSG_LEN];
+		const Ombra__V1__SegmentPlacement *p;
+
+		ombra__v1__get_volume_sharding_info_response__init(&m);
+		assert_int_equal(
+		    fsm_shard_map_by_id(fx->f, 1, 0, 1, &m, errmsg), 0);
+		p = m.segments[0];
+		assert_int_equal(p->primary_node_id, 1);
+		assert_int_equal(p->n_replica_node_ids, 0);
+		assert_int_equal(p->n_resync_node_ids, 1);
+		assert_int_equal(p->resync_node_ids[0], 3);
+		fsm_free_shard_map(&m);
+	}
+}
+
 static void test_volume_while_down(void **state)
 {
 	struct fixture *fx = *state;
@@ -482,9 +516,13 @@ static void test_snapshot_keeps_exceptions(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_computed_ignores_state), T(test_node_down_promotes),
-	    T(test_replica_change),	    T(test_new_node_pinned),
-	    T(test_volume_while_down),	    T(test_snapshot_keeps_exceptions),
+	    T(test_computed_ignores_state),
+	    T(test_node_down_promotes),
+	    T(test_replica_change),
+	    T(test_new_node_pinned),
+	    T(test_volume_while_down),
+	    T(test_down_replica_never_promoted),
+	    T(test_snapshot_keeps_exceptions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
