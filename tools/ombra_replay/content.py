@@ -1,0 +1,126 @@
+"""content: what the replay writes into each block and how reads are checked.
+
+What it is for: every written 4 KiB block holds a 32-byte header repeated
+128 times: magic b"OMBRARPL", the run's seed, the block index and the
+block's write number (all little-endian u64).  The write number of a block
+counts that block's writes in this run, from 1.  BlockBook remembers per
+block the write number last issued and the one last acknowledged, and
+checks a read block against the acknowledged one, so a lost, stale,
+misdirected or torn write is detected and described ("block 42: expected
+write 3, got write 2", "got block 17 write 1", "got zeros", "got other
+data").  A different seed per run tells this run's data from an earlier
+run's.
+
+Never-written blocks are "unknown" (not counted) unless expect_zeros is
+set (fresh volume: they must read as zeros).  A write that failed leaves
+its blocks unknown until the next acknowledged write, since the volume may
+hold either version.
+
+How it fails: it does not raise on data; mismatches are returned as
+Failure records for the report.
+"""
+
+import collections
+import struct
+
+from .mapping import BLOCK
+
+MAGIC = b"OMBRARPL"
+HEADER = struct.Struct("<8sQQQ")
+REPEAT = BLOCK // HEADER.size
+ZEROS = bytes(BLOCK)
+UNKNOWN = -1
+
+Failure = collections.namedtuple("Failure", "block expected got")
+
+
+def block_data(seed, block, wno):
+    """The 4096 bytes written to `block` by its write number `wno`."""
+    return HEADER.pack(MAGIC, seed, block, wno) * REPEAT
+
+
+def describe(seed, block, data):
+    """What a 4 KiB block read back at `block` holds, for a failure report:
+    "zeros", "write N" (this block, this run), "block B write N" (another
+    block: a misdirected write), "block B write N of seed S" (an earlier
+    run), or "other data"."""
+    if data == ZEROS:
+        return "zeros"
+    head = bytes(data[:HEADER.size])
+    if head[:8] == MAGIC and bytes(data) == head * REPEAT:
+        _m, s, b, w = HEADER.unpack(head)
+        if s != seed:
+            return "block %d write %d of seed %d" % (b, w, s)
+        if b == block:
+            return "write %d" % w
+        return "block %d write %d" % (b, w)
+    return "other data"
+
+
+class BlockBook:
+    """Per-block write numbers of one replay and the check of reads.
+
+    Counters: checked (blocks compared), unknown (blocks read whose content
+    is not known), failures (mismatching blocks); first_failures holds the
+    first `keep` Failure records."""
+
+    def __init__(self, seed, expect_zeros=False, keep=10):
+        self.seed = seed
+        self.expect_zeros = expect_zeros
+        self.keep = keep
+        self.issued = {}   # block -> last write number handed out
+        self.acked = {}    # block -> last acknowledged write number or UNKNOWN
+        self.checked = 0
+        self.unknown = 0
+        self.failures = 0
+        self.first_failures = []
+
+    def write_data(self, start, length):
+        """Bytes for a write of `length` bytes at byte `start` (both block
+        aligned) and the write numbers used, one per block; the caller
+        passes the numbers back to write_done()."""
+        first = start // BLOCK
+        wnos = []
+        parts = []
+        for b in range(first, first + length // BLOCK):
+            w = self.issued.get(b, 0) + 1
+            self.issued[b] = w
+            wnos.append(w)
+            parts.append(block_data(self.seed, b, w))
+        return b"".join(parts), wnos
+
+    def write_done(self, start, wnos, ok):
+        """Record the outcome of a write made by write_data()."""
+        first = start // BLOCK
+        for i, w in enumerate(wnos):
+            self.acked[first + i] = w if ok else UNKNOWN
+
+    def check_read(self, start, data):
+        """Check the bytes read at byte `start` (block aligned) against the
+        acknowledged writes; returns the number of mismatching blocks."""
+        first = start // BLOCK
+        view = memoryview(data)
+        bad = 0
+        for i in range(len(data) // BLOCK):
+            b = first + i
+            got = view[i * BLOCK:(i + 1) * BLOCK]
+            w = self.acked.get(b)
+            if w is None:
+                if not self.expect_zeros:
+                    self.unknown += 1
+                    continue
+                w = 0
+            elif w == UNKNOWN:
+                self.unknown += 1
+                continue
+            self.checked += 1
+            want = ZEROS if w == 0 else block_data(self.seed, b, w)
+            if got == want:
+                continue
+            bad += 1
+            self.failures += 1
+            if len(self.first_failures) < self.keep:
+                self.first_failures.append(Failure(
+                    b, "zeros" if w == 0 else "write %d" % w,
+                    describe(self.seed, b, got)))
+        return bad
