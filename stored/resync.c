@@ -346,7 +346,23 @@ static void rs_restamp(struct rs *r)
 static void local_work(void *arg)
 {
 	struct rs *r = arg;
+	struct segstore_segment_info info;
+	bool differ = false;
 
+	/* Versions first: most segments of a returning node differ in a few
+	 * blocks or none, and then nothing needs to be read. */
+	r->rv = segstore_segment_info(r->sd->ss, r->vol, r->seg, &info,
+				      r->our_v, r->n_blocks, r->errmsg);
+	if (r->rv == OMBRA_ENOTFOUND) {
+		memset(r->our_v, 0, r->n_blocks * sizeof(uint64_t));
+		r->rv = 0;
+	}
+	for (uint64_t i = 0; r->rv == 0 && i < r->n_blocks; i++) {
+		differ |= r->our_v[i] != r->peer_v[i];
+	}
+	if (r->rv != 0 || !differ) {
+		return;
+	}
 	r->rv = segstore_read(r->sd->ss, r->vol, r->first * SEGSTORE_BLOCK_SIZE,
 			      r->segsize, r->buf, r->our_v, NULL, &r->n_bad,
 			      r->errmsg);
