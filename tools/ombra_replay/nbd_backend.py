@@ -33,6 +33,15 @@ def split_endpoint(endpoint, default_port=10809):
     return host, p
 
 
+def _errno_name(e):
+    """The errno name ("ENOENT") of an nbd.Error; libnbd's Python binding
+    gives the name, older ones the number."""
+    code = getattr(e, "errno", None)
+    if isinstance(code, int):
+        return errno.errorcode.get(code, str(code))
+    return code
+
+
 class NbdBackend:
     """NBD client for export `volume` at endpoint "host:port"."""
 
@@ -54,10 +63,10 @@ class NbdBackend:
             self.h.connect_tcp(host, str(port))
         except nbd.Error as e:
             self.h = None
-            if e.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
-                           errno.ETIMEDOUT):
+            code = _errno_name(e)
+            if code in ("ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT"):
                 raise ReplayError("NBD endpoint %s unreachable: %s" % (endpoint, e.string))
-            if e.errno == errno.ENOENT:
+            if code == "ENOENT":
                 raise ReplayError("unknown volume %r at NBD endpoint %s: %s"
                                   % (volume, endpoint, e.string))
             raise ReplayError("cannot open NBD export %r at %s: %s"
