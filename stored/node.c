@@ -241,6 +241,9 @@ static void retry_later(struct stored *sd)
 
 static void first_maps_done(struct stored *sd, int rv)
 {
+	if (sd->stopping) {
+		return; /* the timers are closed or closing */
+	}
 	if (rv != 0) {
 		retry_later(sd);
 		return;
