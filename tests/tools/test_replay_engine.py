@@ -127,13 +127,15 @@ class GrpcReplay(unittest.TestCase):
 
     def test_speed_follows_timestamps(self):
         self.srv = H.MemVolumeServer(VOL, SIZE)
-        # 400 records 1 ms apart: 0.4 s at 1x, about 0.04 s at 10x
+        # 20 disjoint writes 50 ms apart: 0.95 s at 1x, about 0.1 s at 10x
+        self.trace = H.write_file(os.path.join(self.dir, "s.vscsi"), H.vscsi_v1(
+            [(0x2A, 8 * i, 4096, 7000 + 50000 * i) for i in range(20)]))
         rc, out, _err = self.replay("--speed", "1x")
         self.assertEqual(rc, 0)
-        self.assertGreaterEqual(json.loads(out)["duration_s"], 0.39)
+        self.assertGreaterEqual(json.loads(out)["duration_s"], 0.95)
         rc, out, _err = self.replay("--speed", "10x")
         self.assertEqual(rc, 0)
-        self.assertLess(json.loads(out)["duration_s"], 0.39)
+        self.assertLess(json.loads(out)["duration_s"], 0.6)
 
     def test_cli_errors(self):
         self.srv = H.MemVolumeServer(VOL, SIZE)
