@@ -224,7 +224,10 @@ int fsm_lease_evict_down(struct fsm *f, MDB_txn *txn,
 /* The node set of region changed from `before` (a node registered or its
  * capacity changed): pin, as exceptions, the old computed placement of
  * every segment without an exception whose computed placement changes, so
- * that no segment moves to a node that does not hold its data. */
+ * that no segment moves to a node that does not hold its data; a segment
+ * with fewer copies than the volume's replicas also gets the new set's
+ * extra nodes in resync_node_ids.  Segments that had no copy at all (no
+ * node in the region) take the computed placement. */
 int fsm_lease_pin(struct fsm *f, MDB_txn *txn, const char *region,
 		  const struct fsm_region_nodes *before, struct fsm_change *ch,
 		  char *errmsg);

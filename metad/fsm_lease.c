@@ -10,7 +10,7 @@
  * - when the region's node set changes (a node registers, a capacity
  *   changes) the old computed placement of every segment it would move is
  *   pinned as an exception, so a segment never lands on a node without its
- *   data;
+ *   data (a segment short of copies gets the new nodes as resync targets);
  * - CmdReplicaChange: the primary reports a replica failed or re-synced,
  *   fenced by (lease_epoch, primary).
  *
@@ -165,6 +165,16 @@ int fsm_lease_evict_down(struct fsm *f, MDB_txn *txn,
 	return rv;
 }
 
+/* Position of id in ids[0..n), or n. */
+static size_t lease_find(const uint64_t *ids, size_t n, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < n && ids[i] != id; i++)
+		;
+	return i;
+}
+
 /* ---- pinning when the node set changes ---- */
 
 struct lease_pin {
@@ -188,9 +198,27 @@ static bool lease_same_nodes(const struct fsm_region_nodes *a,
 	return true;
 }
 
+/* Does p (primary + replicas) list exactly ids[0..n) in that order? */
+static bool lease_same_copies(const Ombra__V1__SegmentPlacement *p,
+			      const uint64_t *ids, size_t n)
+{
+	size_t i;
+
+	if (n != 1 + p->n_replica_node_ids)
+		return false;
+	for (i = 0; i < n; i++) {
+		if (ids[i] !=
+		    (i == 0 ? p->primary_node_id : p->replica_node_ids[i - 1]))
+			return false;
+	}
+	return true;
+}
+
 /* p: the computed placement over the old node set (or an exception, which
- * the node set does not affect).  Store it if the new set computes another
- * one. */
+ * the node set does not affect).  If the new set computes another one, p
+ * is stored as it is (pinned); a segment short of copies (the region had
+ * fewer nodes than the volume's replicas) also gets the new set's extra
+ * nodes as resync targets, which its primary fills and reports synced. */
 static int lease_pin_seg(Ombra__V1__SegmentPlacement *p, void *arg,
 			 bool *changed)
 {
@@ -198,25 +226,29 @@ static int lease_pin_seg(Ombra__V1__SegmentPlacement *p, void *arg,
 	uint64_t now[CMD_REPLICAS_MAX];
 	uint32_t k =
 	    pin->replicas > CMD_REPLICAS_MAX ? CMD_REPLICAS_MAX : pin->replicas;
+	size_t have;
 	size_t got;
 	size_t i;
 
-	if (p->exception)
+	/* A segment that had no node at all holds no data and may go
+	 * wherever it is computed. */
+	if (p->exception || p->primary_node_id == 0)
 		return 0;
 	got = placement_pick(pin->after->pn, pin->after->n, pin->volume_id,
 			     p->index, k, now);
-	if (got != (p->primary_node_id != 0 ? 1 + p->n_replica_node_ids : 0)) {
-		*changed = true;
+	if (lease_same_copies(p, now, got))
 		return 0;
-	}
-	for (i = 0; i < got; i++) {
-		uint64_t was =
-		    i == 0 ? p->primary_node_id : p->replica_node_ids[i - 1];
-
-		if (was != now[i]) {
-			*changed = true;
-			return 0;
-		}
+	*changed = true;
+	have = 1 + p->n_replica_node_ids;
+	for (i = 0; i < got && have < k; i++) {
+		if (now[i] == p->primary_node_id ||
+		    lease_find(p->replica_node_ids, p->n_replica_node_ids,
+			       now[i]) < p->n_replica_node_ids)
+			continue;
+		if (fsm_ids_add(&p->resync_node_ids, &p->n_resync_node_ids,
+				now[i]) != 0)
+			return OMBRA_ENOMEM;
+		have++;
 	}
 	return 0;
 }
@@ -253,16 +285,6 @@ out:
 }
 
 /* ---- replica reports ---- */
-
-/* Position of id in ids[0..n), or n. */
-static size_t lease_find(const uint64_t *ids, size_t n, uint64_t id)
-{
-	size_t i;
-
-	for (i = 0; i < n && ids[i] != id; i++)
-		;
-	return i;
-}
 
 static void lease_remove_at(uint64_t *ids, size_t *n, size_t at)
 {

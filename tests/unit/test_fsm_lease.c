@@ -352,13 +352,58 @@ static void test_new_node_pinned(void **state)
 	unsigned pinned = 0;
 	unsigned before;
 
-	build_cluster(fx->f);
+	/* A volume created before any node: its segments have no copy to
+	 * keep, so the first nodes take them without pinning. */
+	assert_int_equal(add_region(fx->f, 1, "r1", NULL).code, 0);
 	assert_int_equal(
-	    create_volume(fx->f, 5, "v", "r1", SEGS * MIB, 0, 2, NULL).code, 0);
+	    create_volume(fx->f, 2, "e", "r1", SEGS * MIB, 0, 2, NULL).code, 0);
+	assert_int_equal(
+	    register_node(fx->f, 3, "n1", "r1", "h1:7001", 1ull << 40).code, 0);
+	assert_string_equal(fx->last_kind, "node");
+	map_of(fx->f, "e", &a);
+	for (size_t i = 0; i < a.n_segments; i++) {
+		assert_false(a.segments[i]->exception);
+		assert_int_equal(a.segments[i]->primary_node_id, 1);
+	}
+	fsm_free_shard_map(&a);
+	/* The second node: every segment of e is short of a copy and gets
+	 * it as a resync target, nothing moves. */
+	assert_int_equal(
+	    register_node(fx->f, 4, "n2", "r1", "h2:7001", 2ull << 40).code, 0);
+	assert_string_equal(fx->last_kind, "placement");
+	map_of(fx->f, "e", &a);
+	for (size_t i = 0; i < a.n_segments; i++) {
+		const Ombra__V1__SegmentPlacement *p = a.segments[i];
+
+		assert_true(p->exception);
+		assert_int_equal(p->primary_node_id, 1);
+		assert_int_equal(p->lease_epoch, 1);
+		assert_int_equal(p->n_replica_node_ids, 0);
+		assert_int_equal(p->n_resync_node_ids, 1);
+		assert_int_equal(p->resync_node_ids[0], 2);
+	}
+	fsm_free_shard_map(&a);
+	/* Once synced, the third node changes nothing for e: full again. */
+	for (uint64_t i = 0; i < SEGS; i++)
+		assert_int_equal(
+		    replica_change(fx->f, 5 + i, 1, i, 2, 1, 1, true, NULL)
+			.code,
+		    0);
+	assert_int_equal(
+	    register_node(fx->f, 5 + SEGS, "n3", "r1", "h3:7001", 3ull << 40)
+		.code,
+	    0);
+	assert_string_equal(fx->last_kind, "node");
+	assert_int_equal(delete_volume(fx->f, 6 + SEGS, "e").code, 0);
+
+	assert_int_equal(
+	    create_volume(fx->f, 7 + SEGS, "v", "r1", SEGS * MIB, 0, 2, NULL)
+		.code,
+	    0);
 	map_of(fx->f, "v", &a);
 	before = fx->changes;
 	assert_int_equal(
-	    register_node(fx->f, 6, "n4", "r1", "h4:7001", 4ull << 40)
+	    register_node(fx->f, 8 + SEGS, "n4", "r1", "h4:7001", 4ull << 40)
 		.object_id,
 	    4);
 	assert_int_equal(fx->changes - before, 2); /* node, placement v */
@@ -370,7 +415,7 @@ static void test_new_node_pinned(void **state)
 		/* Nothing moved to the empty node... */
 		assert_same_copies(a.segments[i], b.segments[i]);
 		/* ...and exactly the segments it would win are pinned. */
-		placement_pick(all4, 4, 1, i, 2, want);
+		placement_pick(all4, 4, 2, i, 2, want);
 		moves = has(want, 2, 4);
 		assert_int_equal(b.segments[i]->exception, moves);
 		pinned += moves;
@@ -381,17 +426,21 @@ static void test_new_node_pinned(void **state)
 
 	/* Re-registering with the same capacity pins nothing more. */
 	assert_int_equal(
-	    register_node(fx->f, 7, "n4", "r1", "h4:7002", 4ull << 40).code, 0);
+	    register_node(fx->f, 9 + SEGS, "n4", "r1", "h4:7002", 4ull << 40)
+		.code,
+	    0);
 	assert_string_equal(fx->last_kind, "node");
 	/* A later volume uses all four nodes. */
 	assert_int_equal(
-	    create_volume(fx->f, 8, "w", "r1", SEGS * MIB, 0, 2, NULL).code, 0);
+	    create_volume(fx->f, 10 + SEGS, "w", "r1", SEGS * MIB, 0, 2, NULL)
+		.code,
+	    0);
 	map_of(fx->f, "w", &b);
 	pinned = 0;
 	for (size_t i = 0; i < b.n_segments; i++) {
 		uint64_t want[2];
 
-		placement_pick(all4, 4, 2, i, 2, want);
+		placement_pick(all4, 4, 3, i, 2, want);
 		assert_false(b.segments[i]->exception);
 		assert_int_equal(b.segments[i]->primary_node_id, want[0]);
 		pinned += has(want, 2, 4);
@@ -399,9 +448,10 @@ static void test_new_node_pinned(void **state)
 	assert_true(pinned > 0);
 	fsm_free_shard_map(&b);
 	/* A node in another region pins nothing here. */
-	assert_int_equal(add_region(fx->f, 9, "r2", NULL).code, 0);
+	assert_int_equal(add_region(fx->f, 11 + SEGS, "r2", NULL).code, 0);
 	assert_int_equal(
-	    register_node(fx->f, 10, "m1", "r2", "m:1", 1 << 30).code, 0);
+	    register_node(fx->f, 12 + SEGS, "m1", "r2", "m:1", 1 << 30).code,
+	    0);
 	assert_string_equal(fx->last_kind, "node");
 }
 
