@@ -6,10 +6,14 @@
  * version = epoch << 40 | next_seq, read and merge partial head/tail
  * blocks, segstore_write/segstore_trim with fua -> Replicate to every
  * in-sync replica and to a replica being re-synced, in parallel (2 s
- * timeout) -> for each in-sync replica that failed, ReportReplicaFailure
- * to metad, and only when metad accepted every report -> reply the
- * version.  Retries with a known request_id get the same version without
- * being applied again (an LRU of recent ids, plus ids still queued).
+ * timeout, wrepl.c) -> for each in-sync replica that failed,
+ * ReportReplicaFailure to metad, and only when metad accepted every
+ * report -> reply the version.  An aligned write whose sequence is already
+ * known is replicated while it is stored locally (DESIGN.md: write
+ * locally, send to the replicas, sync, acknowledge); its version is
+ * reserved first, so a version that failed locally is never reused.  Retries
+ * with a known request_id get the same version without being applied again (an
+ * LRU of recent ids, plus ids still queued).
  *
  * Failure: INVALID_ARGUMENT (bad range or data length), NOT_FOUND (no such
  * volume), FAILED_PRECONDITION (not the primary, stale or unknown epoch),
@@ -49,8 +53,12 @@ static void free_op_data(struct wop *op)
 	op->bptr = NULL;
 }
 
-void wop_finish_fail(struct wop *op, grpc_status_code code, const char *fmt,
-		     ...)
+static void wop_finish_fail(struct wop *op, grpc_status_code code,
+			    const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void wop_finish_fail(struct wop *op, grpc_status_code code,
+			    const char *fmt, ...)
 {
 	struct stored *sd = op->sd;
 	struct segstate *ss = op->ss;
@@ -67,7 +75,7 @@ void wop_finish_fail(struct wop *op, grpc_status_code code, const char *fmt,
 	wop_pump(sd, ss);
 }
 
-void wop_finish_ok(struct wop *op)
+static void wop_finish_ok(struct wop *op)
 {
 	struct stored *sd = op->sd;
 	struct segstate *ss = op->ss;
@@ -91,6 +99,31 @@ void wop_finish_ok(struct wop *op)
 		op = d;
 	}
 	wop_pump(sd, ss);
+}
+
+void wop_fail(struct wop *op, grpc_status_code code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (op->fail_code != GRPC_STATUS_OK) {
+		return; /* the first failure is the one answered */
+	}
+	op->fail_code = code;
+	va_start(ap, fmt);
+	vsnprintf(op->fail_msg, sizeof(op->fail_msg), fmt, ap);
+	va_end(ap);
+}
+
+void wop_phase_done(struct wop *op)
+{
+	if (--op->phases > 0) {
+		return;
+	}
+	if (op->fail_code != GRPC_STATUS_OK) {
+		wop_finish_fail(op, op->fail_code, "%s", op->fail_msg);
+	} else {
+		wop_finish_ok(op);
+	}
 }
 
 /* ------------------------------------------------ local write */
@@ -136,10 +169,14 @@ static void write_work(void *arg)
 	uint64_t seq = op->seq_hint;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
-		op->rv = wop_next_version(s, op->vol, op->seg, op->epoch, seq,
-					  &op->version, op->errmsg);
-		if (op->rv != 0) {
-			return;
+		/* A parallel write's version is fixed: it is on the wire. */
+		if (!op->parallel) {
+			op->rv =
+			    wop_next_version(s, op->vol, op->seg, op->epoch,
+					     seq, &op->version, op->errmsg);
+			if (op->rv != 0) {
+				return;
+			}
 		}
 		if (op->trim) {
 			op->rv = segstore_trim(
@@ -150,7 +187,7 @@ static void write_work(void *arg)
 			    s, op->vol, (uint32_t)op->segsize, op->r.aoff,
 			    op->buf, op->r.alen, op->version, true, op->errmsg);
 		}
-		if (op->rv != OMBRA_EPRECOND) {
+		if (op->rv != OMBRA_EPRECOND || op->parallel) {
 			return;
 		}
 		seq = 0; /* our sequence was behind the store: re-derive */
@@ -192,9 +229,27 @@ static void write_done(void *arg)
 	struct stored *sd = op->sd;
 	struct segstate *ss = op->ss;
 
+	if (op->parallel) {
+		/* next_seq was advanced when the version was taken, so a
+		 * failed version is never given to another write. */
+		if (op->rv == OMBRA_EPRECOND) {
+			ss->next_seq = 0;
+		}
+		if (op->rv != 0) {
+			log_error("volume %llu segment %llu: local write "
+				  "failed: %s",
+				  (unsigned long long)op->vol,
+				  (unsigned long long)op->seg, op->errmsg);
+			wop_fail(op, ombra_err_to_grpc(op->rv),
+				 "local write: %s", op->errmsg);
+		}
+		wop_phase_done(op);
+		return;
+	}
 	if (op->rv == 0) {
 		ss->seq_epoch = op->epoch;
 		ss->next_seq = segstore_version_seq(op->version) + 1;
+		op->phases = 1;
 		wop_replicate(op);
 		return;
 	}
@@ -272,13 +327,45 @@ static grpc_status_code check_primary(struct stored *sd, struct wop *op,
 	return GRPC_STATUS_OK;
 }
 
+/* Start op, the segment's current write.  An aligned write whose
+ * sequence is known takes its version now and is replicated while it is
+ * written locally (one disk sync less on the critical path); others are
+ * stored first (version from the store, head/tail merge), then
+ * replicated.  Returns 0 or OMBRA_ENOMEM (nothing started). */
+static int start_write(struct stored *sd, struct segstate *ss, struct wop *op)
+{
+	char errmsg[OMBRA_ERRMSG_LEN];
+
+	op->parallel =
+	    !op->r.head_partial && !op->r.tail_partial && op->seq_hint != 0 &&
+	    wl_version(op->epoch, op->seq_hint, &op->version, errmsg) == 0;
+	if (!op->trim) {
+		op->buf = malloc(op->r.alen);
+		if (op->buf == NULL) {
+			return OMBRA_ENOMEM;
+		}
+		if (op->parallel) {
+			memcpy(op->buf, op->req->data.data, op->r.alen);
+		}
+	}
+	if (work_submit(sd, op->trim || op->parallel ? write_work : merge_work,
+			write_done, op) != 0) {
+		return OMBRA_ENOMEM;
+	}
+	if (op->parallel) {
+		ss->next_seq = op->seq_hint + 1;
+		op->phases = 2;
+		wop_replicate(op);
+	}
+	return 0;
+}
+
 void wop_pump(struct stored *sd, struct segstate *ss)
 {
 	while (!ss->busy && ss->q_head != NULL) {
 		struct wop *op = ss->q_head;
 		char msg[OMBRA_ERRMSG_LEN];
 		grpc_status_code code;
-		bool merge;
 
 		ss->q_head = op->next;
 		if (ss->q_head == NULL) {
@@ -295,16 +382,10 @@ void wop_pump(struct stored *sd, struct segstate *ss)
 			continue;
 		}
 		op->seq_hint = ss->seq_epoch == op->epoch ? ss->next_seq : 0;
-		merge = !op->trim;
-		if (merge) {
-			op->buf = malloc(op->r.alen);
-		}
-		if ((merge && op->buf == NULL) ||
-		    work_submit(sd, merge ? merge_work : write_work, write_done,
-				op) != 0) {
+		if (start_write(sd, ss, op) != 0) {
 			wop_finish_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
 					"out of memory");
-			return; /* op_finish_fail pumped */
+			return; /* wop_finish_fail pumped */
 		}
 	}
 }

@@ -2,9 +2,9 @@
  * queue and the local write) and wrepl.c (replication to the other copies
  * and replica failure reports to metad).  Loop thread only.
  *
- * Failure: each op ends exactly once, with wop_finish_ok() or
- * wop_finish_fail(), which answer its call (and its retried duplicates)
- * and start the segment's next write. */
+ * Failure: each op ends exactly once, when its last phase calls
+ * wop_phase_done(), which answers its call (and its retried duplicates)
+ * and starts the segment's next write. */
 #ifndef OMBRA_STORED_WOP_H
 #define OMBRA_STORED_WOP_H
 
@@ -36,6 +36,14 @@ struct wop {
 	bool has_bad;
 	bool refetched; /* map refetched once after a refusal */
 	uint64_t t0;
+	/* An aligned write whose version is known before it is stored is
+	 * replicated while it is written locally (parallel); otherwise the
+	 * local write (with the head/tail merge) comes first.  phases counts
+	 * what still runs; the first failure is kept until both ended. */
+	bool parallel;
+	int phases;
+	grpc_status_code fail_code;
+	char fail_msg[OMBRA_ERRMSG_LEN];
 	/* replication */
 	Ombra__V1__BlockData *blocks;
 	Ombra__V1__BlockData **bptr;
@@ -43,15 +51,17 @@ struct wop {
 	size_t n_t, outstanding, report_i;
 };
 
-/* Acknowledge op with its version (and every duplicate), next write. */
-void wop_finish_ok(struct wop *op);
+/* Record a failure of op (the first one is answered). */
+void wop_fail(struct wop *op, grpc_status_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-/* Fail op (and every duplicate) with code and a message, next write. */
-void wop_finish_fail(struct wop *op, grpc_status_code code, const char *fmt,
-		     ...) __attribute__((format(printf, 3, 4)));
+/* One phase of op (local write, replication) ended; when none is left,
+ * answer op and its duplicates (the first recorded failure, or the
+ * version) and start the segment's next write. */
+void wop_phase_done(struct wop *op);
 
-/* The local write succeeded: send it to every in-sync replica and re-sync
- * target, report failed in-sync replicas to metad, then finish op. */
+/* Send op's blocks to every in-sync replica and re-sync target, report
+ * failed in-sync replicas to metad, then end op's replication phase. */
 void wop_replicate(struct wop *op);
 
 #endif

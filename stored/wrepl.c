@@ -94,15 +94,15 @@ static void report_done(void *arg)
 			  (unsigned long long)op->vol,
 			  (unsigned long long)op->seg,
 			  (unsigned long long)rp->node, rp->errmsg);
-		wop_finish_fail(
-		    op,
-		    rp->code == GRPC_STATUS_FAILED_PRECONDITION
-			? GRPC_STATUS_FAILED_PRECONDITION
-			: GRPC_STATUS_UNAVAILABLE,
-		    "replica %llu of segment %llu failed and metad could not "
-		    "remove it from the in-sync set: %s",
-		    (unsigned long long)rp->node, (unsigned long long)op->seg,
-		    rp->errmsg);
+		wop_fail(op,
+			 rp->code == GRPC_STATUS_FAILED_PRECONDITION
+			     ? GRPC_STATUS_FAILED_PRECONDITION
+			     : GRPC_STATUS_UNAVAILABLE,
+			 "replica %llu of segment %llu failed and metad could "
+			 "not remove it from the in-sync set: %s",
+			 (unsigned long long)rp->node,
+			 (unsigned long long)op->seg, rp->errmsg);
+		wop_phase_done(op);
 	} else {
 		log_warn("volume %llu segment %llu: replica %llu failed; "
 			 "metad removed it from the in-sync set",
@@ -140,26 +140,28 @@ static void report_next(struct wop *op)
 			}
 		}
 		if (op->sd->stopping) {
-			wop_finish_fail(op, GRPC_STATUS_UNAVAILABLE,
-					"shutting down");
+			wop_fail(op, GRPC_STATUS_UNAVAILABLE, "shutting down");
+			wop_phase_done(op);
 			return;
 		}
 		rp = calloc(1, sizeof(*rp));
 		if (rp == NULL) {
-			wop_finish_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
-					"out of memory");
+			wop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				 "out of memory");
+			wop_phase_done(op);
 			return;
 		}
 		rp->op = op;
 		rp->node = t->node;
 		if (work_submit(op->sd, report_work, report_done, rp) != 0) {
 			free(rp);
-			wop_finish_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
-					"out of memory");
+			wop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				 "out of memory");
+			wop_phase_done(op);
 		}
 		return;
 	}
-	wop_finish_ok(op);
+	wop_phase_done(op);
 }
 
 /* ------------------------------------------------ replication */
@@ -239,10 +241,11 @@ void wop_replicate(struct wop *op)
 	const struct sm_seg *p;
 
 	if (v == NULL || op->seg >= v->n_segs) {
-		wop_finish_fail(op, GRPC_STATUS_UNAVAILABLE,
-				"volume %llu vanished from the shard map "
-				"during the write",
-				(unsigned long long)op->vol);
+		wop_fail(op, GRPC_STATUS_UNAVAILABLE,
+			 "volume %llu vanished from the shard map "
+			 "during the write",
+			 (unsigned long long)op->vol);
+		wop_phase_done(op);
 		return;
 	}
 	p = &v->segs[op->seg];
@@ -253,12 +256,12 @@ void wop_replicate(struct wop *op)
 		add_target(op, op->ss->forward_node, false);
 	}
 	if (op->n_t == 0) {
-		wop_finish_ok(op);
+		wop_phase_done(op);
 		return;
 	}
 	if (build_blocks(op) != 0) {
-		wop_finish_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
-				"out of memory");
+		wop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		wop_phase_done(op);
 		return;
 	}
 	rr.volume_id = op->vol;
