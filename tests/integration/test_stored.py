@@ -17,6 +17,9 @@ directly from Python:
     (GetShardMap then lists it in resync_node_ids); the replica restarts,
     is re-synced (back in replica_node_ids), serves the new data, and the
     divergent block was replaced by the primary's under a newer version;
+  - concurrent writers keep going while the replica crashes, returns and
+    is re-synced; afterwards both copies hold the same data and versions
+    for every block of the primary's segments;
   - with the scrub on, a corrupted block is found and repaired without
     any read (ombra_stored_scrub_bad_blocks_total rises);
   - with metad gone, the node lease runs out: writes and STRONG reads are
@@ -31,6 +34,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
@@ -396,13 +400,82 @@ def run(c, m, spb, nodes):
         ot.expect(r.data == bytes(expected[0:BLK]) and r.block_versions[0] == v5,
                   "write after re-sync not on the replica")
 
+    with ot.step("concurrent writes survive a replica crash and re-sync"):
+        sm = shard_map(cl, m, "v1")
+        mine = [p.index for p in sm.segments if p.primary_node_id == prim.node_id]
+        ot.expect(mine, "the primary holds no segment")
+        eps = {p.index: p.lease_epoch or 1 for p in sm.segments}
+        stop = threading.Event()
+        errors = []
+        acked = [0]
+        lock = threading.Lock()
+
+        def writer(wid):
+            n = 0
+            while not stop.is_set():
+                seg = mine[(wid + n) % len(mine)]
+                blk = seg * (SEG // BLK) + 1 + wid  # one block per writer per segment
+                data = pattern("w%d-%d" % (wid, n), BLK)
+                rid = ot.request_id()
+                deadline = time.monotonic() + 20
+                while True:
+                    try:
+                        write(prim, blk * BLK, data, seg=seg, ep=eps[seg], rid=rid)
+                        with lock:
+                            acked[0] += 1
+                        break
+                    except grpc.RpcError as e:
+                        if time.monotonic() > deadline:
+                            errors.append("%s: %s" % (e.code(), e.details()))
+                            return
+                        time.sleep(0.05)
+                n += 1
+
+        ths = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+        for t in ths:
+            t.start()
+        try:
+            time.sleep(0.5)
+            repl.kill()
+            time.sleep(1.0)
+            repl.start(scrub_rate=4000)
+            repl.wait_healthy()
+
+            def all_synced():
+                segs = shard_map(cl, m, "v1").segments
+                return all(repl.node_id in segs[i].replica_node_ids for i in mine)
+            ot.wait_until(all_synced, 60, "every segment of the primary re-synced")
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for t in ths:
+                t.join(30)
+        ot.expect(not errors, "writes failed: %s", errors[:3])
+        ot.log("%d writes acknowledged around the crash", acked[0])
+        for seg in mine:
+            a_ = read(prim, seg * SEG, SEG, seg=seg)
+            b_ = read(repl, seg * SEG, SEG, seg=seg)
+            ot.expect(a_.data == b_.data and list(a_.block_versions) == list(b_.block_versions),
+                      "segment %d differs between the copies after re-sync", seg)
+        r = read(prim, 0, SEG)
+        expected[:] = r.data
+
     with ot.step("the scrub finds and repairs a corrupted block by itself"):
         path = os.path.join(repl.data_dir, "fast", "vol-%d.data" % vol.id)
+        bad0 = repl.metric("ombra_stored_scrub_bad_blocks_total")
+        rep0 = repl.metric("ombra_stored_repaired_blocks_total")
         flip_byte(path, 2 * BLK + 5)
-        ot.wait_until(lambda: repl.metric("ombra_stored_scrub_bad_blocks_total") >= 1 and
-                      repl.metric("ombra_stored_repaired_blocks_total") >= 1, 30,
-                      "scrub to find and repair the block")
-        # any_copy never repairs: it only succeeds if the block is good again.
+        code, _ = code_of(read, repl, 0, SEG, any_copy=True)
+        ot.expect(code == grpc.StatusCode.DATA_LOSS,
+                  "an any_copy read of a corrupted block answered %s (it never repairs)", code)
+
+        def repaired():
+            # any_copy never repairs: it only succeeds once the scrub did.
+            c, _ = code_of(read, repl, 0, SEG, any_copy=True)
+            return (c == grpc.StatusCode.OK and
+                    repl.metric("ombra_stored_scrub_bad_blocks_total") > bad0 and
+                    repl.metric("ombra_stored_repaired_blocks_total") > rep0)
+        ot.wait_until(repaired, 30, "the scrub to find and repair the block")
         r = read(repl, 0, SEG, any_copy=True)
         ot.expect(r.data == bytes(expected), "scrub-repaired replica data differs")
         ot.expect(repl.metric("ombra_stored_scrubbed_blocks_total") > 0, "no blocks scrubbed")
