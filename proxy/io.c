@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "proxy.h"
 #include "store.pb-c.h"
+#include "wtrack.h"
 
 #define IO_BLOCK 4096u
 #define IO_BUDGET_MS 15000u
@@ -299,6 +300,49 @@ static void part_retry_later(struct io_part *pt)
 
 /* ------------------------------------------------------------ replies */
 
+/* A copy failed in a retryable way (pt->last_msg says how): reads try the
+ * next copy at once if there is one; otherwise retry later. */
+static void part_next_copy(struct io_part *pt)
+{
+	struct proxy *p = pt->r->e->p;
+
+	log_debug("segment %" PRIu64 " of %s: %s; retrying", pt->seg,
+		  proxy_volume_name(pt->r->vol), pt->last_msg);
+	if (pt->r->op == IO_READ && pt->next_copy + 1 < pt->n_copies) {
+		pt->next_copy++;
+		metric_inc(p->m.retries, 1);
+		part_send(pt);
+		return;
+	}
+	part_retry_later(pt);
+}
+
+/* Read-your-writes: true if some block of the reply is older than what
+ * this proxy's acknowledged writes gave it (a stale copy); fills
+ * pt->last_msg. */
+static bool read_is_stale(struct io_part *pt,
+			  const Ombra__V1__StoreReadResponse *rr, uint64_t a0)
+{
+	struct wtrack *wt = proxy_volume_wtrack(pt->r->vol);
+	uint64_t first = a0 / IO_BLOCK;
+
+	for (size_t i = 0; i < rr->n_block_versions; i++) {
+		uint64_t want = wtrack_expected(wt, first + i);
+
+		if (want != 0 && rr->block_versions[i] < want) {
+			ombra_errmsg_printf(
+			    pt->last_msg,
+			    "node %s answered block %" PRIu64
+			    " at version %" PRIu64 ", older than the %" PRIu64
+			    " this proxy wrote (stale copy)",
+			    nodes_address(pt->r->e->p->nodes, pt->node),
+			    first + i, rr->block_versions[i], want);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Common reply handling: latency, node health; returns true if the caller
  * should go on with a successful reply. */
 static bool part_reply_check(struct io_part *pt, const struct rpc_status *st)
@@ -322,20 +366,19 @@ static bool part_reply_check(struct io_part *pt, const struct rpc_status *st)
 	ombra_errmsg_printf(pt->last_msg, "node %s: %s: %s",
 			    nodes_address(p->nodes, pt->node),
 			    rpc_status_name(st->code), st->message);
+	/* A copy that finds a range the proxy checked against the current
+	 * map "beyond volume size" has a stale view of the volume (just
+	 * resized): another copy may already know. */
+	if (st->code == GRPC_STATUS_INVALID_ARGUMENT && pt->r->op == IO_READ &&
+	    pt->next_copy + 1 < pt->n_copies) {
+		part_next_copy(pt);
+		return false;
+	}
 	if (!retryable(st->code)) {
 		part_done(pt, st->code, "%s", pt->last_msg);
 		return false;
 	}
-	log_debug("segment %" PRIu64 " of %s: %s; retrying", pt->seg,
-		  proxy_volume_name(pt->r->vol), pt->last_msg);
-	/* Reads: the next copy at once, if there is one. */
-	if (pt->r->op == IO_READ && pt->next_copy + 1 < pt->n_copies) {
-		pt->next_copy++;
-		metric_inc(p->m.retries, 1);
-		part_send(pt);
-		return false;
-	}
-	part_retry_later(pt);
+	part_next_copy(pt);
 	return false;
 }
 
@@ -359,6 +402,11 @@ static void on_read(void *arg, const struct rpc_status *st,
 			  a1 - a0);
 		return;
 	}
+	if (read_is_stale(pt, rr, a0)) {
+		pt->last_code = GRPC_STATUS_FAILED_PRECONDITION;
+		part_next_copy(pt);
+		return;
+	}
 	memcpy(r->rbuf + (pt->off - r->off), rr->data.data + (pt->off - a0),
 	       pt->len);
 	for (size_t i = 0; i < rr->n_block_versions; i++)
@@ -374,8 +422,16 @@ static void on_write(void *arg, const struct rpc_status *st,
 	const Ombra__V1__StoreWriteResponse *wr =
 	    (const Ombra__V1__StoreWriteResponse *)resp;
 
+	uint64_t first = pt->off / IO_BLOCK;
+	uint64_t n = (pt->off + pt->len + IO_BLOCK - 1) / IO_BLOCK - first;
+
 	if (!part_reply_check(pt, st))
 		return;
+	if (pt->r->op == IO_ZERO)
+		wtrack_forget(proxy_volume_wtrack(pt->r->vol), first, n);
+	else
+		wtrack_written(proxy_volume_wtrack(pt->r->vol), first, n,
+			       wr->version);
 	if (wr->version > pt->r->version)
 		pt->r->version = wr->version;
 	part_done(pt, GRPC_STATUS_OK, " ");

@@ -10,7 +10,16 @@ proxy_ombra_proxy_SOURCES = \
 	proxy/nodes.c \
 	proxy/watch.c \
 	proxy/io.c \
+	proxy/wtrack.c proxy/wtrack.h \
 	proxy/service_volume.c
 # NBD server (proxy/nbd*.c, its own author): sources listed in proxy/nbd.mk.
 proxy_ombra_proxy_SOURCES += $(NBD_SERVER_SOURCES)
 proxy_ombra_proxy_LDADD = $(OMBRA_BASE_LIBS)
+
+# Unit tests of the proxy's pure parts.
+PROXY_UNIT_TESTS = tests/unit/test_wtrack
+check_PROGRAMS += $(PROXY_UNIT_TESTS)
+TESTS += $(PROXY_UNIT_TESTS)
+tests_unit_test_wtrack_SOURCES = tests/unit/test_wtrack.c proxy/wtrack.c
+tests_unit_test_wtrack_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_wtrack_LDADD = $(CMOCKA_LIBS)

@@ -52,8 +52,11 @@ struct nodes {
 	void *done_arg;
 };
 
+/* n may be NULL once the table is closed (late callbacks): not found. */
 static struct pnode *node_find(struct nodes *n, uint64_t id)
 {
+	if (n == NULL)
+		return NULL;
 	for (struct pnode *x = n->head; x != NULL; x = x->next)
 		if (x->id == id)
 			return x;
@@ -114,7 +117,7 @@ void nodes_update(struct nodes *n, uint64_t id, const char *name,
 	struct pnode *x = node_find(n, id);
 	char labels[200];
 
-	if (n->closing)
+	if (n == NULL || n->closing)
 		return;
 	if (x == NULL) {
 		x = calloc(1, sizeof(*x));
@@ -157,13 +160,13 @@ struct rpc_channel *nodes_channel(struct nodes *n, uint64_t id, char *errmsg)
 	struct pnode *x = node_find(n, id);
 	int rv;
 
+	if (n == NULL || n->closing) {
+		ombra_errmsg_printf(errmsg, "proxy shutting down");
+		return NULL;
+	}
 	if (x == NULL || x->address == NULL || x->address[0] == '\0') {
 		ombra_errmsg_printf(errmsg, "node %llu has no known address",
 				    (unsigned long long)id);
-		return NULL;
-	}
-	if (n->closing) {
-		ombra_errmsg_printf(errmsg, "proxy shutting down");
 		return NULL;
 	}
 	if (x->ch == NULL) {

@@ -146,6 +146,8 @@ uint64_t proxy_volume_seg_size(const struct proxy_volume *vol);
 uint64_t proxy_volume_segments(const struct proxy_volume *vol);
 /* A new reference on the same volume. */
 struct proxy_volume *proxy_volume_ref(struct proxy_volume *vol);
+/* The volume's read-your-writes guard (wtrack.h), owned by vol. */
+struct wtrack *proxy_volume_wtrack(struct proxy_volume *vol);
 /* The daemon that opened vol. */
 struct proxy *proxy_volume_proxy(const struct proxy_volume *vol);
 /* true once metad said the volume no longer exists. */

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "wtrack.h"
 
 /* Pages of the shard map: the metad maximum per call. */
 #define FETCH_PAGE 65536
@@ -66,6 +67,7 @@ struct proxy_volume {
 	uint64_t *reps;
 	bool loaded, deleted, in_cache;
 	bool fetching, again;
+	struct wtrack wt;
 	struct waiter *cur, *pending; /* this fetch's / the next fetch's */
 	struct proxy_volume *prev, *next;
 };
@@ -103,6 +105,11 @@ uint64_t proxy_volume_seg_size(const struct proxy_volume *vol)
 uint64_t proxy_volume_segments(const struct proxy_volume *vol)
 {
 	return vol->seg_count;
+}
+
+struct wtrack *proxy_volume_wtrack(struct proxy_volume *vol)
+{
+	return &vol->wt;
 }
 
 struct proxy *proxy_volume_proxy(const struct proxy_volume *vol)
@@ -182,6 +189,7 @@ void proxy_volume_release(struct proxy_volume *vol)
 	if (vol == NULL || --vol->refs > 0)
 		return;
 	vol_unlink(vol);
+	wtrack_reset(&vol->wt);
 	free(vol->segs);
 	free(vol->reps);
 	free(vol->name);
@@ -399,6 +407,8 @@ static void fetch_apply(struct proxy_volume *vol, struct fetch *f)
 	vol->reps = f->reps;
 	f->segs = NULL;
 	f->reps = NULL;
+	if (vol->id != f->id)
+		wtrack_reset(&vol->wt); /* re-created under the same name */
 	vol->id = f->id;
 	vol->size = f->size;
 	vol->seg_size = f->seg_size;

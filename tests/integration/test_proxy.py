@@ -466,9 +466,11 @@ def resize_delete(stub):
            time.monotonic() - t0)
     got = stub.Read(v.ReadRequest(volume=name, offset_bytes=4 * SEG - 4096,
                                   length_bytes=4 * SEG + 4096), timeout=20).data
-    ot.expect(got[:4096] == data and got[-4096:] == data and
-              got[4096:-4096] == bytes(4 * SEG - 4096),
-              "resized volume does not read back")
+    ot.expect(got[:4096] == data, "resized volume: the old last block differs")
+    ot.expect(got[4096:-4096] == bytes(4 * SEG - 4096),
+              "resized volume: the grown part is not zeros")
+    ot.expect(got[-4096:] == data,
+              "resized volume: the new last block differs (%r...)", got[-4096:][:16])
     stub.DeleteVolume(v.DeleteVolumeRequest(name=name, request_id=ot.request_id()),
                       timeout=20)
     expect_error("Read a deleted volume", grpc.StatusCode.NOT_FOUND, name,
