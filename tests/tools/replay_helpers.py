@@ -17,6 +17,7 @@ import threading
 import unittest
 from concurrent import futures
 
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 SRCDIR = os.environ.get("OMBRA_SRCDIR") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(SRCDIR, "tools"))

@@ -80,10 +80,12 @@ class GrpcReplay(unittest.TestCase):
 
     def test_clean_replay_verifies(self):
         self.srv = H.MemVolumeServer(VOL, SIZE)
-        rc, out, err = self.replay("--expect-zeros", "--queue-depth", "8")
+        rc, out, err = self.replay("--expect-zeros", "--queue-depth", "8", "--read-back")
         rep = json.loads(out)
         self.assertEqual(rc, 0, err + out)
         self.assertTrue(rep["ok"])
+        self.assertEqual(rep["read_back"]["failures"], 0)
+        self.assertGreater(rep["read_back"]["blocks"], 50)
         self.assertEqual(rep["requests"]["total"], 400)
         self.assertEqual(rep["requests"]["reads"], 134)
         self.assertEqual(rep["verification"]["failures"], 0)
@@ -109,6 +111,21 @@ class GrpcReplay(unittest.TestCase):
         self.assertNotEqual(f["expected"], f["got"])
         rc, out, _err = self.replay("--limit", "5")
         self.assertEqual(rc, 0)  # before write 40: nothing lost yet
+
+    def test_read_back_finds_lost_write(self):
+        # the first write (record 1, blocks 9-11) is lost and the trace
+        # never reads it again: only the read-back notices
+        self.srv = H.MemVolumeServer(VOL, SIZE, lose_write=0)
+        rc, out, _err = self.replay("--limit", "10")
+        self.assertEqual(rc, 0)
+        self.srv.stop()
+        self.srv = H.MemVolumeServer(VOL, SIZE, lose_write=0)
+        rc, out, _err = self.replay("--limit", "10", "--read-back")
+        rep = json.loads(out)
+        self.assertEqual(rc, 1)
+        self.assertEqual(rep["read_back"]["failures"], 3)
+        self.assertEqual(rep["verification"]["first_failures"][0],
+                         {"block": 9, "expected": "write 1", "got": "zeros"})
 
     def test_retries_reuse_request_id(self):
         self.srv = H.MemVolumeServer(VOL, SIZE, fail_first_writes=True)

@@ -97,6 +97,9 @@ def parser():
     p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     p.add_argument("--expect-zeros", action="store_true",
                    help="the volume is fresh: never-written blocks must read as zeros")
+    p.add_argument("--read-back", action="store_true",
+                   help="after the replay, read every block the run wrote and verify it "
+                   "(reported separately as read_back)")
     p.add_argument("--timeout", type=non_negative_float, default=30.0, metavar="S",
                    help="seconds per gRPC request (default 30)")
     p.add_argument("--retry-timeout", type=non_negative_float, default=0.0, metavar="S",
@@ -160,14 +163,37 @@ def replay(args):
                          max_errors=args.max_errors, progress=prog)
             eng.run(mapped_ops(reader, size, args.limit, stats))
             stats.skipped += reader.skipped
+            back = read_back(args, backend, book, stats) if args.read_back else None
         finally:
             backend.close()
         meta = {"trace": args.trace, "format": reader.format, "via": args.via,
                 "endpoint": endpoint, "volume": args.volume, "volume_size": size,
                 "queue_depth": args.queue_depth,
                 "speed": "max" if args.speed is None else "%gx" % args.speed,
-                "seed": seed, "limit": args.limit}
+                "seed": seed, "limit": args.limit, "read_back": back}
         return report.build(stats, book, meta)
+
+
+def read_back(args, backend, book, stats):
+    """Read every block the replay wrote and verify it with the same book;
+    errors are added to stats.  Returns {blocks, failures, duration_s,
+    mb_per_s} for the report."""
+    failures0 = book.failures
+    rb = report.Stats()
+    ranges = book.written_ranges()
+    Engine(backend, book, rb, queue_depth=args.queue_depth, max_errors=args.max_errors,
+           retry_timeout=args.retry_timeout if args.via == "grpc" else 0.0).run(
+        Op("R", start, length) for start, length in ranges)
+    for m in rb.first_errors:
+        stats.error("read-back: " + m)
+    stats.errors += rb.errors - len(rb.first_errors)
+    if rb.aborted and stats.aborted is None:
+        stats.aborted = "read-back: " + rb.aborted
+    d = rb.duration()
+    return {"blocks": sum(ln for _s, ln in ranges) // 4096,
+            "failures": book.failures - failures0,
+            "duration_s": round(d, 3),
+            "mb_per_s": round(rb.bytes["R"] / 1e6 / d, 2) if d > 0 else None}
 
 
 def main(argv):

@@ -95,6 +95,23 @@ class BlockBook:
         for i, w in enumerate(wnos):
             self.acked[first + i] = w if ok else UNKNOWN
 
+    def written_ranges(self, max_blocks=256):
+        """(byte start, byte length) runs covering every block this run
+        wrote (acknowledged or not), ascending, each at most max_blocks
+        blocks: what --read-back reads."""
+        out = []
+        run_start = prev = None
+        for b in sorted(self.issued):
+            if run_start is not None and b == prev + 1 and b - run_start < max_blocks:
+                prev = b
+                continue
+            if run_start is not None:
+                out.append((run_start * BLOCK, (prev - run_start + 1) * BLOCK))
+            run_start = prev = b
+        if run_start is not None:
+            out.append((run_start * BLOCK, (prev - run_start + 1) * BLOCK))
+        return out
+
     def check_read(self, start, data):
         """Check the bytes read at byte `start` (block aligned) against the
         acknowledged writes; returns the number of mismatching blocks."""

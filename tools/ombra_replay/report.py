@@ -177,6 +177,10 @@ def text(rep):
                  % (v["blocks_checked"], v["blocks_unknown"], v["failures"]))
     for f in v["first_failures"]:
         lines.append("    block %d: expected %s, got %s" % (f["block"], f["expected"], f["got"]))
+    rb = rep.get("read_back")
+    if rb:
+        lines.append("  read-back        %d written blocks read in %.3f s (%s MB/s), %d failures"
+                     % (rb["blocks"], rb["duration_s"], rb["mb_per_s"], rb["failures"]))
     e = rep["errors"]
     lines.append("  errors           %d" % e["count"])
     for m in e["first"]:
