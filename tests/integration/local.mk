@@ -6,6 +6,7 @@
 # that `make -j2 check` overlaps it with the others.
 INTEGRATION_TESTS = \
 	tests/integration/test_e2e_clients.sh \
+	tests/integration/test_replay.py \
 	tests/integration/test_failover.py \
 	tests/integration/test_stored.py \
 	tests/integration/test_leases.py \
