@@ -22,6 +22,10 @@ directly from Python:
     for every block of the primary's segments;
   - with the scrub on, a corrupted block is found and repaired without
     any read (ombra_stored_scrub_bad_blocks_total rises);
+  - the primary is SIGKILLed: metad promotes the replica (higher epoch),
+    which refuses the old epoch and takes writes in the new one; the old
+    primary restarts, is re-synced as a replica, holds the new data and
+    refuses writes as primary;
   - with metad gone, the node lease runs out: writes and STRONG reads are
     UNAVAILABLE "lease expired";
   - both daemons stop cleanly on SIGTERM (exit 0, no sanitizer report).
@@ -479,6 +483,38 @@ def run(c, m, spb, nodes):
         r = read(repl, 0, SEG, any_copy=True)
         ot.expect(r.data == bytes(expected), "scrub-repaired replica data differs")
         ot.expect(repl.metric("ombra_stored_scrubbed_blocks_total") > 0, "no blocks scrubbed")
+
+    with ot.step("the primary fails: the replica is promoted, the old primary re-synced"):
+        prim.kill()
+
+        def promoted():
+            p = shard_map(cl, m, "v1").segments[0]
+            return p if p.primary_node_id == repl.node_id else None
+        p0 = ot.wait_until(promoted, 30, "segment 0 promoted to the replica")
+        new_epoch = p0.lease_epoch
+        ot.expect(new_epoch > epoch and prim.node_id in p0.resync_node_ids,
+                  "after promotion segment 0 is %s", p0)
+        d6 = pattern("six", 3 * BLK)
+        v6 = write(repl, 4 * BLK, d6, ep=new_epoch)
+        expected[4 * BLK:7 * BLK] = d6
+        ot.expect(v6 >> 40 == new_epoch, "version %x not in epoch %d", v6, new_epoch)
+        code, msg = code_of(write, repl, 0, b"z" * BLK, ep=epoch)
+        ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION and "stale" in msg,
+                  "old epoch at the new primary: %s %s", code, msg)
+        prim.start()
+        prim.wait_healthy()
+
+        def back():
+            p = shard_map(cl, m, "v1").segments[0]
+            return prim.node_id in p.replica_node_ids and prim.node_id not in p.resync_node_ids
+        ot.wait_until(back, 40, "the old primary back in replica_node_ids")
+        r = read(prim, 0, SEG)
+        ot.expect(r.data == bytes(expected), "the old primary's data differs after re-sync")
+        ot.expect(r.block_versions[4] == v6, "block 4 version %d, want %d",
+                  r.block_versions[4], v6)
+        code, msg = code_of(write, prim, 0, b"z" * BLK, ep=new_epoch)
+        ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION and "not the primary" in msg,
+                  "write to the old primary: %s %s", code, msg)
 
     with ot.step("without metad the node lease expires (self-fencing)"):
         for mem in c.members.values():
