@@ -136,10 +136,12 @@ static void report_done(void *arg)
 		}
 	}
 	metric_inc(sd->m.resync_segments, 1.0);
-	log_info("resync: node %llu is in sync again for volume %llu segment "
-		 "%llu (%zu blocks pushed)",
-		 (unsigned long long)r->node, (unsigned long long)r->vol,
-		 (unsigned long long)r->seg, r->pushed);
+	sd->resync_batch++;
+	log_msg(r->pushed > 0 ? LOG_INFO : LOG_DEBUG,
+		"resync: node %llu is in sync again for volume %llu segment "
+		"%llu (%zu blocks pushed)",
+		(unsigned long long)r->node, (unsigned long long)r->vol,
+		(unsigned long long)r->seg, r->pushed);
 	rs_end(r, true);
 }
 
@@ -394,11 +396,12 @@ static void local_done(void *arg)
 		rs_restamp(r);
 		return;
 	}
-	log_info("resync: volume %llu segment %llu to node %llu: %zu of %llu "
-		 "blocks to push",
-		 (unsigned long long)r->vol, (unsigned long long)r->seg,
-		 (unsigned long long)r->node, r->n_todo,
-		 (unsigned long long)r->n_blocks);
+	log_msg(r->n_todo > 0 ? LOG_INFO : LOG_DEBUG,
+		"resync: volume %llu segment %llu to node %llu: %zu of %llu "
+		"blocks to push",
+		(unsigned long long)r->vol, (unsigned long long)r->seg,
+		(unsigned long long)r->node, r->n_todo,
+		(unsigned long long)r->n_blocks);
 	metric_inc(r->sd->m.resync_blocks, (double)r->n_todo);
 	rs_push(r);
 }
@@ -457,10 +460,10 @@ static void rs_begin(struct stored *sd, const struct sm_volume *v, uint64_t seg,
 		rs_end(r, false);
 		return;
 	}
-	log_info("resync: node %llu for volume %llu segment %llu starts "
-		 "(new writes are forwarded to it)",
-		 (unsigned long long)node, (unsigned long long)v->id,
-		 (unsigned long long)seg);
+	log_debug("resync: node %llu for volume %llu segment %llu starts "
+		  "(new writes are forwarded to it)",
+		  (unsigned long long)node, (unsigned long long)v->id,
+		  (unsigned long long)seg);
 	/* Forward first, compare after: every write either lands in our
 	 * store before we read it or is forwarded. */
 	ss->forward_node = node;
@@ -502,6 +505,11 @@ void resync_kick(struct stored *sd)
 				}
 			}
 		}
+	}
+	if (sd->resync_batch > 0) {
+		log_info("resync: %llu segments re-synced, none left to do",
+			 (unsigned long long)sd->resync_batch);
+		sd->resync_batch = 0;
 	}
 }
 

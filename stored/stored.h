@@ -133,6 +133,7 @@ struct stored {
 	bool scrub_running;
 	/* Resync (resync.c): at most one segment at a time. */
 	bool resync_running;
+	uint64_t resync_batch; /* segments re-synced since the last idle */
 
 	void (*on_drained)(struct stored *sd); /* inflight reached 0 */
 };
