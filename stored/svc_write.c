@@ -216,11 +216,28 @@ static void merge_work(void *arg)
 	write_work(op);
 }
 
+static void write_done(void *arg);
+
+/* The bad head/tail block was repaired (or not): merge again, or fail. */
 static void write_repaired(void *arg, int rv, const char *errmsg)
 {
-	(void)arg;
-	(void)rv;
-	(void)errmsg;
+	struct wop *op = arg;
+
+	if (rv != 0) {
+		wop_finish_fail(op,
+				rv == OMBRA_EIO ? GRPC_STATUS_DATA_LOSS
+						: ombra_err_to_grpc(rv),
+				"the partial block this write must merge with: "
+				"%s",
+				errmsg);
+		return;
+	}
+	op->has_bad = false;
+	op->repaired = true;
+	if (work_submit(op->sd, merge_work, write_done, op) != 0) {
+		wop_finish_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				"out of memory");
+	}
 }
 
 static void write_done(void *arg)
@@ -254,22 +271,20 @@ static void write_done(void *arg)
 		return;
 	}
 	ss->next_seq = 0; /* derive it from the store next time */
-	if (op->has_bad) {
+	if (op->has_bad && !op->repaired) {
 		/* The partial block we must merge with is bad: repair it
-		 * in the background; the client retries. */
+		 * from another copy (the segment's queue waits), then merge
+		 * again. */
 		repair_blocks(sd, op->vol, op->seg, &op->bad_block, 1,
-			      write_repaired, NULL);
-		wop_finish_fail(op, GRPC_STATUS_UNAVAILABLE,
-				"block %llu failed its checksum and is being "
-				"repaired; retry the write",
-				(unsigned long long)op->bad_block);
+			      write_repaired, op);
 		return;
 	}
 	log_error("volume %llu segment %llu: local write failed: %s",
 		  (unsigned long long)op->vol, (unsigned long long)op->seg,
 		  op->errmsg);
-	wop_finish_fail(op, ombra_err_to_grpc(op->rv), "local write: %s",
-			op->errmsg);
+	wop_finish_fail(
+	    op, op->has_bad ? GRPC_STATUS_DATA_LOSS : ombra_err_to_grpc(op->rv),
+	    "local write: %s", op->errmsg);
 }
 
 /* Still allowed to write this segment as primary? 0 or a status. */

@@ -34,6 +34,7 @@ struct wop {
 	char errmsg[OMBRA_ERRMSG_LEN];
 	uint64_t bad_block; /* head/tail block that failed verification */
 	bool has_bad;
+	bool repaired;	/* that block was repaired once already */
 	bool refetched; /* map refetched once after a refusal */
 	uint64_t t0;
 	/* An aligned write whose version is known before it is stored is
