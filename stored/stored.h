@@ -4,11 +4,13 @@
  * is thread-safe, and the metad clients, each behind its own mutex).
  *
  * Modules: main.c (start-up, shutdown), node.c (registration, heartbeats,
- * node lease, shard-map cache refresh), meta.c (blocking metad calls run
- * in the thread pool), work.c (thread-pool jobs, segment table, peers),
- * svc_write.c (Write at the primary), svc_read.c (Read and block repair),
- * svc_misc.c (Replicate, GetSegmentInfo, Flush, Probe, service table),
- * scrub.c, resync.c.
+ * node lease), mapcache.c (shard-map cache), meta.c (blocking metad calls
+ * run in the thread pool), work.c (thread-pool jobs, segment table,
+ * peers), svc_write.c + wrepl.c (Write at the primary: queue and local
+ * write; replication and replica reports), svc_read.c (Read and block
+ * repair), svc_misc.c (Replicate, GetSegmentInfo, Flush, Probe, service
+ * table), scrub.c, resync.c; pure helpers in options.c, wlogic.c,
+ * shardmap.c (unit-tested).
  *
  * Failure: handlers answer every call with a gRPC status and a message;
  * nothing here aborts on bad input. */
