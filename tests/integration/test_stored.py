@@ -26,6 +26,7 @@ directly from Python:
     which refuses the old epoch and takes writes in the new one; the old
     primary restarts, is re-synced as a replica, holds the new data and
     refuses writes as primary;
+  - a deleted volume's data files disappear from both nodes;
   - with metad gone, the node lease runs out: writes and STRONG reads are
     UNAVAILABLE "lease expired";
   - both daemons stop cleanly on SIGTERM (exit 0, no sanitizer report).
@@ -535,6 +536,25 @@ def run(c, m, spb, nodes):
         code, msg = code_of(write, prim, 0, b"z" * BLK, ep=new_epoch)
         ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION and "not the primary" in msg,
                   "write to the old primary: %s %s", code, msg)
+
+    with ot.step("a deleted volume's data is deleted on every node"):
+        vol2 = cl.call("CreateVolume", m.volume.CreateVolumeRequest(
+            name="v2", size_bytes=4 * SEG, segment_size_bytes=SEG, home_region="r1",
+            replicas=2, request_id=ot.request_id())).volume
+        p = shard_map(cl, m, "v2").segments[0]
+        node = {a.node_id: a, b.node_id: b}[p.primary_node_id]
+        node.stub.Write(spb.StoreWriteRequest(
+            volume_id=vol2.id, segment_index=0, segment_size_bytes=SEG,
+            lease_epoch=p.lease_epoch or 1, offset_bytes=0, data=pattern("v2", BLK),
+            request_id=ot.request_id()), timeout=15)
+        files = [os.path.join(n.data_dir, "fast", "vol-%d.data" % vol2.id) for n in (a, b)]
+        ot.expect(all(os.path.exists(f) for f in files), "v2 data files missing: %s", files)
+        cl.call("DeleteVolume", m.volume.DeleteVolumeRequest(name="v2",
+                                                             request_id=ot.request_id()))
+        ot.wait_until(lambda: not any(os.path.exists(f) for f in files), 20,
+                      "v2's data files to be deleted")
+        r = read(a if a is not prim else b, 0, BLK, any_copy=True)
+        ot.expect(r.data == bytes(expected[0:BLK]), "v1 damaged by deleting v2")
 
     with ot.step("without metad the node lease expires (self-fencing)"):
         for mem in c.members.values():
