@@ -9,7 +9,9 @@ lengths, the last block of the volume, 4 MiB I/O, a whole-volume read,
 Trim reading back zeros, Flush, GetVolumeShardingInfo.  Bad input gets the
 right status and a message (unknown volume NOT_FOUND, offset beyond the
 end and oversized requests INVALID_ARGUMENT, empty write, missing name,
-prefetch UNIMPLEMENTED) and the proxy keeps serving.  /metrics shows the
+prefetch UNIMPLEMENTED) and the proxy keeps serving.  Resize and delete
+through the proxy take effect at once; a delete made at metad directly
+reaches the proxy's cache through the Watch stream.  /metrics shows the
 traffic.  Failover: the primary of segment 0 is SIGKILLed during a loop of
 writes and a loop of reads of segment 0; reads keep being served (from the
 replica), writes continue after metad promotes the replica, and every
@@ -396,6 +398,9 @@ def main():
         with ot.step("ResizeVolume and DeleteVolume through the proxy"):
             resize_delete(stub)
 
+        with ot.step("a delete made at metad reaches the proxy's cache (Watch)"):
+            watch_delete(cl, stub)
+
         with ot.step("/metrics shows the traffic"):
             code, body = ot.http_get(phttp, "/metrics")
             ot.expect(code == 200, "/metrics status %s", code)
@@ -481,6 +486,33 @@ def resize_delete(stub):
 def victim_name(si):
     """The node that was the primary of segment 0 in shard map si."""
     return {n.id: n.name for n in si.nodes}[si.segments[0].primary_node_id]
+
+
+def watch_delete(cl, stub):
+    """A volume the proxy has cached is deleted through metad directly;
+    the Watch event makes the proxy answer NOT_FOUND itself (not a node's
+    refusal) within a few seconds."""
+    m = ot.pb()
+    v = m.volume
+    name = "pv3"
+    stub.CreateVolume(v.CreateVolumeRequest(
+        name=name, size_bytes=4 * SEG, segment_size_bytes=SEG, home_region="r1",
+        replicas=2, request_id=ot.request_id()), timeout=20)
+    stub.Write(v.WriteRequest(volume=name, data=b"w" * 4096,
+                              request_id=ot.request_id()), timeout=20)
+    cl.call("DeleteVolume", v.DeleteVolumeRequest(name=name,
+                                                  request_id=ot.request_id()))
+    seen = []
+
+    def gone():
+        code, msg = ot.status_code(stub.Read, v.ReadRequest(
+            volume=name, length_bytes=4096), timeout=10)
+        seen.append((code.name, msg))
+        return code == grpc.StatusCode.NOT_FOUND and not msg.startswith("node ")
+    ot.wait_until(gone, 5, "the proxy to drop %s after its deletion at metad"
+                  % name, interval=0.05)
+    ot.log("deleted at metad: proxy answers %s after %d reads", seen[-1],
+           len(seen))
 
 
 def failover(c, cl, stub, model, stored, si):
