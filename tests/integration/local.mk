@@ -8,6 +8,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test_e2e_crash.py \
 	tests/integration/test_e2e_clients.sh \
 	tests/integration/test_e2e_corrupt.py \
+	tests/integration/test_e2e_bad_input.py \
 	tests/integration/test_replay.py \
 	tests/integration/test_failover.py \
 	tests/integration/test_stored.py \
