@@ -26,7 +26,6 @@ every process is stopped.
 
 import os
 import sys
-import time
 
 import grpc
 

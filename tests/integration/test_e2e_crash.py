@@ -37,7 +37,8 @@ import ombra_cluster as oc  # noqa: E402
 from ombra_test import expect, log, step  # noqa: E402
 
 TRACE = os.environ.get("OMBRA_TRACE") or os.path.join(
-    os.path.dirname(ot.srcdir()), "shared", "traces", "cloudPhysicsIO.vscsi.zst")
+    os.path.dirname(os.path.realpath(ot.srcdir())), "shared", "traces",
+    "cloudPhysicsIO.vscsi.zst")
 VOLUME = "crash"
 VOL_SIZE = 512 * oc.MIB
 # The first 6000 requests take about 30-40 s here under the sanitizers.
@@ -107,9 +108,6 @@ def verify_through_proxy(c, last):
 
 
 def main():
-    if not os.path.exists(TRACE):
-        sys.stderr.write("SKIP: trace %s not found\n" % TRACE)
-        sys.exit(77)
     replay = ot.find_binary("ombra-replay", "tools")
     with oc.LocalCluster("crash") as c:
         with step("start a one-region cluster and a 512 MiB RF 2 volume"):
@@ -245,4 +243,7 @@ def compare_copies(c, vol, victim_id):
 
 
 if __name__ == "__main__":
+    if not os.path.exists(TRACE):
+        sys.stderr.write("SKIP: trace %s not found\n" % TRACE)
+        sys.exit(77)
     ot.run_test(main, BUDGET_S)

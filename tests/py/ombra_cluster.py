@@ -69,14 +69,6 @@ def stubs():
     return _stubs
 
 
-def need_programs(*names):
-    """Exit 77 (automake SKIP) naming the first program missing from PATH."""
-    for n in names:
-        if shutil.which(n) is None:
-            sys.stderr.write("SKIP: %s not installed (deploy/install-deps installs it)\n" % n)
-            sys.exit(77)
-
-
 def _pid_running(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
