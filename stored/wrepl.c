@@ -22,6 +22,7 @@
 struct report {
 	struct wop *op;
 	uint64_t node;
+	const char *why; /* the replica's failure (its target's msg) */
 	Ombra__V1__ReplicaReportResponse *resp;
 	int rv;
 	grpc_status_code code;
@@ -98,10 +99,10 @@ static void report_done(void *arg)
 			 rp->code == GRPC_STATUS_FAILED_PRECONDITION
 			     ? GRPC_STATUS_FAILED_PRECONDITION
 			     : GRPC_STATUS_UNAVAILABLE,
-			 "replica %llu of segment %llu failed and metad could "
-			 "not remove it from the in-sync set: %s",
+			 "replica %llu of segment %llu failed (%s) and metad "
+			 "could not remove it from the in-sync set: %s",
 			 (unsigned long long)rp->node,
-			 (unsigned long long)op->seg, rp->errmsg);
+			 (unsigned long long)op->seg, rp->why, rp->errmsg);
 		wop_phase_done(op);
 	} else {
 		log_warn("volume %llu segment %llu: replica %llu failed; "
@@ -153,6 +154,7 @@ static void report_next(struct wop *op)
 		}
 		rp->op = op;
 		rp->node = t->node;
+		rp->why = t->msg;
 		if (work_submit(op->sd, report_work, report_done, rp) != 0) {
 			free(rp);
 			wop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED,
