@@ -27,7 +27,8 @@ directly from Python:
     primary restarts, is re-synced as a replica, holds the new data and
     refuses writes as primary;
   - a deleted volume's data files disappear from both nodes;
-  - with metad gone, the node lease runs out: writes and STRONG reads are
+  - with metad gone, a write whose replica fails is not acknowledged
+    (UNAVAILABLE), and then the node lease runs out: writes and STRONG reads are
     UNAVAILABLE "lease expired";
   - both daemons stop cleanly on SIGTERM (exit 0, no sanitizer report).
 
@@ -556,9 +557,20 @@ def run(c, m, spb, nodes):
         r = read(a if a is not prim else b, 0, BLK, any_copy=True)
         ot.expect(r.data == bytes(expected[0:BLK]), "v1 damaged by deleting v2")
 
-    with ot.step("without metad the node lease expires (self-fencing)"):
+    with ot.step("a replica fails while metad is down: the write is not acknowledged"):
         for mem in c.members.values():
             mem.kill()
+        prim.proc.send_signal(signal.SIGSTOP)  # segment 0's replica now
+        try:
+            t0 = time.monotonic()
+            code, msg = code_of(write, repl, 5 * BLK, pattern("never", BLK), ep=new_epoch)
+            ot.log("answered after %.1fs: %s %s", time.monotonic() - t0, code, msg)
+            ot.expect(code == grpc.StatusCode.UNAVAILABLE and "metad could not" in msg,
+                      "write with a failed replica and no metad: %s %s", code, msg)
+        finally:
+            prim.proc.send_signal(signal.SIGCONT)
+
+    with ot.step("without metad the node lease expires (self-fencing)"):
         time.sleep(3.5)  # lease_ms = node_timeout_ms = 3000
         code, msg = code_of(write, prim, 0, b"y" * BLK)
         ot.expect(code == grpc.StatusCode.UNAVAILABLE and "lease expired" in msg,
