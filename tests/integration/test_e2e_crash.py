@@ -5,8 +5,9 @@ deploy/ombra-local runs one region (1 metad, 2 stored, 1 proxy).  A 512 MiB
 volume with 2 copies receives the first requests of the CloudPhysics vSCSI
 trace (/work/shared/traces/cloudPhysicsIO.vscsi.zst, or $OMBRA_TRACE)
 through ombra-replay over gRPC, with retries of UNAVAILABLE requests (same
-request id).  A few seconds into the replay the stored that is primary of
-most segments is SIGKILLed.  Then:
+request id).  Once a third of the writes are done (by the proxy's
+ombra_proxy_writes_total) the stored that is primary of most segments is
+SIGKILLed.  Then:
 
 1. the replay finishes with 0 errors and 0 verification failures (metad
    promoted the surviving replica and the proxy followed it);
@@ -41,9 +42,9 @@ TRACE = os.environ.get("OMBRA_TRACE") or os.path.join(
     "cloudPhysicsIO.vscsi.zst")
 VOLUME = "crash"
 VOL_SIZE = 512 * oc.MIB
-# The first 6000 requests take about 30-40 s here under the sanitizers.
-LIMIT = int(os.environ.get("OMBRA_CRASH_LIMIT", "6000"))
-KILL_AFTER_S = 10.0
+# The first 10000 requests (1424 reads) take 30-60 s here under the sanitizers.
+LIMIT = int(os.environ.get("OMBRA_CRASH_LIMIT", "10000"))
+KILL_AFTER_S = 20.0  # at the latest
 SEED = 424242
 BUDGET_S = 300
 
@@ -134,16 +135,31 @@ def main():
                 "--via", "grpc", "--endpoint", c.proxy()["grpc"], "--limit", str(LIMIT),
                 "--seed", str(SEED), "--retry-timeout", "60", "--timeout", "20",
                 "--json", "--no-progress"]
-        with step("replay with a SIGKILL of %s after %.0fs" % (victim.name, KILL_AFTER_S)):
+        proxy_http = c.proxy()["http"]
+
+        def writes():
+            return c.metric(proxy_http, "ombra_proxy_writes_total")
+        writes0 = writes()
+        retries0 = c.metric(proxy_http, "ombra_proxy_retries_total")
+        with step("replay with a SIGKILL of %s a third of the way in" % victim.name):
             log("   %s", " ".join(argv))
             with open(out_path, "wb") as out, open(err_path, "wb") as err:
                 proc = subprocess.Popen(argv, stdout=out, stderr=err,
                                         stdin=subprocess.DEVNULL)
             try:
-                time.sleep(KILL_AFTER_S)
+                # Kill once a third of the requests are done (or after
+                # KILL_AFTER_S at most), so the kill lands mid-replay
+                # however fast this machine is.
+                deadline = time.monotonic() + KILL_AFTER_S
+                while time.monotonic() < deadline and proc.poll() is None:
+                    if writes() - writes0 >= LIMIT // 3:
+                        break
+                    time.sleep(0.2)
+                done = writes() - writes0
                 expect(proc.poll() is None, "the replay ended before the kill (exit %s); "
                        "raise OMBRA_CRASH_LIMIT", proc.poll())
                 c.kill(victim.name, "KILL")
+                log("   killed after %d of about %d writes", done, LIMIT)
                 t_kill = time.monotonic()
                 rc = proc.wait(timeout=BUDGET_S - 120)
             finally:
@@ -165,6 +181,9 @@ def main():
                 rep["requests"]["writes"], rep["requests"]["retries"], rep["duration_s"],
                 rep["verification"]["blocks_checked"], rep["verification"]["failures"],
                 rep["errors"]["count"], time.monotonic() - t_kill)
+            log("   proxy: %d pieces retried during the replay, %d engine errors",
+                c.metric(proxy_http, "ombra_proxy_retries_total") - retries0,
+                c.metric(proxy_http, "ombra_proxy_io_errors_total"))
             expect(rep["requests"]["total"] == LIMIT, "replay did %d of %d requests",
                    rep["requests"]["total"], LIMIT)
             expect(rep["verification"]["failures"] == 0, "verification failures: %s",
