@@ -101,13 +101,20 @@ def parse_metric(text, name, labels=None):
     return total
 
 
+def _on_sigterm(signum, frame):
+    raise TestError("terminated by SIGTERM")
+
+
 class LocalCluster:
     """A cluster run by deploy/ombra-local in a temp dir (see module doc).
 
     regions: number of regions (1 region = 1 metad, 2 stored, 1 proxy).
-    After up(): self.summary is ombra-local's `up --json` document."""
+    After up(): self.summary is ombra-local's `up --json` document.
+    SIGTERM to the test (the harness giving up) raises TestError, so the
+    cluster is still stopped by __exit__."""
 
     def __init__(self, name, regions=1, fast_size="8GiB", slow_size="16GiB"):
+        signal.signal(signal.SIGTERM, _on_sigterm)
         self.script = os.path.join(ot.srcdir(), "deploy", "ombra-local")
         self.bindir = ot.builddir()
         self.regions = regions
