@@ -100,8 +100,9 @@ class GrpcReplay(unittest.TestCase):
         self.assertEqual(rep["seed"], 99)
 
     def test_lost_write_is_detected(self):
+        # queue depth 1: write 40 in arrival order is the same on every run
         self.srv = H.MemVolumeServer(VOL, SIZE, lose_write=40)
-        rc, out, _err = self.replay()
+        rc, out, _err = self.replay("--queue-depth", "1")
         rep = json.loads(out)
         self.assertEqual(rc, 1)
         self.assertFalse(rep["ok"])
@@ -109,23 +110,26 @@ class GrpcReplay(unittest.TestCase):
         f = rep["verification"]["first_failures"][0]
         self.assertRegex(f["expected"], r"^write \d+$")
         self.assertNotEqual(f["expected"], f["got"])
+        self.srv.stop()
+        self.srv = H.MemVolumeServer(VOL, SIZE, lose_write=40)
         rc, out, _err = self.replay("--limit", "5")
-        self.assertEqual(rc, 0)  # before write 40: nothing lost yet
+        self.assertEqual(rc, 0)  # 5 requests never reach write 40
 
     def test_read_back_finds_lost_write(self):
-        # the first write (record 1, blocks 9-11) is lost and the trace
-        # never reads it again: only the read-back notices
+        # the first write (record 1, blocks 4-5) is lost and the first 10
+        # records never read it again: only the read-back notices.  Queue
+        # depth 1 makes "the first write" the same one on every run.
         self.srv = H.MemVolumeServer(VOL, SIZE, lose_write=0)
-        rc, out, _err = self.replay("--limit", "10")
+        rc, out, _err = self.replay("--limit", "10", "--queue-depth", "1")
         self.assertEqual(rc, 0)
         self.srv.stop()
         self.srv = H.MemVolumeServer(VOL, SIZE, lose_write=0)
-        rc, out, _err = self.replay("--limit", "10", "--read-back")
+        rc, out, _err = self.replay("--limit", "10", "--queue-depth", "1", "--read-back")
         rep = json.loads(out)
         self.assertEqual(rc, 1)
-        self.assertEqual(rep["read_back"]["failures"], 3)
+        self.assertEqual(rep["read_back"]["failures"], 2)
         self.assertEqual(rep["verification"]["first_failures"][0],
-                         {"block": 9, "expected": "write 1", "got": "zeros"})
+                         {"block": 4, "expected": "write 1", "got": "zeros"})
 
     def test_retries_reuse_request_id(self):
         self.srv = H.MemVolumeServer(VOL, SIZE, fail_first_writes=True)
