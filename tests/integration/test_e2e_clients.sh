@@ -9,7 +9,8 @@
 #     e2fsck -fn passes on the copy;
 #   - qemu-io patterns on a volume with 64 KiB segments: aligned and
 #     512-byte unaligned writes across segment boundaries, the last block,
-#     discard and write -z reading back zeros, neighbours left untouched;
+#     discard and write -z reading back zeros, requests in flight together
+#     (aio), vectored I/O, neighbours left untouched;
 #   - nbdcopy of 256 MiB of random data in and out, sha256 equal;
 #   - fio's nbd engine: randwrite with verify=crc32c passes;
 #   - nbdinfo shows the export size, nbdinfo --list lists every volume.
@@ -141,6 +142,13 @@ qio qio "write -P 0x77 $((4 * MIB)) 1M" "write -z $((4 * MIB)) 256k" \
 	"read -P 0 $((4 * MIB)) 256k" "read -P 0x77 $((4 * MIB + 256 * 1024)) $((44 * 1024 + 512))" \
 	"read -P 0 $((4 * MIB + 300 * 1024 + 512)) 1024" \
 	"read -P 0x77 $((4 * MIB + 301 * 1024 + 512)) $((723 * 1024 - 512))"
+# requests in flight together (aio), and vectored I/O across a boundary
+qio qio "aio_write -P 0x88 $((10 * S)) 64k" "aio_write -P 0x89 $((11 * S + 4096)) 64k" \
+	"aio_write -P 0x8a $((13 * S - 512)) 8k" "aio_flush" \
+	"aio_read -P 0x88 $((10 * S)) 64k" "aio_read -P 0x89 $((11 * S + 4096)) 64k" \
+	"aio_read -P 0x8a $((13 * S - 512)) 8k" "aio_flush" \
+	"writev -P 0x99 $((15 * S - 1536)) 512 1024 2048" \
+	"readv -P 0x99 $((15 * S - 1536)) 2048 1536" "read -P 0x11 $((15 * S + 2048)) 2048"
 # everything above is still there, read back by a fresh connection
 qio qio "read -P 0x11 0 $((S - 1536))" "read -P 0x22 $((S - 1536)) 3584" \
 	"read -P 0x44 $((7 * S + 512)) $((2 * S + 1024))" \
