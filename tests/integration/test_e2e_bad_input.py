@@ -15,8 +15,9 @@ NBD (raw sockets on the proxy's NBD port, tests/py/ombra_cluster.NbdClient):
   offsets that overflow 64 bits (EINVAL/ENOSPC, connection goes on, the
   write payload is skipped); oversized READ and WRITE (EINVAL, payload
   skipped), a WRITE announcing more than 64 MiB (closed); an unknown
-  command (EINVAL); a client that disconnects in the middle of a write
-  payload, and one that disconnects with many reads in flight.
+  command (EINVAL); a client that stalls in the middle of a write payload
+  (others are served meanwhile) and then disconnects, and one that
+  disconnects with many reads in flight.
 gRPC (the proxy's VolumeService): Read/Write/Trim beyond the end, with
   overflowing offsets, zero or oversized lengths, empty data, unknown and
   empty volume names: each an error status (the documented code where
@@ -191,6 +192,8 @@ def nbd_cases(x):
         n = x.nbd()
         n.send_request(oc.NBD_CMD_WRITE, off, len(data))
         n.sock.sendall(b"\xee" * (len(data) // 2))
+        # While it stalls there, other clients are served (and see the old data).
+        x.healthy("a client stalled in a write payload")
         n.close()
         # and one that leaves 32 reads in flight
         n = x.nbd()
