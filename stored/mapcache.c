@@ -23,6 +23,7 @@
  * and those already cached. */
 struct refresh {
 	struct stored *sd;
+	uint64_t seq;	  /* sd->fetch_seq when it began */
 	uint64_t *cached; /* ids cached when the job started */
 	size_t n_cached;
 	struct sm_volume *fetched; /* list */
@@ -136,9 +137,18 @@ static void drop_volume(struct stored *sd, uint64_t vol)
 	}
 }
 
-/* Install a fetched map: raise the epochs seen of its segments. */
+/* Install a fetched map (owned by the cache from now on): raise the
+ * epochs seen of its segments.  A map whose fetch began before the cached
+ * one's is dropped: it may be older (e.g. a refresh that read metad
+ * before a resize, finishing after an on-demand fetch saw it). */
 static void install_volume(struct stored *sd, struct sm_volume *v)
 {
+	struct sm_volume *old = sm_find(&sd->maps, v->id);
+
+	if (old != NULL && old->fetch_seq > v->fetch_seq) {
+		sm_volume_free(v);
+		return;
+	}
 	for (uint64_t i = 0; i < v->n_segs; i++) {
 		struct segstate *s = segtab_find(&sd->segs, v->id, i);
 
@@ -168,6 +178,7 @@ static void refresh_done(void *arg)
 			struct sm_volume *v = r->fetched;
 
 			r->fetched = v->next;
+			v->fetch_seq = r->seq;
 			install_volume(sd, v);
 		}
 		for (struct sm_volume *v = sd->maps.head; v != NULL;
@@ -231,6 +242,7 @@ void maps_refresh(struct stored *sd, void (*done)(struct stored *, int))
 	}
 	r->sd = sd;
 	r->done = done;
+	r->seq = ++sd->fetch_seq;
 	if (work_submit(sd, refresh_work, refresh_done, r) != 0) {
 		free(r->cached);
 		free(r);
@@ -243,6 +255,7 @@ void maps_refresh(struct stored *sd, void (*done)(struct stored *, int))
 
 struct map_waiter {
 	uint64_t vol;
+	bool again; /* MAPS_REFETCH joined a fetch begun before it */
 	void (*cb)(void *arg, int rv);
 	void *arg;
 	struct map_waiter *next;
@@ -251,6 +264,7 @@ struct map_waiter {
 struct fetch {
 	struct stored *sd;
 	uint64_t vol;
+	uint64_t seq; /* sd->fetch_seq when it began */
 	char *name;
 	struct sm_volume *v;
 	int rv;
@@ -264,13 +278,17 @@ static void fetch_work(void *arg)
 	f->rv = meta_fetch_volume(f->sd, f->vol, f->name, &f->v, f->errmsg);
 }
 
+static int fetch_start(struct stored *sd, uint64_t vol);
+
 static void fetch_done(void *arg)
 {
 	struct fetch *f = arg;
 	struct stored *sd = f->sd;
 	struct map_waiter *mine = NULL;
+	bool again = false;
 
 	if (f->rv == 0) {
+		f->v->fetch_seq = f->seq;
 		install_volume(sd, f->v);
 		resync_kick(sd);
 	} else if (f->rv == OMBRA_ENOTFOUND) {
@@ -284,12 +302,31 @@ static void fetch_done(void *arg)
 	for (struct map_waiter **p = &sd->waiters; *p != NULL;) {
 		struct map_waiter *w = *p;
 
-		if (w->vol == f->vol) {
+		if (w->vol == f->vol && w->again && f->rv == 0) {
+			/* It needs a fetch that began after it arrived. */
+			w->again = false;
+			again = true;
+			p = &w->next;
+		} else if (w->vol == f->vol) {
 			*p = w->next;
 			w->next = mine;
 			mine = w;
 		} else {
 			p = &w->next;
+		}
+	}
+	if (again && fetch_start(sd, f->vol) != 0) {
+		/* Out of memory: answer them with the map just fetched. */
+		for (struct map_waiter **p = &sd->waiters; *p != NULL;) {
+			struct map_waiter *w = *p;
+
+			if (w->vol == f->vol) {
+				*p = w->next;
+				w->next = mine;
+				mine = w;
+			} else {
+				p = &w->next;
+			}
 		}
 	}
 	while (mine != NULL) {
@@ -303,9 +340,36 @@ static void fetch_done(void *arg)
 	free(f);
 }
 
+/* Begin fetching vol for the waiters queued for it.  0 or OMBRA_ENOMEM. */
+static int fetch_start(struct stored *sd, uint64_t vol)
+{
+	struct sm_volume *v = sm_find(&sd->maps, vol);
+	struct fetch *f = calloc(1, sizeof(*f));
+
+	if (f == NULL) {
+		return OMBRA_ENOMEM;
+	}
+	f->sd = sd;
+	f->vol = vol;
+	f->seq = ++sd->fetch_seq;
+	f->name = v != NULL && v->name[0] != '\0' ? strdup(v->name) : NULL;
+	if (work_submit(sd, fetch_work, fetch_done, f) != 0) {
+		free(f->name);
+		free(f);
+		return OMBRA_ENOMEM;
+	}
+	return 0;
+}
+
 bool maps_may_lag(struct stored *sd, const struct sm_volume *v)
 {
 	return stored_now(sd) - v->fetched_ms >= STORED_MAP_RECHECK_MS;
+}
+
+bool maps_beyond(const struct sm_volume *v, uint64_t seg, uint64_t off,
+		 uint64_t len)
+{
+	return seg >= v->n_segs || off >= v->size || len > v->size - off;
 }
 
 void maps_need(struct stored *sd, uint64_t vol, uint64_t seg,
@@ -313,7 +377,6 @@ void maps_need(struct stored *sd, uint64_t vol, uint64_t seg,
 {
 	struct sm_volume *v = sm_find(&sd->maps, vol);
 	struct map_waiter *w;
-	struct fetch *f;
 	bool in_flight = false;
 
 	if (v != NULL && min_epoch != MAPS_REFETCH &&
@@ -330,23 +393,15 @@ void maps_need(struct stored *sd, uint64_t vol, uint64_t seg,
 		cb(arg, OMBRA_ENOMEM);
 		return;
 	}
-	*w = (struct map_waiter){
-	    .vol = vol, .cb = cb, .arg = arg, .next = sd->waiters};
+	*w =
+	    (struct map_waiter){.vol = vol,
+				.again = in_flight && min_epoch == MAPS_REFETCH,
+				.cb = cb,
+				.arg = arg,
+				.next = sd->waiters};
 	sd->waiters = w;
-	if (in_flight) {
+	if (in_flight || fetch_start(sd, vol) == 0) {
 		return;
-	}
-	f = calloc(1, sizeof(*f));
-	if (f != NULL) {
-		f->sd = sd;
-		f->vol = vol;
-		f->name =
-		    v != NULL && v->name[0] != '\0' ? strdup(v->name) : NULL;
-		if (work_submit(sd, fetch_work, fetch_done, f) == 0) {
-			return;
-		}
-		free(f->name);
-		free(f);
 	}
 	sd->waiters = w->next;
 	free(w);

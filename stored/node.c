@@ -71,8 +71,39 @@ struct hb {
 	uint64_t sent_ms;
 	Ombra__V1__NodeHeartbeatResponse *resp;
 	int rv;
+	grpc_status_code code;
+	bool verify; /* check with ListNodes that node_id is still ours */
+	bool lost;   /* it is not: metad lost this node, reused the id */
 	char errmsg[OMBRA_ERRMSG_LEN];
 };
+
+/* Does metad still list node_id under this node's name?  A metad that
+ * lost its state answers heartbeats NOT_FOUND, unless another node
+ * registered meanwhile and was given this id (heartbeats carry only the
+ * id).  True when it cannot tell (metad unreachable: the heartbeat
+ * decides). */
+static bool id_still_ours(struct stored *sd)
+{
+	Ombra__V1__ListNodesRequest req = OMBRA__V1__LIST_NODES_REQUEST__INIT;
+	Ombra__V1__ListNodesResponse *resp = NULL;
+	struct rpc_status st;
+	bool ours = false;
+
+	req.region = (char *)sd->cfg.region;
+	if (meta_call(&sd->meta_hb, &ombra__v1__admin_service__descriptor,
+		      "ListNodes", &req.base, (ProtobufCMessage **)&resp,
+		      STORED_META_TIMEOUT_MS, &st) != 0) {
+		return true;
+	}
+	for (size_t i = 0; i < resp->n_nodes; i++) {
+		const Ombra__V1__Node *n = resp->nodes[i];
+
+		ours |= n->id == sd->node_id && n->name != NULL &&
+			strcmp(n->name, sd->cfg.name) == 0;
+	}
+	protobuf_c_message_free_unpacked(&resp->base, NULL);
+	return ours;
+}
 
 static void hb_work(void *arg)
 {
@@ -93,14 +124,18 @@ static void hb_work(void *arg)
 	    meta_call(&sd->meta_hb, &ombra__v1__meta_service__descriptor,
 		      "NodeHeartbeat", &req.base, (ProtobufCMessage **)&h->resp,
 		      (int)(sd->lease_ms > 0 ? sd->lease_ms / 2 : 2000), &st);
+	h->code = st.code;
 	if (h->rv != 0) {
 		ombra_errmsg_printf(h->errmsg, "%s: %s",
 				    rpc_status_name(st.code), st.message);
+	} else if (h->verify) {
+		h->lost = !id_still_ours(sd);
 	}
 	free(tiers);
 }
 
 static void hb_tick(uv_timer_t *t);
+static void reregister(struct stored *sd);
 
 /* Lease gauge and /healthz state. */
 static void set_lease_state(struct stored *sd)
@@ -120,15 +155,31 @@ static void hb_done(void *arg)
 	struct stored *sd = h->sd;
 
 	sd->hb_running = false;
-	if (h->rv != 0) {
+	if (h->rv == 0 && h->lost) {
+		log_warn("metad lists node %llu under another name (it lost "
+			 "this node and gave the id to another): registering "
+			 "again as %s",
+			 (unsigned long long)sd->node_id, sd->cfg.name);
+		protobuf_c_message_free_unpacked(&h->resp->base, NULL);
+		sd->hb_verify = true;
+		reregister(sd);
+	} else if (h->rv != 0) {
+		sd->hb_verify = true; /* metad may come back without us */
 		log_warn("heartbeat to metad failed: %s%s", h->errmsg,
 			 node_lease_valid(sd) ? "" : " (lease expired)");
+		if (h->code == GRPC_STATUS_NOT_FOUND) {
+			/* metad lost this node (e.g. its state was rebuilt):
+			 * register again under the same name. */
+			reregister(sd);
+		}
 	} else {
 		Ombra__V1__NodeHeartbeatResponse *r = h->resp;
 		uint64_t interval = r->heartbeat_interval_ms != 0
 					? r->heartbeat_interval_ms
 					: DEFAULT_HB_MS;
 		bool was_valid = node_lease_valid(sd);
+
+		sd->hb_verify = false;
 
 		sd->lease_ms = r->lease_ms != 0 ? r->lease_ms : 4 * interval;
 		sd->lease_until = h->sent_ms + sd->lease_ms - sd->lease_ms / 4;
@@ -167,6 +218,8 @@ static void hb_tick(uv_timer_t *t)
 		return;
 	}
 	h->sd = sd;
+	/* After a failure, and every 10th heartbeat in any case. */
+	h->verify = sd->hb_verify || ++sd->hb_count % 10 == 0;
 	if (work_submit(sd, hb_work, hb_done, h) != 0) {
 		free(h);
 		return;
@@ -273,6 +326,55 @@ static void reg_done(void *arg)
 		maps_refresh(sd, first_maps_done);
 	}
 	free(g);
+}
+
+/* Registration again after a heartbeat answered NOT_FOUND: the node
+ * keeps serving with its lease running out until metad knows it again
+ * (the new id, if metad gave another, is used from the next heartbeat;
+ * the maps are refetched since they name nodes by id). */
+static void rereg_done(void *arg)
+{
+	struct reg *g = arg;
+	struct stored *sd = g->sd;
+
+	sd->reregistering = false;
+	if (g->rv != 0) {
+		log_warn("%s; retried with the next heartbeat", g->errmsg);
+	} else {
+		if (g->node_id != sd->node_id) {
+			log_warn("metad gave this node a new id %llu (was "
+				 "%llu)",
+				 (unsigned long long)g->node_id,
+				 (unsigned long long)sd->node_id);
+		}
+		sd->node_id = g->node_id;
+		sd->map_index = 0; /* a new metad counts from its own start */
+		log_info("registered again with metad as node %llu (%s, "
+			 "region %s, address %s)",
+			 (unsigned long long)sd->node_id, sd->cfg.name,
+			 sd->cfg.region, sd->cfg.listen);
+		maps_refresh(sd, NULL);
+	}
+	free(g);
+}
+
+static void reregister(struct stored *sd)
+{
+	struct reg *g;
+
+	if (sd->reregistering || sd->stopping) {
+		return;
+	}
+	g = calloc(1, sizeof(*g));
+	if (g == NULL) {
+		return;
+	}
+	g->sd = sd;
+	if (work_submit(sd, reg_work, rereg_done, g) != 0) {
+		free(g);
+		return;
+	}
+	sd->reregistering = true;
 }
 
 static void start_step(struct stored *sd)

@@ -41,7 +41,8 @@ struct sm_volume {
 	struct sm_seg *segs; /* n_segs entries */
 	struct sm_node *nodes;
 	size_t n_nodes;
-	uint64_t fetched_ms;	/* loop clock when installed */
+	uint64_t fetched_ms; /* loop clock when installed */
+	uint64_t fetch_seq;  /* stored's fetch counter when its fetch began */
 	struct sm_volume *next; /* cache list */
 };
 

@@ -120,12 +120,16 @@ struct stored {
 	uint64_t lease_ms, hb_interval_ms;
 	uint64_t map_index;
 	bool hb_running, refresh_running, refresh_again;
+	bool reregistering;  /* RegisterNode after a NOT_FOUND heartbeat */
+	bool hb_verify;	     /* next heartbeat checks the id with ListNodes */
+	uint64_t hb_count;   /* heartbeats sent */
 	bool refresh_failed; /* retried on the next heartbeat */
 	uv_timer_t hb_timer, scrub_timer, resync_timer;
 	int timers_open;
 
 	struct shardmap maps;
 	struct map_waiter *waiters; /* calls waiting for a volume's map */
+	uint64_t fetch_seq;	    /* counts map fetches and refreshes begun */
 	struct segtab segs;
 	struct peer *peers;
 	struct wl_lru *lru;
@@ -214,11 +218,18 @@ void maps_refresh(struct stored *sd, void (*done)(struct stored *, int rv));
 /* True when the cached map of v is old enough that a request it refuses
  * (not primary, not in sync, beyond the volume) should refetch it once. */
 bool maps_may_lag(struct stored *sd, const struct sm_volume *v);
+/* True when [off, off + len) of segment seg lies (partly) beyond the
+ * cached size of v: the volume may have grown since v was fetched, so a
+ * request is only refused after one MAPS_REFETCH (whatever v's age). */
+bool maps_beyond(const struct sm_volume *v, uint64_t seg, uint64_t off,
+		 uint64_t len);
 /* Make sure the map of vol is current enough: when it is not cached or
  * min_epoch > the segment's epoch in the cache, fetch it and then call
  * cb(arg, rv) on the loop (rv 0 or OMBRA_ENOTFOUND / other).  Calls cb
  * synchronously when nothing needs fetching.  Concurrent fetches of one
- * volume are coalesced. */
+ * volume are coalesced; with MAPS_REFETCH the answer always comes from a
+ * fetch that began after this call (one already in flight may have read
+ * metad before the change the caller needs to see, e.g. a resize). */
 void maps_need(struct stored *sd, uint64_t vol, uint64_t seg,
 	       uint64_t min_epoch, void (*cb)(void *arg, int rv), void *arg);
 

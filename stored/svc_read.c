@@ -379,7 +379,10 @@ static void read_mapped(void *arg, int rv)
 	if (wl_check_range(q->segment_index, v->segsize, v->size,
 			   q->offset_bytes, q->length_bytes, true, &op->r,
 			   msg) != 0) {
-		if (!op->refetched && maps_may_lag(sd, v)) {
+		if (!op->refetched &&
+		    (maps_beyond(v, q->segment_index, q->offset_bytes,
+				 q->length_bytes) ||
+		     maps_may_lag(sd, v))) {
 			/* The volume may have grown since our fetch. */
 			op->refetched = true;
 			maps_need(sd, q->volume_id, q->segment_index,

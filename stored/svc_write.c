@@ -462,7 +462,9 @@ static void write_mapped(void *arg, int rv)
 	op->segsize = v->segsize;
 	if (wl_check_range(op->seg, v->segsize, v->size, q->offset_bytes, len,
 			   false, &op->r, msg) != 0) {
-		if (!op->refetched && maps_may_lag(sd, v)) {
+		if (!op->refetched &&
+		    (maps_beyond(v, op->seg, q->offset_bytes, len) ||
+		     maps_may_lag(sd, v))) {
 			/* The volume may have grown since our fetch. */
 			op->refetched = true;
 			maps_need(sd, op->vol, op->seg, MAPS_REFETCH,

@@ -27,9 +27,16 @@ directly from Python:
     primary restarts, is re-synced as a replica, holds the new data and
     refuses writes as primary;
   - a deleted volume's data files disappear from both nodes;
+  - right after each of several resizes, a write to a new segment is
+    accepted at once by its primary and by its replica (no replica
+    failure reported, nothing in resync_node_ids) and reads back from the
+    replica;
   - with metad gone, a write whose replica fails is not acknowledged
     (UNAVAILABLE), and then the node lease runs out: writes and STRONG reads are
     UNAVAILABLE "lease expired";
+  - metad restarts with its state lost: the heartbeat answered NOT_FOUND
+    makes each node register again under its name (ListNodes lists both,
+    /healthz 200 again);
   - both daemons stop cleanly on SIGTERM (exit 0, no sanitizer report).
 
 Fails (exit 1) naming the phase, with the daemons' log tails."""
@@ -557,6 +564,37 @@ def run(c, m, spb, nodes):
         r = read(a if a is not prim else b, 0, BLK, any_copy=True)
         ot.expect(r.data == bytes(expected[0:BLK]), "v1 damaged by deleting v2")
 
+    with ot.step("writes right after a resize: accepted by the primary and the replica"):
+        nseg = 2
+        cl.call("CreateVolume", m.volume.CreateVolumeRequest(
+            name="vr", size_bytes=nseg * SEG, segment_size_bytes=SEG, home_region="r1",
+            replicas=2, request_id=ot.request_id()))
+        fails0 = sum(n.metric("ombra_stored_replica_failures_total") for n in (a, b))
+        for i in range(6):
+            nseg += 1
+            v = cl.call("ResizeVolume", m.volume.ResizeVolumeRequest(
+                name="vr", new_size_bytes=nseg * SEG, request_id=ot.request_id())).volume
+            p = shard_map(cl, m, "vr").segments[nseg - 1]
+            byid = {a.node_id: a, b.node_id: b}
+            pn, rn = byid[p.primary_node_id], byid[p.replica_node_ids[0]]
+            data = pattern("grow%d" % i, 2 * BLK)
+            off = (nseg - 1) * SEG + SEG - 2 * BLK  # the new last blocks
+            ver = pn.stub.Write(spb.StoreWriteRequest(
+                volume_id=v.id, segment_index=nseg - 1, segment_size_bytes=SEG,
+                lease_epoch=p.lease_epoch or 1, offset_bytes=off, data=data,
+                request_id=ot.request_id()), timeout=15).version
+            p = shard_map(cl, m, "vr").segments[nseg - 1]
+            ot.expect(not p.resync_node_ids and rn.node_id in p.replica_node_ids,
+                      "after a write right after resize %d: %s", i, p)
+            r = rn.stub.Read(spb.StoreReadRequest(
+                volume_id=v.id, segment_index=nseg - 1, segment_size_bytes=SEG,
+                offset_bytes=off, length_bytes=2 * BLK), timeout=15)
+            ot.expect(r.data == data and list(r.block_versions) == [ver, ver],
+                      "resize %d: the replica holds versions %s, want %d",
+                      i, list(r.block_versions), ver)
+        fails = sum(n.metric("ombra_stored_replica_failures_total") for n in (a, b))
+        ot.expect(fails == fails0, "replica failures after resizes: %s -> %s", fails0, fails)
+
     with ot.step("a replica fails while metad is down: the write is not acknowledged"):
         for mem in c.members.values():
             mem.kill()
@@ -580,6 +618,26 @@ def run(c, m, spb, nodes):
                   "STRONG read without a lease: %s %s", code, msg)
         ot.expect(prim.metric("ombra_stored_lease_valid") == 0, "lease gauge still 1")
         ot.expect(ot.http_get(prim.http, "/healthz")[0] == 503, "healthz not 503")
+
+    with ot.step("metad loses its state: the nodes register again"):
+        for mem in c.members.values():
+            shutil.rmtree(mem.data_dir, ignore_errors=True)
+            mem.start()
+        c.wait_leader(timeout=30)
+        cl = c.client()
+        cl.call("AddRegion", m.admin.AddRegionRequest(name="r1", request_id=ot.request_id()))
+
+        def registered():
+            names = {n.name for n in cl.call("ListNodes", m.admin.ListNodesRequest()).nodes}
+            return names >= {"s1", "s2"}
+        t0 = time.monotonic()
+        # A node whose channel to metad is in gRPC's reconnect backoff (it
+        # grows while metad is down) may take a while to get through.
+        ot.wait_until(registered, 120, "both nodes registered again with the new metad")
+        ot.log("both registered again after %.1fs", time.monotonic() - t0)
+        for n in (a, b):
+            ot.wait_until(lambda: ot.http_get(n.http, "/healthz")[0] == 200, 20,
+                          "%s /healthz 200 after registering again" % n.name)
 
     with ot.step("both daemons stop cleanly on SIGTERM"):
         for n in (a, b):
