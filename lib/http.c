@@ -293,8 +293,8 @@ int http_server_start(const char *listen, struct metrics_registry *reg,
 	/* The address comes from MHD_OPTION_SOCK_ADDR; the port argument
 	 * only makes libmicrohttpd's error messages name the right port. */
 	s->mhd = MHD_start_daemon(
-	    flags, (uint16_t)netaddr_port(ai->ai_addr), NULL, NULL, http_handle, s,
-	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_EXTERNAL_LOGGER,
+	    flags, (uint16_t)netaddr_port(ai->ai_addr), NULL, NULL, http_handle,
+	    s, MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_EXTERNAL_LOGGER,
 	    http_mhd_log, s, MHD_OPTION_CONNECTION_LIMIT,
 	    (unsigned int)HTTP_CONN_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned int)HTTP_CONN_TIMEOUT_S, MHD_OPTION_END);
