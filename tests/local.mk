@@ -1,11 +1,19 @@
 # tests/: shared test wiring.  Every test runs through automake's parallel
 # harness with the environment below; the groups live in their own
 # fragments.
+# The shared real traces: $OMBRA_TRACES_DIR, else ../shared/traces next to
+# the source tree, else /work/shared/traces (tests skip when none exists).
 AM_TESTS_ENVIRONMENT = \
 	OMBRA_SRCDIR='$(abs_top_srcdir)'; export OMBRA_SRCDIR; \
 	OMBRA_BUILDDIR='$(abs_top_builddir)'; export OMBRA_BUILDDIR; \
 	PYTHONPATH='$(abs_top_builddir)/tests/py/gen:$(abs_top_srcdir)/tests/py'; export PYTHONPATH; \
-	PATH='$(abs_top_builddir)/metad:$(abs_top_builddir)/cli:$(abs_top_srcdir)/deploy:'"$$PATH"; export PATH;
+	PATH='$(abs_top_builddir)/metad:$(abs_top_builddir)/cli:$(abs_top_srcdir)/deploy:'"$$PATH"; export PATH; \
+	for d in '$(abs_top_srcdir)/../shared/traces' /work/shared/traces; do \
+		if [ -z "$${OMBRA_TRACES_DIR:-}" ] && [ -d "$$d" ]; then \
+			OMBRA_TRACES_DIR=$$d; fi; done; \
+	if [ -n "$${OMBRA_TRACES_DIR:-}" ]; then export OMBRA_TRACES_DIR; \
+		: "$${OMBRA_TRACE:=$$OMBRA_TRACES_DIR/cloudPhysicsIO.vscsi.zst}"; \
+		export OMBRA_TRACE; fi;
 TEST_EXTENSIONS = .py .sh
 PY_LOG_COMPILER = $(PYTHON3)
 SH_LOG_COMPILER = /bin/bash
