@@ -4,6 +4,7 @@ libombra_a_SOURCES = \
 	lib/err.c lib/err.h \
 	lib/log.c lib/log.h \
 	lib/size.c lib/size.h \
+	lib/fsutil.c lib/fsutil.h \
 	lib/metrics.c lib/metrics.h \
 	lib/http.c lib/http.h \
 	lib/netaddr.c lib/netaddr.h \

@@ -28,6 +28,7 @@
 #include "config.h"
 #include "err.h"
 #include "fsm.h"
+#include "fsutil.h"
 #include "http.h"
 #include "log.h"
 #include "metad.h"
@@ -48,32 +49,6 @@ struct daemon {
 };
 
 /* ------------------------------------------------------------ helpers */
-
-/* mkdir -p path (mode 0700).  Returns 0 or OMBRA_EIO with errmsg. */
-static int mkdir_p(const char *path, char *errmsg)
-{
-	char buf[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf)) {
-		ombra_errmsg_printf(errmsg, "bad directory name '%s'", path);
-		return OMBRA_EINVAL;
-	}
-	memcpy(buf, path, len + 1);
-	for (size_t i = 1; i <= len; i++) {
-		if (buf[i] != '/' && buf[i] != '\0') {
-			continue;
-		}
-		buf[i] = '\0';
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-			ombra_errmsg_printf(errmsg, "mkdir %s: %s", buf,
-					    strerror(errno));
-			return OMBRA_EIO;
-		}
-		buf[i] = path[i];
-	}
-	return 0;
-}
 
 /* Take an exclusive flock on dir/lock so that two members never share a
  * data directory (both would write the same Raft log).  The lock is
@@ -317,7 +292,7 @@ static int daemon_start(struct daemon *d, char *errmsg)
 		return OMBRA_ENOMEM;
 	}
 	snprintf(dir, sizeof(dir), "%s/raft", cfg->data_dir);
-	rv = mkdir_p(dir, errmsg);
+	rv = ombra_mkdir_p(dir, errmsg);
 	if (rv != 0) {
 		ombra_errmsg_wrapf(errmsg, "data directory");
 		return rv;

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "err.h"
+#include "fsutil.h"
 #include "http.h"
 #include "log.h"
 #include "stored.h"
@@ -22,31 +23,6 @@
 static struct stored sd_global;
 static uv_signal_t sig_int, sig_term;
 static int exit_code;
-
-static int mkdir_p(const char *path, char *errmsg)
-{
-	char buf[4096];
-	size_t len = strlen(path);
-
-	if (len == 0 || len >= sizeof(buf)) {
-		ombra_errmsg_printf(errmsg, "bad directory name '%s'", path);
-		return OMBRA_EINVAL;
-	}
-	memcpy(buf, path, len + 1);
-	for (size_t i = 1; i <= len; i++) {
-		if (buf[i] != '/' && buf[i] != '\0') {
-			continue;
-		}
-		buf[i] = '\0';
-		if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
-			ombra_errmsg_printf(errmsg, "mkdir %s: %s", buf,
-					    strerror(errno));
-			return OMBRA_EIO;
-		}
-		buf[i] = path[i];
-	}
-	return 0;
-}
 
 static void observe_rpc(void *data, const char *method, grpc_status_code code,
 			double seconds)
@@ -228,7 +204,7 @@ static int open_store(struct stored *sd, char *errmsg)
 	char index[4200];
 	int rv;
 
-	rv = mkdir_p(sd->cfg.data_dir, errmsg);
+	rv = ombra_mkdir_p(sd->cfg.data_dir, errmsg);
 	if (rv == 0) {
 		rv = stored_config_finish(&sd->cfg, errmsg);
 	}
