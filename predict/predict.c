@@ -1,0 +1,72 @@
+/* predict.c: predictor_create(), the one constructor that picks a
+ * predictor by name (predict.h), and the "none" predictor (observes,
+ * never predicts: the baseline).
+ *
+ * Fails only by returning NULL with a message in errmsg: unknown name,
+ * block_size not 512 or 4096, or out of memory. */
+#include "predict/predict.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+
+static size_t none_access(struct predictor *p, const struct predict_access *a,
+			  struct predict_candidate *out, size_t cap)
+{
+	(void)p;
+	(void)a;
+	(void)out;
+	(void)cap;
+	return 0;
+}
+
+static void none_destroy(struct predictor *p)
+{
+	free(p);
+}
+
+static const struct predictor_ops none_ops = {
+    .name = "none",
+    .access = none_access,
+    .destroy = none_destroy,
+};
+
+static struct predictor *none_create(const struct predict_config *cfg,
+				     char *errmsg)
+{
+	struct predictor *p = calloc(1, sizeof(*p));
+
+	if (p == NULL) {
+		ombra_errmsg_printf(errmsg, "none: out of memory");
+		return NULL;
+	}
+	p->ops = &none_ops;
+	p->cfg = *cfg;
+	return p;
+}
+
+struct predictor *predictor_create(const char *name,
+				   const struct predict_config *cfg,
+				   const char *model_path, char *errmsg)
+{
+	(void)model_path;
+	if (name == NULL || cfg == NULL) {
+		ombra_errmsg_printf(errmsg, "predictor_create: no name or cfg");
+		return NULL;
+	}
+	if (cfg->block_size != 512 && cfg->block_size != 4096) {
+		ombra_errmsg_printf(errmsg,
+				    "predictor %s: block_size %u is not 512 "
+				    "or 4096",
+				    name, cfg->block_size);
+		return NULL;
+	}
+	if (strcmp(name, "none") == 0)
+		return none_create(cfg, errmsg);
+	ombra_errmsg_printf(errmsg,
+			    "unknown predictor '%s' (none, obl, amp, mithril, "
+			    "lstm, adaptive)",
+			    name);
+	return NULL;
+}
