@@ -63,6 +63,9 @@ struct predictor_ops {
 			 struct predict_candidate *out, size_t cap);
 	/* Free everything (p itself included). */
 	void (*destroy)(struct predictor *p);
+	/* Optional (NULL = unknown): bytes of memory p holds now, for
+	 * checking the cfg.memory_bytes budget and for metrics. */
+	size_t (*memory)(const struct predictor *p);
 };
 
 /* Common header: every predictor struct starts with this. */
@@ -83,6 +86,12 @@ static inline void predictor_destroy(struct predictor *p)
 {
 	if (p != NULL)
 		p->ops->destroy(p);
+}
+
+/* Bytes p holds (0 when the predictor does not report it). */
+static inline size_t predictor_memory(const struct predictor *p)
+{
+	return p->ops->memory != NULL ? p->ops->memory(p) : 0;
 }
 
 static inline const char *predictor_name(const struct predictor *p)
