@@ -48,7 +48,7 @@ struct predict_candidate {
 struct predict_config {
 	uint32_t block_size;   /* 512 or 4096 */
 	size_t max_candidates; /* per access, cap of what access() returns */
-	size_t memory_bytes;   /* metadata budget; 0 = the predictor's default */
+	size_t memory_bytes; /* metadata budget; 0 = the predictor's default */
 };
 
 struct predictor;
