@@ -5,3 +5,4 @@
 noinst_LIBRARIES += libpredict.a
 libpredict_a_SOURCES = predict/predict.h predict/predict.c
 libpredict_a_SOURCES += predict/cache.h predict/cache_impl.h predict/cache.c predict/cache_table.h predict/cache_table.c predict/cache_lru.c predict/cache_arc.c predict/cache_s3fifo.c predict/trace.h predict/trace_impl.h predict/trace.c predict/trace_vscsi.c predict/trace_lis.c predict/trace_msr.c
+libpredict_a_SOURCES += predict/lstm.h predict/lstm.c predict/lstm_model.h predict/lstm_model.c
