@@ -8,7 +8,8 @@ libsegstore_a_SOURCES = \
 	stored/segstore.c stored/segstore_record.c stored/segstore_index.c \
 	stored/segstore_tier.c stored/segstore_file.c stored/segstore_read.c \
 	stored/segstore_scrub.c stored/segstore_write.c stored/segstore_apply.c \
-	stored/segstore_admin.c stored/segstore_commit.c
+	stored/segstore_admin.c stored/segstore_commit.c \
+	stored/segstore_nowait.c
 # What a program using the segment store links, after libsegstore.a's own
 # users and before libombra.a (error messages).
 SEGSTORE_LIBS = libsegstore.a $(LMDB_LIBS) $(ISAL_LIBS) -lpthread

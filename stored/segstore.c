@@ -72,6 +72,12 @@ void seg_vol_lock(struct segstore *s, uint64_t volume_id, bool exclusive)
 		(void)pthread_rwlock_rdlock(l);
 }
 
+bool seg_vol_tryrdlock(struct segstore *s, uint64_t volume_id)
+{
+	return pthread_rwlock_tryrdlock(
+		   &s->vol_locks[seg_vol_stripe(volume_id)]) == 0;
+}
+
 void seg_vol_unlock(struct segstore *s, uint64_t volume_id)
 {
 	(void)pthread_rwlock_unlock(&s->vol_locks[seg_vol_stripe(volume_id)]);
@@ -92,6 +98,12 @@ void seg_seg_lock(struct segstore *s, uint64_t volume_id, uint64_t segment,
 		(void)pthread_rwlock_wrlock(l);
 	else
 		(void)pthread_rwlock_rdlock(l);
+}
+
+bool seg_seg_tryrdlock(struct segstore *s, uint64_t volume_id, uint64_t segment)
+{
+	return pthread_rwlock_tryrdlock(
+		   &s->seg_locks[seg_seg_stripe(volume_id, segment)]) == 0;
 }
 
 void seg_seg_unlock(struct segstore *s, uint64_t volume_id, uint64_t segment)

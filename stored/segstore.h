@@ -255,6 +255,18 @@ int segstore_read(struct segstore *s, uint64_t volume_id, uint64_t offset,
 		  size_t len, void *buf, uint64_t *versions, uint64_t *bad,
 		  size_t *n_bad, char *errmsg);
 
+/* The same read, restricted to one segment (offset and len multiples of
+ * 4096 inside segment `segment`), done only if it cannot block: for a
+ * caller on an event loop.  Returns 0 with buf and versions (len/4096
+ * entries) filled and every block verified, or OMBRA_EUNAVAIL when it
+ * would have to wait (a lock held by a writer, data or index pages not in
+ * memory, file not open yet) or when the answer is not a plain success
+ * (a bad block, an unknown segment, I/O hooks installed): then call
+ * segstore_read() from a thread.  See segstore_nowait.c. */
+int segstore_read_nowait(struct segstore *s, uint64_t volume_id,
+			 uint64_t segment, uint64_t offset, size_t len,
+			 void *buf, uint64_t *versions);
+
 /* Describe segment `segment` of a volume.  versions (may be NULL):
  * versions_cap entries, receives min(versions_cap, n_blocks) block
  * versions.  Errors: OMBRA_ENOTFOUND when the store holds nothing for the

@@ -93,6 +93,20 @@ out:
 	return rv;
 }
 
+int seg_file_peek(struct segstore *s, size_t tier, uint64_t volume_id)
+{
+	struct seg_file *f;
+	int fd = -1;
+
+	if (pthread_mutex_trylock(&s->files_lock) != 0)
+		return -1;
+	f = seg_file_find(s, tier, volume_id);
+	if (f != NULL)
+		fd = f->fd;
+	(void)pthread_mutex_unlock(&s->files_lock);
+	return fd;
+}
+
 void seg_file_mark_dirty(struct segstore *s, size_t tier, uint64_t volume_id)
 {
 	struct seg_file *f;

@@ -125,6 +125,10 @@ void seg_vol_unlock(struct segstore *s, uint64_t volume_id);
 void seg_seg_lock(struct segstore *s, uint64_t volume_id, uint64_t segment,
 		  bool exclusive);
 void seg_seg_unlock(struct segstore *s, uint64_t volume_id, uint64_t segment);
+/* Shared locks without waiting (segstore_nowait.c): true when taken. */
+bool seg_vol_tryrdlock(struct segstore *s, uint64_t volume_id);
+bool seg_seg_tryrdlock(struct segstore *s, uint64_t volume_id,
+		       uint64_t segment);
 /* 0 or OMBRA_EINVAL with a message naming the size. */
 int seg_check_segment_size(uint32_t segment_size, char *errmsg);
 /* 0 when [offset, offset+len) is a non-empty 4 KiB-aligned range below
@@ -219,6 +223,9 @@ int seg_index_setup(struct segstore *s, char *errmsg);
 int seg_file_get(struct segstore *s, size_t tier, uint64_t volume_id,
 		 bool create, int *fd, char *errmsg);
 void seg_file_mark_dirty(struct segstore *s, size_t tier, uint64_t volume_id);
+/* The fd of an already open data file, or -1 (not open, or the table
+ * lock is busy): never waits, never opens. */
+int seg_file_peek(struct segstore *s, size_t tier, uint64_t volume_id);
 /* Close the volume's cached files (caller holds the volume exclusively)
  * and unlink them on every tier. */
 int seg_file_remove_volume(struct segstore *s, uint64_t volume_id,

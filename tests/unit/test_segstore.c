@@ -1486,6 +1486,82 @@ static void test_media_error_per_block(void **state)
 	free(buf);
 }
 
+/* segstore_read_nowait: the loop's read serves verified data and
+ * versions of one segment, and declines (OMBRA_EUNAVAIL) everything else
+ * the full read must answer: unknown segments, bad blocks, I/O hooks,
+ * ranges across segments. */
+static void test_read_nowait(void **state)
+{
+	struct fx *f = *state;
+	unsigned char buf[4 * BS], want[BS], byte;
+	uint64_t versions[4], v = ver(2, 7);
+
+	fx_open(f);
+	write_pattern(f, 9, SEG, PER_SEG + 1, 2, v); /* segment 1 */
+	must(f, segstore_flush(f->s, f->errmsg), "flush");
+	memset(buf, 0xAA, sizeof(buf));
+	/* Blocks PER_SEG..PER_SEG+3: unwritten, written, written, unwritten.
+	 * The data was just written: it is in the page cache. */
+	must(f,
+	     segstore_read_nowait(f->s, 9, 1, PER_SEG * BS, 4 * BS, buf,
+				  versions),
+	     "read_nowait");
+	assert_true(is_zero(buf, BS));
+	assert_true(is_zero(buf + 3 * BS, BS));
+	fill_block(want, 9, PER_SEG + 1, v);
+	assert_memory_equal(buf + BS, want, BS);
+	fill_block(want, 9, PER_SEG + 2, v);
+	assert_memory_equal(buf + 2 * BS, want, BS);
+	assert_int_equal(versions[0], 0);
+	assert_int_equal(versions[1], v);
+	assert_int_equal(versions[2], v);
+	assert_int_equal(versions[3], 0);
+	/* Nothing stored for segment 0, or another volume: the full read. */
+	assert_int_equal(segstore_read_nowait(f->s, 9, 0, 0, BS, buf, versions),
+			 OMBRA_EUNAVAIL);
+	assert_int_equal(
+	    segstore_read_nowait(f->s, 10, 1, PER_SEG * BS, BS, buf, versions),
+	    OMBRA_EUNAVAIL);
+	/* The range must lie in the named segment and be aligned. */
+	assert_int_equal(segstore_read_nowait(f->s, 9, 1, (PER_SEG - 1) * BS,
+					      2 * BS, buf, versions),
+			 OMBRA_EUNAVAIL);
+	assert_int_equal(segstore_read_nowait(f->s, 9, 1, PER_SEG * BS + 1, BS,
+					      buf, versions),
+			 OMBRA_EUNAVAIL);
+	/* A flipped byte is never handed out: declined, the full read
+	 * reports the block. */
+	peek(f, 0, 9, (PER_SEG + 2) * BS + 7, &byte, 1);
+	byte ^= 0x10;
+	poke(f, 0, 9, (PER_SEG + 2) * BS + 7, &byte, 1);
+	assert_int_equal(segstore_read_nowait(f->s, 9, 1, PER_SEG * BS, 4 * BS,
+					      buf, versions),
+			 OMBRA_EUNAVAIL);
+	/* The block before it still verifies on its own. */
+	must(f,
+	     segstore_read_nowait(f->s, 9, 1, (PER_SEG + 1) * BS, BS, buf,
+				  versions),
+	     "read_nowait of a good block");
+	fill_block(want, 9, PER_SEG + 1, v);
+	assert_memory_equal(buf, want, BS);
+}
+
+/* With test I/O hooks installed the nowait read always declines (the
+ * hooks inject faults only the full read handles). */
+static void test_read_nowait_hooks(void **state)
+{
+	struct fx *f = *state;
+	unsigned char buf[BS];
+	uint64_t versions[1];
+
+	f->io = &fake_io;
+	fx_open(f);
+	write_pattern(f, 9, SEG, 0, 1, ver(1, 1));
+	assert_int_equal(segstore_read_nowait(f->s, 9, 0, 0, BS, buf, versions),
+			 OMBRA_EUNAVAIL);
+	expect_pattern(f, 9, 0, 1, ver(1, 1));
+}
+
 static void test_sync_failures(void **state)
 {
 	struct fx *f = *state;
@@ -1740,6 +1816,8 @@ int main(void)
 	    T(test_apply_if_newer_order_free),
 	    T(test_bad_incoming_crc_rejected),
 	    T(test_flipped_byte_detected),
+	    T(test_read_nowait),
+	    T(test_read_nowait_hooks),
 	    T(test_scrub_repairs_from_callback),
 	    T(test_misdirected_write_detected),
 	    T(test_torn_update_detected),
