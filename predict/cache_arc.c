@@ -45,6 +45,28 @@ static bool arc_evict(struct cache *c, const struct cache_node *incoming)
 	return true;
 }
 
+/* The directory bounds of the paper (|T1| + |B1| <= c, all four lists
+ * <= 2c).  The paper's cases keep them by themselves; a block coming out
+ * of the prefetch FIFO adds to the directory without a case doing so, and
+ * this trims the oldest ghosts then. */
+static void arc_trim(struct cache *c)
+{
+	size_t cap = c->cfg.capacity;
+
+	while (cache_list_len(c, T1) + cache_list_len(c, B1) > cap &&
+	       cache_list_len(c, B1) > 0)
+		cache_node_free(c, cache_list_tail(c, B1));
+	while (cache_list_len(c, T1) + cache_list_len(c, T2) +
+		   cache_list_len(c, B1) + cache_list_len(c, B2) >
+	       2 * cap) {
+		unsigned g = cache_list_len(c, B2) > 0 ? B2 : B1;
+
+		if (cache_list_len(c, g) == 0)
+			break;
+		cache_node_free(c, cache_list_tail(c, g));
+	}
+}
+
 static void arc_insert(struct cache *c, struct cache_node *n, bool need_room)
 {
 	size_t cap = c->cfg.capacity;
@@ -75,12 +97,13 @@ static void arc_insert(struct cache *c, struct cache_node *n, bool need_room)
 				cache_note_evicted(c);
 				cache_node_free(c, t);
 			}
-		} else if (all >= cap && all >= 2 * cap && b2 > 0) {
+		} else if (all >= 2 * cap && b2 > 0) {
 			cache_node_free(c, cache_list_tail(c, B2));
 		}
 		if (need_room)
 			cache_make_room(c, n);
 		cache_list_push_head(c, T1, n);
+		arc_trim(c);
 		return;
 	}
 	if (need_room)
@@ -90,6 +113,7 @@ static void arc_insert(struct cache *c, struct cache_node *n, bool need_room)
 		n->ghost = 0;
 	}
 	cache_list_push_head(c, T2, n);
+	arc_trim(c);
 }
 
 static int arc_init(struct cache *c)
