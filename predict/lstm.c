@@ -18,7 +18,6 @@
 
 #include "lib/err.h"
 #include "predict/lstm_model.h"
-#include "predict/pred_internal.h"
 
 #define DEFAULT_MEMORY ((size_t)1 << 20)
 #define TOPK 8	       /* classes remembered per window */
@@ -195,7 +194,10 @@ static size_t lstm_access(struct predictor *p, const struct predict_access *a,
 	size_t n = m->seq_len, k = 0;
 	bool fresh;
 
-	cap = pred_cap(p, cap, out);
+	if (out == NULL)
+		cap = 0;
+	if (p->cfg.max_candidates != 0 && p->cfg.max_candidates < cap)
+		cap = p->cfg.max_candidates;
 	struct lstm_vol *v = vol_get(lp, a->volume_id, &fresh);
 	uint16_t *ring = lp->rings + (size_t)(v - lp->vols) * n;
 	v->last_use = ++lp->clock;
