@@ -207,9 +207,10 @@ int seg_prepare(struct segstore *s, uint64_t volume_id, uint32_t segment_size,
  * exclusively) and add d_used bytes to its tier.  Group commit
  * (segstore_commit.c): concurrent callers' updates share one write
  * transaction and one sync; returns when this update is committed (and
- * synced, with sync).  sync_fd: the data file written for this update, to
- * fdatasync before the transaction commits (fua), or -1.  An error fails
- * every update of that transaction. */
+ * synced, with sync).  sync_fd: the data file written for this update,
+ * fdatasynced by the caller before its update is queued (fua), or -1 (a
+ * failed data sync fails this update alone, nothing is stored).  An index
+ * error fails every update of that transaction. */
 int seg_rec_commit(struct segstore *s, uint64_t volume_id, uint64_t segment,
 		   const struct seg_rec *rec, int64_t d_used, int sync_fd,
 		   bool sync, char *errmsg);
