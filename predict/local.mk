@@ -6,3 +6,9 @@ noinst_LIBRARIES += libpredict.a
 libpredict_a_SOURCES = predict/predict.h predict/predict.c
 libpredict_a_SOURCES += predict/cache.h predict/cache_impl.h predict/cache.c predict/cache_table.h predict/cache_table.c predict/cache_lru.c predict/cache_arc.c predict/cache_s3fifo.c predict/trace.h predict/trace_impl.h predict/trace.c predict/trace_vscsi.c predict/trace_lis.c predict/trace_msr.c
 libpredict_a_SOURCES += predict/lstm.h predict/lstm.c predict/lstm_model.h predict/lstm_model.c
+libpredict_a_SOURCES += predict/pred_internal.h \
+	predict/settab.c predict/settab.h \
+	predict/obl.c predict/obl.h \
+	predict/amp.c predict/amp.h \
+	predict/mithril.c predict/mithril.h \
+	predict/adaptive.c predict/adaptive.h

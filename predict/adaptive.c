@@ -1,0 +1,363 @@
+/* adaptive.c: the online selector over all predictors (adaptive.h).
+ * Fails only at creation (bad parameters, out of memory: every
+ * sub-predictor created so far is destroyed); afterwards a volume whose
+ * scores were forgotten starts again from no evidence. */
+#include "predict/adaptive.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+#include "predict/amp.h"
+#include "predict/mithril.h"
+#include "predict/obl.h"
+#include "predict/pred_internal.h"
+#include "predict/settab.h"
+
+#define AD_RING 128	    /* pending predictions per predictor */
+#define AD_DEFAULT_CAP 16   /* sub-predictor candidates per access */
+#define AD_MIN_EVIDENCE 8.0 /* decayed blocks before a score counts */
+#define AD_COVER_ALPHA (1.0 / 64)
+#define AD_DEFAULT_SCORES (1024 * 1024)
+
+struct ad_pending {
+	uint64_t first;
+	uint64_t mask;	 /* chunks accessed so far */
+	uint32_t n;	 /* blocks; 0 = slot empty */
+	uint32_t chunk;	 /* blocks per mask bit */
+	uint32_t expire; /* volume clock after which it is folded */
+	uint32_t pad;
+};
+
+struct ad_track {
+	struct ad_pending ring[AD_RING];
+	uint32_t head;
+	uint32_t pad;
+	double useful; /* decayed blocks predicted and accessed */
+	double issued; /* decayed blocks predicted */
+	double coverage;
+};
+
+struct ad_vol {
+	uint32_t clock;	   /* accesses seen on the volume */
+	uint32_t selected; /* index of the predictor used last, or n_pred */
+	struct ad_track t[ADAPTIVE_MAX_PREDICTORS];
+};
+
+struct adaptive {
+	struct predictor base;
+	struct adaptive_params prm;
+	size_t n_pred;
+	size_t sub_cap;
+	struct predictor *pred[ADAPTIVE_MAX_PREDICTORS];
+	struct predict_candidate *buf; /* n_pred * sub_cap */
+	unsigned char *fresh;	       /* per buf entry: a new prediction */
+	size_t n_out[ADAPTIVE_MAX_PREDICTORS];
+	struct settab *vols;
+};
+
+static int after(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) > 0;
+}
+
+static int bits(uint64_t m)
+{
+	return __builtin_popcountll(m);
+}
+
+static double ad_precision(const struct ad_track *t)
+{
+	return t->issued > 0 ? t->useful / t->issued : 0;
+}
+
+static void ad_fold(const struct adaptive *ad, struct ad_track *t,
+		    struct ad_pending *q)
+{
+	uint64_t used = (uint64_t)bits(q->mask) * q->chunk;
+
+	if (used > q->n)
+		used = q->n;
+	t->useful = t->useful * ad->prm.decay + (double)used;
+	t->issued = t->issued * ad->prm.decay + (double)q->n;
+	q->n = 0;
+}
+
+/* Marks what [b, b+n) hits in t's pending predictions, folds the expired
+ * ones and updates coverage. */
+static void ad_observe(const struct adaptive *ad, struct ad_track *t,
+		       uint32_t clock, uint64_t b, uint32_t n)
+{
+	int covered = 0;
+
+	for (size_t i = 0; i < AD_RING; i++) {
+		struct ad_pending *q = &t->ring[i];
+		uint64_t lo, hi;
+
+		if (q->n == 0)
+			continue;
+		if (after(clock, q->expire)) {
+			ad_fold(ad, t, q);
+			continue;
+		}
+		if (b + n <= q->first || b >= q->first + q->n)
+			continue;
+		if (b >= q->first)
+			covered = 1;
+		lo = (b > q->first ? b : q->first) - q->first;
+		hi = (b + n < q->first + q->n ? b + n : q->first + q->n) -
+		     q->first;
+		for (uint64_t c = lo / q->chunk; c <= (hi - 1) / q->chunk; c++)
+			q->mask |= 1ULL << c;
+	}
+	t->coverage =
+	    t->coverage * (1 - AD_COVER_ALPHA) + (covered ? AD_COVER_ALPHA : 0);
+}
+
+/* Adds a candidate to t's pending ring unless the same range is pending;
+ * returns 1 when added (a new prediction). */
+static int ad_record(const struct adaptive *ad, struct ad_track *t,
+		     uint32_t clock, const struct predict_candidate *c)
+{
+	struct ad_pending *q;
+
+	for (size_t i = 0; i < AD_RING; i++) {
+		q = &t->ring[i];
+		if (q->n == c->n_blocks && q->first == c->first_block)
+			return 0;
+	}
+	q = &t->ring[t->head];
+	t->head = (t->head + 1) % AD_RING;
+	if (q->n != 0)
+		ad_fold(ad, t, q);
+	*q = (struct ad_pending){
+	    .first = c->first_block,
+	    .n = c->n_blocks,
+	    .chunk = (c->n_blocks + 63) / 64,
+	    .expire = clock + ad->prm.horizon + c->horizon +
+		      (c->n_blocks < 64 ? c->n_blocks : 64),
+	};
+	return 1;
+}
+
+/* Whether track x ranks above track y: coverage first, then precision,
+ * then (both within 0.01) the one predicting more blocks, which reaches
+ * further ahead (amp's growing window over obl's next block). */
+static int ad_better(const struct ad_track *x, const struct ad_track *y)
+{
+	double dc = x->coverage - y->coverage;
+	double dp = ad_precision(x) - ad_precision(y);
+
+	if (dc > 0.01 || dc < -0.01)
+		return dc > 0;
+	if (dp > 0.01 || dp < -0.01)
+		return dp > 0;
+	return x->issued > y->issued;
+}
+
+static size_t ad_choose(const struct adaptive *ad, const struct ad_vol *v)
+{
+	size_t best = ad->n_pred;
+
+	for (size_t i = 0; i < ad->n_pred; i++) {
+		const struct ad_track *t = &v->t[i];
+
+		if (t->issued < AD_MIN_EVIDENCE ||
+		    ad_precision(t) < ad->prm.threshold)
+			continue;
+		if (best == ad->n_pred || ad_better(t, &v->t[best]))
+			best = i;
+	}
+	return best;
+}
+
+static size_t ad_access(struct predictor *p, const struct predict_access *a,
+			struct predict_candidate *out, size_t cap)
+{
+	struct adaptive *ad = (struct adaptive *)p;
+	struct ad_vol *v;
+	size_t best, k;
+	uint64_t b;
+	uint32_t n;
+	int fresh;
+
+	cap = pred_cap(p, cap, out);
+	pred_blocks(&p->cfg, a, &b, &n);
+	v = settab_get(ad->vols, a->volume_id, 0, &fresh);
+	v->clock++;
+	for (size_t i = 0; i < ad->n_pred; i++) {
+		struct predict_candidate *c = ad->buf + i * ad->sub_cap;
+
+		ad_observe(ad, &v->t[i], v->clock, b, n);
+		ad->n_out[i] = predictor_access(ad->pred[i], a, c, ad->sub_cap);
+		for (size_t j = 0; j < ad->n_out[i]; j++)
+			ad->fresh[i * ad->sub_cap + j] =
+			    (unsigned char)ad_record(ad, &v->t[i], v->clock,
+						     &c[j]);
+	}
+	best = ad_choose(ad, v);
+	v->selected = (uint32_t)best;
+	if (best == ad->n_pred)
+		return 0;
+	k = 0;
+	for (size_t j = 0; j < ad->n_out[best] && k < cap; j++) {
+		if (!ad->fresh[best * ad->sub_cap + j])
+			continue;
+		out[k] = ad->buf[best * ad->sub_cap + j];
+		out[k].probability =
+		    (float)((out[k].probability + ad_precision(&v->t[best])) /
+			    2);
+		k++;
+	}
+	return k;
+}
+
+static void ad_destroy(struct predictor *p)
+{
+	struct adaptive *ad = (struct adaptive *)p;
+
+	for (size_t i = 0; i < ad->n_pred; i++)
+		predictor_destroy(ad->pred[i]);
+	settab_destroy(ad->vols);
+	free(ad->buf);
+	free(ad->fresh);
+	free(ad);
+}
+
+static size_t ad_memory(const struct predictor *p)
+{
+	const struct adaptive *ad = (const struct adaptive *)p;
+	size_t m = sizeof(*ad) + settab_memory(ad->vols) +
+		   ad->n_pred * ad->sub_cap * (sizeof(*ad->buf) + 1);
+
+	for (size_t i = 0; i < ad->n_pred; i++)
+		m += predictor_memory(ad->pred[i]);
+	return m;
+}
+
+static const struct predictor_ops adaptive_ops = {
+    .name = "adaptive",
+    .access = ad_access,
+    .destroy = ad_destroy,
+    .memory = ad_memory,
+};
+
+size_t adaptive_scores(struct predictor *p, uint64_t volume_id,
+		       struct adaptive_score *out, size_t cap)
+{
+	struct adaptive *ad = (struct adaptive *)p;
+	struct ad_vol *v;
+	size_t k;
+
+	if (p == NULL || p->ops != &adaptive_ops)
+		return 0;
+	v = settab_peek(ad->vols, volume_id, 0);
+	if (v == NULL)
+		return 0;
+	k = ad->n_pred < cap ? ad->n_pred : cap;
+	for (size_t i = 0; i < k; i++)
+		out[i] = (struct adaptive_score){
+		    .name = predictor_name(ad->pred[i]),
+		    .precision = ad_precision(&v->t[i]),
+		    .coverage = v->t[i].coverage,
+		    .issued = v->t[i].issued,
+		    .selected = v->selected == i,
+		};
+	return k;
+}
+
+/* Creates the sub-predictors with their shares of the budget. */
+static int ad_add_all(struct adaptive *ad, const struct predict_config *cfg,
+		      const char *model_path, char *errmsg)
+{
+	struct predict_config sub = *cfg;
+	char ignored[OMBRA_ERRMSG_LEN];
+	size_t b = cfg->memory_bytes;
+
+	ad->pred[ad->n_pred] = predictor_none_create(&sub, errmsg);
+	if (ad->pred[ad->n_pred] == NULL)
+		return -1;
+	ad->n_pred++;
+	ad->pred[ad->n_pred] = obl_predictor_create(&sub, errmsg);
+	if (ad->pred[ad->n_pred] == NULL)
+		return -1;
+	ad->n_pred++;
+	sub.memory_bytes = b / 8;
+	ad->pred[ad->n_pred] = amp_predictor_create(&sub, NULL, errmsg);
+	if (ad->pred[ad->n_pred] == NULL)
+		return -1;
+	ad->n_pred++;
+	sub.memory_bytes = b / 2;
+	ad->pred[ad->n_pred] = mithril_predictor_create(&sub, NULL, errmsg);
+	if (ad->pred[ad->n_pred] == NULL)
+		return -1;
+	ad->n_pred++;
+	sub.memory_bytes = b / 8;
+	ad->pred[ad->n_pred] = predictor_lstm_create(&sub, model_path, ignored);
+	if (ad->pred[ad->n_pred] != NULL)
+		ad->n_pred++;
+	return 0;
+}
+
+struct predictor *adaptive_predictor_create_params(
+    const struct predict_config *cfg, const char *model_path,
+    const struct adaptive_params *params, char *errmsg)
+{
+	struct adaptive_params prm = {0};
+	struct adaptive *ad;
+	size_t scores, fixed;
+
+	if (params != NULL)
+		prm = *params;
+	if (prm.threshold == 0)
+		prm.threshold = 0.3;
+	if (prm.horizon == 0)
+		prm.horizon = 32;
+	if (prm.decay == 0)
+		prm.decay = 0.98;
+	if (prm.threshold < 0 || prm.threshold > 1 || prm.decay < 0 ||
+	    prm.decay > 1) {
+		ombra_errmsg_printf(errmsg,
+				    "adaptive: threshold %g and decay %g must "
+				    "be within 0..1",
+				    prm.threshold, prm.decay);
+		return NULL;
+	}
+	ad = calloc(1, sizeof(*ad));
+	if (ad == NULL)
+		goto err_nomem;
+	ad->base.ops = &adaptive_ops;
+	ad->base.cfg = *cfg;
+	ad->prm = prm;
+	ad->sub_cap =
+	    cfg->max_candidates ? cfg->max_candidates : AD_DEFAULT_CAP;
+	if (ad_add_all(ad, cfg, model_path, errmsg) != 0)
+		goto err_after_alloc;
+	ad->buf = calloc(ad->n_pred * ad->sub_cap, sizeof(*ad->buf));
+	ad->fresh = calloc(ad->n_pred * ad->sub_cap, 1);
+	if (ad->buf == NULL || ad->fresh == NULL)
+		goto err_nomem_after_alloc;
+	fixed = sizeof(*ad) + ad->n_pred * ad->sub_cap * (sizeof(*ad->buf) + 1);
+	scores = cfg->memory_bytes ? cfg->memory_bytes / 4 : AD_DEFAULT_SCORES;
+	scores = scores > fixed ? scores - fixed : 0;
+	ad->vols = settab_create(sizeof(struct ad_vol), 2, scores);
+	if (ad->vols == NULL)
+		goto err_nomem_after_alloc;
+	return &ad->base;
+
+err_nomem_after_alloc:
+	ombra_errmsg_printf(errmsg, "adaptive: out of memory");
+err_after_alloc:
+	ad_destroy(&ad->base);
+	return NULL;
+err_nomem:
+	ombra_errmsg_printf(errmsg, "adaptive: out of memory");
+	return NULL;
+}
+
+struct predictor *adaptive_predictor_create(const struct predict_config *cfg,
+					    const char *model_path,
+					    char *errmsg)
+{
+	return adaptive_predictor_create_params(cfg, model_path, NULL, errmsg);
+}

@@ -1,0 +1,229 @@
+/* test_predict_adaptive.c: cmocka tests of the online selector
+ * ("adaptive", predict/adaptive.h) on synthetic streams with known
+ * answers: it follows the precise predictor of each volume (amp/obl on a
+ * sequential scan, mithril on a repeated random sequence), prefetches
+ * almost nothing on pure random accesses (< 5% of accesses produce
+ * candidates after a warm-up), switches when the workload changes, and
+ * reports its per-predictor scores.  Fails (cmocka) naming the figure. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "lib/err.h"
+#include "predict/adaptive.h"
+#include "tests/unit/test_predict_eval.h"
+
+#define N 20000
+
+static void report(const char *what, const struct eval_result *r)
+{
+	printf("# %-32s coverage %.4f precision %.4f cand_rate %.4f\n", what,
+	       r->coverage, r->precision, r->cand_rate);
+}
+
+/* The name of the predictor adaptive p selected last on vol ("" = none),
+ * after checking the scores are well-formed. */
+static const char *selected(struct predictor *p, uint64_t vol)
+{
+	struct adaptive_score s[ADAPTIVE_MAX_PREDICTORS];
+	size_t n = adaptive_scores(p, vol, s, ADAPTIVE_MAX_PREDICTORS);
+	const char *name = "";
+
+	assert_true(n >= 4);
+	for (size_t i = 0; i < n; i++) {
+		printf("#   vol %lu %-8s precision %.3f coverage %.3f "
+		       "issued %.1f%s\n",
+		       (unsigned long)vol, s[i].name, s[i].precision,
+		       s[i].coverage, s[i].issued, s[i].selected ? " *" : "");
+		assert_true(s[i].precision >= 0 && s[i].precision <= 1);
+		assert_true(s[i].coverage >= 0 && s[i].coverage <= 1);
+		if (s[i].selected)
+			name = s[i].name;
+	}
+	return name;
+}
+
+static struct predict_access *alloc_acc(size_t n)
+{
+	struct predict_access *a = calloc(n, sizeof(*a));
+
+	assert_non_null(a);
+	return a;
+}
+
+static void test_sequential(void **state)
+{
+	struct predict_access *a = alloc_acc(N);
+	struct predictor *p = eval_create("adaptive", 0);
+	struct eval_result r;
+	const char *sel;
+
+	(void)state;
+	for (size_t i = 0; i < N; i++)
+		a[i] = eval_acc(1, 300 + i, 1, i);
+	eval_run(p, a, N, 0, EVAL_WINDOW, EVAL_HORIZON, &r);
+	report("sequential", &r);
+	assert_true(r.coverage > 0.95);
+	assert_true(r.precision > 0.95);
+	sel = selected(p, 1);
+	assert_true(strcmp(sel, "amp") == 0 || strcmp(sel, "obl") == 0);
+	predictor_destroy(p);
+	free(a);
+}
+
+static void test_strided(void **state)
+{
+	struct predict_access *a = alloc_acc(N);
+	struct predictor *p = eval_create("adaptive", 0);
+	struct eval_result r;
+
+	(void)state;
+	for (size_t i = 0; i < N; i++)
+		a[i] = eval_acc(1, 7 * i, 2, i);
+	eval_run(p, a, N, 0, EVAL_WINDOW, EVAL_HORIZON, &r);
+	report("stride +7", &r);
+	assert_true(r.coverage > 0.90);
+	assert_string_equal(selected(p, 1), "amp");
+	predictor_destroy(p);
+	free(a);
+}
+
+static void test_repeated(void **state)
+{
+	const size_t len = 4000;
+	struct predict_access *a = alloc_acc(3 * len);
+	struct predictor *p = eval_create("adaptive", 0);
+	struct eval_result r;
+	uint64_t rng = 17;
+
+	(void)state;
+	for (size_t i = 0; i < len; i++)
+		a[i] = eval_acc(2, eval_rand(&rng) % (1ULL << 30), 1, i);
+	for (size_t i = len; i < 3 * len; i++) {
+		a[i] = a[i % len];
+		a[i].time_us = i;
+	}
+	eval_run(p, a, 3 * len, len, EVAL_WINDOW, EVAL_HORIZON, &r);
+	report("repeated random, 2nd+3rd", &r);
+	assert_true(r.coverage > 0.80);
+	assert_true(r.precision > 0.80);
+	assert_string_equal(selected(p, 2), "mithril");
+	predictor_destroy(p);
+	free(a);
+}
+
+static void test_random(void **state)
+{
+	struct predict_access *a = alloc_acc(N);
+	struct predictor *p = eval_create("adaptive", 0);
+	struct adaptive_score s[ADAPTIVE_MAX_PREDICTORS];
+	struct eval_result r;
+	uint64_t rng = 23;
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < N; i++)
+		a[i] = eval_acc(4, eval_rand(&rng) % (1ULL << 28),
+				1 + (uint32_t)(eval_rand(&rng) % 8), i);
+	eval_run(p, a, N, 1000, EVAL_WINDOW, EVAL_HORIZON, &r);
+	report("pure random (after 1000)", &r);
+	assert_true(r.cand_rate < 0.05);
+	assert_string_equal(selected(p, 4), "");
+	n = adaptive_scores(p, 4, s, ADAPTIVE_MAX_PREDICTORS);
+	for (size_t i = 0; i < n; i++)
+		assert_true(s[i].precision < 0.3);
+	predictor_destroy(p);
+	free(a);
+}
+
+/* One predictor object, two volumes with different workloads, their
+ * accesses interleaved: each volume gets its own choice. */
+static void test_per_volume(void **state)
+{
+	const size_t len = 3000;
+	struct predict_access *a = alloc_acc(6 * len);
+	struct predictor *p = eval_create("adaptive", 0);
+	struct eval_result r;
+	uint64_t rng = 5, seqpos = 0;
+	uint64_t *seq = calloc(len, sizeof(*seq));
+
+	(void)state;
+	assert_non_null(seq);
+	for (size_t i = 0; i < len; i++)
+		seq[i] = eval_rand(&rng) % (1ULL << 30);
+	for (size_t i = 0; i < 6 * len; i += 2) {
+		a[i] = eval_acc(10, seqpos++, 1, i);
+		a[i + 1] = eval_acc(20, seq[(i / 2) % len], 1, i + 1);
+	}
+	eval_run(p, a, 6 * len, 2 * len, EVAL_WINDOW, EVAL_HORIZON, &r);
+	report("two volumes, after 1 rep", &r);
+	assert_true(r.coverage > 0.80);
+	{
+		const char *s10 = selected(p, 10);
+
+		assert_true(strcmp(s10, "amp") == 0 || strcmp(s10, "obl") == 0);
+	}
+	assert_string_equal(selected(p, 20), "mithril");
+	predictor_destroy(p);
+	free(seq);
+	free(a);
+}
+
+/* A sequential phase, then random: the selector stops prefetching soon
+ * after the switch. */
+static void test_phase_change(void **state)
+{
+	struct predict_access *a = alloc_acc(2 * N);
+	struct predictor *p = eval_create("adaptive", 0);
+	struct eval_result r;
+	uint64_t rng = 31;
+
+	(void)state;
+	for (size_t i = 0; i < N; i++)
+		a[i] = eval_acc(1, i, 1, i);
+	for (size_t i = N; i < 2 * N; i++)
+		a[i] = eval_acc(1, eval_rand(&rng) % (1ULL << 28), 1, i);
+	eval_run(p, a, 2 * N, N + 2000, EVAL_WINDOW, EVAL_HORIZON, &r);
+	report("random after sequential", &r);
+	assert_true(r.cand_rate < 0.05);
+	predictor_destroy(p);
+	free(a);
+}
+
+static void test_scores_api(void **state)
+{
+	struct predictor *obl = eval_create("obl", 0);
+	struct predictor *p = eval_create("adaptive", 0);
+	struct adaptive_score s[ADAPTIVE_MAX_PREDICTORS];
+	struct predict_config cfg = {.block_size = 512};
+	struct adaptive_params bad = {.threshold = 2};
+	char errmsg[OMBRA_ERRMSG_LEN];
+
+	(void)state;
+	assert_int_equal(adaptive_scores(obl, 1, s, 5), 0);
+	assert_int_equal(adaptive_scores(p, 1, s, 5), 0); /* unseen */
+	assert_null(adaptive_predictor_create_params(&cfg, NULL, &bad, errmsg));
+	assert_non_null(strstr(errmsg, "threshold"));
+	predictor_destroy(obl);
+	predictor_destroy(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_sequential),
+	    cmocka_unit_test(test_strided),
+	    cmocka_unit_test(test_repeated),
+	    cmocka_unit_test(test_random),
+	    cmocka_unit_test(test_per_volume),
+	    cmocka_unit_test(test_phase_change),
+	    cmocka_unit_test(test_scores_api),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
