@@ -36,5 +36,6 @@ include tests/unit/store.mk
 include tests/unit/fsm.mk
 include tests/unit/nbd.mk
 include tests/unit/sim.mk
+include tests/unit/predict.mk
 include tests/raft/local.mk
 include tests/integration/local.mk
