@@ -100,7 +100,7 @@ static struct lstm_vol *vol_get(struct lstm_predictor *lp, uint64_t id,
 				bool *fresh)
 {
 	size_t mask = lp->n_vols - 1, start = mix64(id) & mask;
-	struct lstm_vol *victim = NULL;
+	struct lstm_vol *victim = &lp->vols[start];
 
 	for (size_t i = 0; i < PROBES && i < lp->n_vols; i++) {
 		struct lstm_vol *v = &lp->vols[(start + i) & mask];
@@ -109,7 +109,7 @@ static struct lstm_vol *vol_get(struct lstm_predictor *lp, uint64_t id,
 			*fresh = false;
 			return v;
 		}
-		if (victim == NULL || v->last_use < victim->last_use)
+		if (v->last_use < victim->last_use)
 			victim = v;
 	}
 	memset(victim, 0, sizeof(*victim));

@@ -64,6 +64,8 @@ void lstm_model_free(struct lstm_model *m)
 	free(m->deltas);
 	free(m->emb);
 	free(m->xproj);
+	free(m->w_hh_t);
+	free(m->w_out_t);
 	free(m->sorted);
 	free(m);
 }
@@ -120,6 +122,14 @@ static void precompute_inputs(struct lstm_model *m)
 			out[r] = s + m->b_ih[r] + m->b_hh[r];
 		}
 	}
+}
+
+/* dst[c][r] = src[r][c]; src has rows x cols. */
+static void transpose(float *dst, const float *src, size_t rows, size_t cols)
+{
+	for (size_t r = 0; r < rows; r++)
+		for (size_t c = 0; c < cols; c++)
+			dst[c * rows + r] = src[r * cols + c];
 }
 
 /* Check the header and the total size; fill the dimensions of m. */
@@ -210,8 +220,10 @@ int lstm_model_parse(const void *buf, size_t len, const char *name,
 	m->emb = malloc(floats * sizeof(float));
 	m->xproj = malloc(v * 4 * h * sizeof(float));
 	m->sorted = calloc(v, sizeof(uint32_t));
+	m->w_hh_t = malloc(4 * h * h * sizeof(float));
+	m->w_out_t = malloc(v * h * sizeof(float));
 	if (m->deltas == NULL || m->emb == NULL || m->xproj == NULL ||
-	    m->sorted == NULL)
+	    m->sorted == NULL || m->w_hh_t == NULL || m->w_out_t == NULL)
 		goto err_nomem;
 
 	p += HEADER_BYTES;
@@ -240,6 +252,8 @@ int lstm_model_parse(const void *buf, size_t len, const char *name,
 		}
 	}
 	precompute_inputs(m);
+	transpose(m->w_hh_t, m->w_hh, 4 * h, h);
+	transpose(m->w_out_t, m->w_out, v, h);
 	*out = m;
 	return 0;
 
@@ -311,6 +325,10 @@ static float sigmoidf(float x)
 	return 1.0f / (1.0f + expf(-x));
 }
 
+/* The matrix-vector products run column by column over transposed
+ * weights (y += column * x[k]), which the compiler vectorises while every
+ * output still sums its terms in the order k = 0, 1, ... as PyTorch's
+ * reference does within float rounding. */
 void lstm_model_forward(const struct lstm_model *m, const uint32_t *tokens,
 			size_t n, float *probs, float *work)
 {
@@ -319,15 +337,14 @@ void lstm_model_forward(const struct lstm_model *m, const uint32_t *tokens,
 
 	memset(hs, 0, 2 * h * sizeof(float));
 	for (size_t t = 0; t < n; t++) {
-		const float *xp = m->xproj + (size_t)tokens[t] * g4;
+		memcpy(gates, m->xproj + (size_t)tokens[t] * g4,
+		       g4 * sizeof(float));
+		for (size_t k = 0; k < h; k++) {
+			const float *col = m->w_hh_t + k * g4;
+			float x = hs[k];
 
-		for (size_t r = 0; r < g4; r++) {
-			const float *w = m->w_hh + r * h;
-			float s = 0.0f;
-
-			for (size_t k = 0; k < h; k++)
-				s += w[k] * hs[k];
-			gates[r] = xp[r] + s;
+			for (size_t r = 0; r < g4; r++)
+				gates[r] += col[r] * x;
 		}
 		for (size_t k = 0; k < h; k++) {
 			float i = sigmoidf(gates[k]);
@@ -341,16 +358,17 @@ void lstm_model_forward(const struct lstm_model *m, const uint32_t *tokens,
 	}
 
 	float mx = -INFINITY, sum = 0.0f;
-	for (size_t c = 0; c < v; c++) {
-		const float *w = m->w_out + c * h;
-		float s = m->b_out[c];
+	memcpy(probs, m->b_out, v * sizeof(float));
+	for (size_t k = 0; k < h; k++) {
+		const float *col = m->w_out_t + k * v;
+		float x = hs[k];
 
-		for (size_t k = 0; k < h; k++)
-			s += w[k] * hs[k];
-		probs[c] = s;
-		if (s > mx)
-			mx = s;
+		for (size_t c = 0; c < v; c++)
+			probs[c] += col[c] * x;
 	}
+	for (size_t c = 0; c < v; c++)
+		if (probs[c] > mx)
+			mx = probs[c];
 	for (size_t c = 0; c < v; c++) {
 		probs[c] = expf(probs[c] - mx);
 		sum += probs[c];

@@ -44,6 +44,8 @@ struct lstm_model {
 	float *w_out;	      /* [V][H] */
 	float *b_out;	      /* [V] */
 	float *xproj;	      /* [V][4H]: W_ih emb[v] + b_ih + b_hh, cached */
+	float *w_hh_t;	      /* [H][4H]: w_hh transposed, for speed */
+	float *w_out_t;	      /* [H][V]: w_out transposed */
 	uint32_t *sorted;     /* [V-1]: classes ordered by delta, for lookup */
 };
 
