@@ -35,6 +35,7 @@ include tests/unit/rpc.mk
 include tests/unit/store.mk
 include tests/unit/fsm.mk
 include tests/unit/nbd.mk
+include tests/unit/lstm.mk
 include tests/unit/sim.mk
 include tests/unit/predict.mk
 include tests/raft/local.mk
