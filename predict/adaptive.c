@@ -23,15 +23,15 @@
 struct ad_pending {
 	uint64_t first;
 	uint64_t mask;	 /* chunks accessed so far */
-	uint32_t n;	 /* blocks; 0 = slot empty */
+	uint32_t n;	 /* blocks */
 	uint32_t chunk;	 /* blocks per mask bit */
 	uint32_t expire; /* volume clock after which it is folded */
 	uint32_t pad;
 };
 
 struct ad_track {
-	struct ad_pending ring[AD_RING];
-	uint32_t head;
+	struct ad_pending live[AD_RING]; /* pending, unordered */
+	uint32_t n_live;
 	uint32_t pad;
 	double useful; /* decayed blocks predicted and accessed */
 	double issued; /* decayed blocks predicted */
@@ -80,7 +80,13 @@ static void ad_fold(const struct adaptive *ad, struct ad_track *t,
 		used = q->n;
 	t->useful = t->useful * ad->prm.decay + (double)used;
 	t->issued = t->issued * ad->prm.decay + (double)q->n;
-	q->n = 0;
+}
+
+/* Folds and removes the i-th live prediction (the last one moves in). */
+static void ad_drop(const struct adaptive *ad, struct ad_track *t, size_t i)
+{
+	ad_fold(ad, t, &t->live[i]);
+	t->live[i] = t->live[--t->n_live];
 }
 
 /* Marks what [b, b+n) hits in t's pending predictions, folds the expired
@@ -90,16 +96,15 @@ static void ad_observe(const struct adaptive *ad, struct ad_track *t,
 {
 	int covered = 0;
 
-	for (size_t i = 0; i < AD_RING; i++) {
-		struct ad_pending *q = &t->ring[i];
+	for (size_t i = 0; i < t->n_live;) {
+		struct ad_pending *q = &t->live[i];
 		uint64_t lo, hi;
 
-		if (q->n == 0)
-			continue;
 		if (after(clock, q->expire)) {
-			ad_fold(ad, t, q);
+			ad_drop(ad, t, i);
 			continue;
 		}
+		i++;
 		if (b + n <= q->first || b >= q->first + q->n)
 			continue;
 		if (b >= q->first)
@@ -120,16 +125,18 @@ static int ad_record(const struct adaptive *ad, struct ad_track *t,
 		     uint32_t clock, const struct predict_candidate *c)
 {
 	struct ad_pending *q;
+	size_t oldest = 0;
 
-	for (size_t i = 0; i < AD_RING; i++) {
-		q = &t->ring[i];
+	for (size_t i = 0; i < t->n_live; i++) {
+		q = &t->live[i];
 		if (q->n == c->n_blocks && q->first == c->first_block)
 			return 0;
+		if (after(t->live[oldest].expire, q->expire))
+			oldest = i;
 	}
-	q = &t->ring[t->head];
-	t->head = (t->head + 1) % AD_RING;
-	if (q->n != 0)
-		ad_fold(ad, t, q);
+	if (t->n_live == AD_RING)
+		ad_drop(ad, t, oldest);
+	q = &t->live[t->n_live++];
 	*q = (struct ad_pending){
 	    .first = c->first_block,
 	    .n = c->n_blocks,
