@@ -12,36 +12,18 @@
 #include "predict/mithril.h"
 #include "predict/obl.h"
 #include "predict/pred_internal.h"
+#include "predict/score.h"
 #include "predict/settab.h"
 
-#define AD_RING 128	    /* pending predictions per predictor */
 #define AD_DEFAULT_CAP 16   /* sub-predictor candidates per access */
 #define AD_MIN_EVIDENCE 8.0 /* decayed blocks before a score counts */
-#define AD_COVER_ALPHA (1.0 / 64)
-#define AD_DEFAULT_SCORES (1024 * 1024)
-
-struct ad_pending {
-	uint64_t first;
-	uint64_t mask;	 /* chunks accessed so far */
-	uint32_t n;	 /* blocks */
-	uint32_t chunk;	 /* blocks per mask bit */
-	uint32_t expire; /* volume clock after which it is folded */
-	uint32_t pad;
-};
-
-struct ad_track {
-	struct ad_pending live[AD_RING]; /* pending, unordered */
-	uint32_t n_live;
-	uint32_t pad;
-	double useful; /* decayed blocks predicted and accessed */
-	double issued; /* decayed blocks predicted */
-	double coverage;
-};
+#define AD_DEFAULT_SCORES (4 * 1024 * 1024)
+#define AD_MARGIN 0.05 /* coverage or precision that makes a difference */
 
 struct ad_vol {
 	uint32_t clock;	   /* accesses seen on the volume */
 	uint32_t selected; /* index of the predictor used last, or n_pred */
-	struct ad_track t[ADAPTIVE_MAX_PREDICTORS];
+	struct score_track t[ADAPTIVE_MAX_PREDICTORS];
 };
 
 struct adaptive {
@@ -56,123 +38,42 @@ struct adaptive {
 	struct settab *vols;
 };
 
-static int after(uint32_t a, uint32_t b)
-{
-	return (int32_t)(a - b) > 0;
-}
-
-static int bits(uint64_t m)
-{
-	return __builtin_popcountll(m);
-}
-
-static double ad_precision(const struct ad_track *t)
-{
-	return t->issued > 0 ? t->useful / t->issued : 0;
-}
-
-static void ad_fold(const struct adaptive *ad, struct ad_track *t,
-		    struct ad_pending *q)
-{
-	uint64_t used = (uint64_t)bits(q->mask) * q->chunk;
-
-	if (used > q->n)
-		used = q->n;
-	t->useful = t->useful * ad->prm.decay + (double)used;
-	t->issued = t->issued * ad->prm.decay + (double)q->n;
-}
-
-/* Folds and removes the i-th live prediction (the last one moves in). */
-static void ad_drop(const struct adaptive *ad, struct ad_track *t, size_t i)
-{
-	ad_fold(ad, t, &t->live[i]);
-	t->live[i] = t->live[--t->n_live];
-}
-
-/* Marks what [b, b+n) hits in t's pending predictions, folds the expired
- * ones and updates coverage. */
-static void ad_observe(const struct adaptive *ad, struct ad_track *t,
-		       uint32_t clock, uint64_t b, uint32_t n)
-{
-	int covered = 0;
-
-	for (size_t i = 0; i < t->n_live;) {
-		struct ad_pending *q = &t->live[i];
-		uint64_t lo, hi;
-
-		if (after(clock, q->expire)) {
-			ad_drop(ad, t, i);
-			continue;
-		}
-		i++;
-		if (b + n <= q->first || b >= q->first + q->n)
-			continue;
-		if (b >= q->first)
-			covered = 1;
-		lo = (b > q->first ? b : q->first) - q->first;
-		hi = (b + n < q->first + q->n ? b + n : q->first + q->n) -
-		     q->first;
-		for (uint64_t c = lo / q->chunk; c <= (hi - 1) / q->chunk; c++)
-			q->mask |= 1ULL << c;
-	}
-	t->coverage =
-	    t->coverage * (1 - AD_COVER_ALPHA) + (covered ? AD_COVER_ALPHA : 0);
-}
-
-/* Adds a candidate to t's pending ring unless the same range is pending;
- * returns 1 when added (a new prediction). */
-static int ad_record(const struct adaptive *ad, struct ad_track *t,
-		     uint32_t clock, const struct predict_candidate *c)
-{
-	struct ad_pending *q;
-	size_t oldest = 0;
-
-	for (size_t i = 0; i < t->n_live; i++) {
-		q = &t->live[i];
-		if (q->n == c->n_blocks && q->first == c->first_block)
-			return 0;
-		if (after(t->live[oldest].expire, q->expire))
-			oldest = i;
-	}
-	if (t->n_live == AD_RING)
-		ad_drop(ad, t, oldest);
-	q = &t->live[t->n_live++];
-	*q = (struct ad_pending){
-	    .first = c->first_block,
-	    .n = c->n_blocks,
-	    .chunk = (c->n_blocks + 63) / 64,
-	    .expire = clock + ad->prm.horizon + c->horizon +
-		      (c->n_blocks < 64 ? c->n_blocks : 64),
-	};
-	return 1;
-}
-
-/* Whether track x ranks above track y: coverage first, then precision,
- * then (both within 0.01) the one predicting more blocks, which reaches
- * further ahead (amp's growing window over obl's next block). */
-static int ad_better(const struct ad_track *x, const struct ad_track *y)
+/* Whether track x beats track y: more coverage (by over AD_MARGIN),
+ * else more precision (by over AD_MARGIN), else predictions over twice as
+ * long (amp's windows reach further ahead than obl's next block).  The
+ * margins keep two nearly equal predictors from trading places, which
+ * would lose the predictions each made while the other was used. */
+static int ad_better(const struct score_track *x, const struct score_track *y)
 {
 	double dc = x->coverage - y->coverage;
-	double dp = ad_precision(x) - ad_precision(y);
+	double dp = score_precision(x) - score_precision(y);
 
-	if (dc > 0.01 || dc < -0.01)
+	if (dc > AD_MARGIN || dc < -AD_MARGIN)
 		return dc > 0;
-	if (dp > 0.01 || dp < -0.01)
+	if (dp > AD_MARGIN || dp < -AD_MARGIN)
 		return dp > 0;
-	return x->issued > y->issued;
+	return x->span > 2 * y->span;
 }
 
+static int ad_eligible(const struct adaptive *ad, const struct score_track *t)
+{
+	return t->issued >= AD_MIN_EVIDENCE &&
+	       score_precision(t) >= ad->prm.threshold;
+}
+
+/* The predictor to use: the last one while still eligible unless another
+ * beats it (so a tie does not flip-flop and lose the predictions the
+ * incumbent made), else the best eligible one; n_pred = none. */
 static size_t ad_choose(const struct adaptive *ad, const struct ad_vol *v)
 {
-	size_t best = ad->n_pred;
+	size_t best = v->selected;
 
+	if (best >= ad->n_pred || !ad_eligible(ad, &v->t[best]))
+		best = ad->n_pred;
 	for (size_t i = 0; i < ad->n_pred; i++) {
-		const struct ad_track *t = &v->t[i];
-
-		if (t->issued < AD_MIN_EVIDENCE ||
-		    ad_precision(t) < ad->prm.threshold)
+		if (i == best || !ad_eligible(ad, &v->t[i]))
 			continue;
-		if (best == ad->n_pred || ad_better(t, &v->t[best]))
+		if (best == ad->n_pred || ad_better(&v->t[i], &v->t[best]))
 			best = i;
 	}
 	return best;
@@ -186,7 +87,7 @@ static size_t ad_access(struct predictor *p, const struct predict_access *a,
 	size_t best, k;
 	uint64_t b;
 	uint32_t n;
-	int fresh;
+	int fresh, switched;
 
 	cap = pred_cap(p, cap, out);
 	pred_blocks(&p->cfg, a, &b, &n);
@@ -195,25 +96,28 @@ static size_t ad_access(struct predictor *p, const struct predict_access *a,
 	for (size_t i = 0; i < ad->n_pred; i++) {
 		struct predict_candidate *c = ad->buf + i * ad->sub_cap;
 
-		ad_observe(ad, &v->t[i], v->clock, b, n);
+		score_observe(&v->t[i], v->clock, b, n, ad->prm.decay);
 		ad->n_out[i] = predictor_access(ad->pred[i], a, c, ad->sub_cap);
 		for (size_t j = 0; j < ad->n_out[i]; j++)
 			ad->fresh[i * ad->sub_cap + j] =
-			    (unsigned char)ad_record(ad, &v->t[i], v->clock,
-						     &c[j]);
+			    (unsigned char)score_record(&v->t[i], v->clock,
+							ad->prm.horizon, &c[j]);
 	}
 	best = ad_choose(ad, v);
+	switched = best != v->selected;
 	v->selected = (uint32_t)best;
 	if (best == ad->n_pred)
 		return 0;
+	/* New predictions only; on a switch, all of them (the new choice's
+	 * earlier ones were never returned). */
 	k = 0;
 	for (size_t j = 0; j < ad->n_out[best] && k < cap; j++) {
-		if (!ad->fresh[best * ad->sub_cap + j])
+		if (!switched && !ad->fresh[best * ad->sub_cap + j])
 			continue;
 		out[k] = ad->buf[best * ad->sub_cap + j];
-		out[k].probability =
-		    (float)((out[k].probability + ad_precision(&v->t[best])) /
-			    2);
+		out[k].probability = (float)((out[k].probability +
+					      score_precision(&v->t[best])) /
+					     2);
 		k++;
 	}
 	return k;
@@ -265,7 +169,7 @@ size_t adaptive_scores(struct predictor *p, uint64_t volume_id,
 	for (size_t i = 0; i < k; i++)
 		out[i] = (struct adaptive_score){
 		    .name = predictor_name(ad->pred[i]),
-		    .precision = ad_precision(&v->t[i]),
+		    .precision = score_precision(&v->t[i]),
 		    .coverage = v->t[i].coverage,
 		    .issued = v->t[i].issued,
 		    .selected = v->selected == i,
@@ -319,9 +223,9 @@ struct predictor *adaptive_predictor_create_params(
 	if (prm.threshold == 0)
 		prm.threshold = 0.3;
 	if (prm.horizon == 0)
-		prm.horizon = 32;
+		prm.horizon = 96;
 	if (prm.decay == 0)
-		prm.decay = 0.98;
+		prm.decay = 0.999;
 	if (prm.threshold < 0 || prm.threshold > 1 || prm.decay < 0 ||
 	    prm.decay > 1) {
 		ombra_errmsg_printf(errmsg,

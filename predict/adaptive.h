@@ -7,21 +7,18 @@
  * precision").
  *
  * Scoring, per volume and predictor, from the predictor's own candidates
- * (whether or not they were returned):
- *  - precision: of the blocks it predicted, the fraction accessed within
- *    the horizon (params.horizon accesses plus the candidate's own length
- *    and horizon), counted when a prediction leaves the window; both sums
- *    decay by params.decay per folded prediction (an exponentially
- *    weighted ratio).  A repeated prediction of a range still pending is
- *    not counted twice.  Ranges over 64 blocks are tracked in 64 chunks.
- *  - coverage: exponentially weighted (1/64 per access) fraction of
- *    accesses whose first block lay in one of its pending predictions.
+ * (whether or not they were returned), by a scoreboard (score.h):
+ * precision = predicted blocks accessed within params.horizon accesses
+ * (plus the candidate's own horizon and length) over predicted blocks,
+ * both decayed by params.decay per access; coverage = the weighted
+ * fraction of accesses that were pending predictions.
  * A predictor is eligible once it has predicted at least 8 blocks' worth
- * (decayed) with precision >= params.threshold; the eligible one with the
- * highest coverage is selected (within 0.01: the more precise; within
- * that too: the one predicting more blocks, i.e. further ahead).  Of its
- * candidates, those not already pending from it (predicted before and
- * still within the horizon) are returned, with probability
+ * (decayed) with precision >= params.threshold.  The one selected stays
+ * while eligible unless another beats it: more coverage (by over 0.05),
+ * else more precision (by over 0.05), else predictions over twice as long
+ * on average (further ahead: amp's windows over obl's next block).
+ * Returned: the selected predictor's candidates that are new (not still
+ * pending from it; all of them right after a switch), with probability
  * (candidate's own + measured precision) / 2.
  * No eligible predictor: nothing is returned (the "none" fallback).
  * This is the "pick the best expert" form of online expert selection
@@ -29,8 +26,8 @@
  * with precision as the gate, as the issue asks.
  *
  * Memory: with cfg.memory_bytes = B > 0, amp gets B/8, mithril B/2, lstm
- * B/8, and the per-volume score table (~20 KiB per volume) the rest;
- * 0 = every part's default and 1 MiB of scores. */
+ * B/8, and the per-volume score table (~46 KiB per volume with lstm) the
+ * rest; 0 = every part's default and 4 MiB of scores. */
 #ifndef OMBRA_PREDICT_ADAPTIVE_H
 #define OMBRA_PREDICT_ADAPTIVE_H
 
@@ -40,8 +37,8 @@
 
 struct adaptive_params {
 	double threshold; /* minimum precision to be used (default 0.3) */
-	uint32_t horizon; /* accesses a prediction stays pending (def. 32) */
-	double decay;	  /* per folded prediction, 0..1 (default 0.98) */
+	uint32_t horizon; /* accesses a prediction stays pending (def. 96) */
+	double decay;	  /* per access, 0..1 (default 0.999) */
 };
 
 /* One predictor's standing on one volume. */

@@ -11,6 +11,7 @@ libpredict_a_SOURCES += predict/pred_internal.h \
 	predict/obl.c predict/obl.h \
 	predict/amp.c predict/amp.h \
 	predict/mithril.c predict/mithril.h \
-	predict/adaptive.c predict/adaptive.h
+	predict/adaptive.c predict/adaptive.h \
+	predict/score.c predict/score.h
 # The shipped LSTM model is found in the source tree by default (lstm.h).
 libpredict_a_CPPFLAGS = $(AM_CPPFLAGS) -DOMBRA_LSTM_SRCDIR='"$(abs_top_srcdir)"'

@@ -66,8 +66,10 @@ static void test_sequential(void **state)
 	(void)state;
 	for (size_t i = 0; i < N; i++)
 		a[i] = eval_acc(1, 300 + i, 1, i);
-	eval_run(p, a, N, 0, EVAL_WINDOW, EVAL_HORIZON, &r);
-	report("sequential", &r);
+	/* After a warm-up of 500 accesses (obl has evidence first; amp
+	 * takes over once its longer windows have proven as precise). */
+	eval_run(p, a, N, 500, EVAL_WINDOW, EVAL_HORIZON, &r);
+	report("sequential (after 500)", &r);
 	assert_true(r.coverage > 0.95);
 	assert_true(r.precision > 0.95);
 	sel = selected(p, 1);
