@@ -38,10 +38,13 @@ struct adaptive {
 	struct settab *vols;
 };
 
-/* Whether track x beats track y: more coverage (by over AD_MARGIN),
- * else more precision (by over AD_MARGIN), else predictions over twice as
- * long (amp's windows reach further ahead than obl's next block).  The
- * margins keep two nearly equal predictors from trading places, which
+/* Whether challenger x unseats incumbent y: coverage higher by over
+ * AD_MARGIN; else (coverage within AD_MARGIN) precision higher by over
+ * 2 * AD_MARGIN; else predictions over twice as long (amp's windows reach
+ * further ahead than obl's next block) at a precision at most
+ * AD_MARGIN / 2 lower.  The gap between the conditions is hysteresis: two
+ * nearly equal predictors do not trade places (a window counts as issued
+ * at once and is used over many accesses, so precision swings), which
  * would lose the predictions each made while the other was used. */
 static int ad_better(const struct score_track *x, const struct score_track *y)
 {
@@ -50,9 +53,9 @@ static int ad_better(const struct score_track *x, const struct score_track *y)
 
 	if (dc > AD_MARGIN || dc < -AD_MARGIN)
 		return dc > 0;
-	if (dp > AD_MARGIN || dp < -AD_MARGIN)
-		return dp > 0;
-	return x->span > 2 * y->span;
+	if (dp > 2 * AD_MARGIN)
+		return 1;
+	return dp >= -AD_MARGIN / 2 && x->span > 2 * y->span;
 }
 
 static int ad_eligible(const struct adaptive *ad, const struct score_track *t)

@@ -14,9 +14,10 @@
  * fraction of accesses that were pending predictions.
  * A predictor is eligible once it has predicted at least 8 blocks' worth
  * (decayed) with precision >= params.threshold.  The one selected stays
- * while eligible unless another beats it: more coverage (by over 0.05),
- * else more precision (by over 0.05), else predictions over twice as long
- * on average (further ahead: amp's windows over obl's next block).
+ * while eligible unless another beats it: coverage higher by over 0.05;
+ * else precision higher by over 0.1; else predictions over twice as long
+ * on average (further ahead: amp's windows over obl's next block) at a
+ * precision at most 0.025 lower.  The gaps are hysteresis.
  * Returned: the selected predictor's candidates that are new (not still
  * pending from it; all of them right after a switch), with probability
  * (candidate's own + measured precision) / 2.
