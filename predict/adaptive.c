@@ -224,7 +224,7 @@ struct predictor *adaptive_predictor_create_params(
 	if (params != NULL)
 		prm = *params;
 	if (prm.threshold == 0)
-		prm.threshold = 0.3;
+		prm.threshold = 0.1;
 	if (prm.horizon == 0)
 		prm.horizon = 96;
 	if (prm.decay == 0)

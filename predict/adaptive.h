@@ -37,7 +37,7 @@
 #define ADAPTIVE_MAX_PREDICTORS 5
 
 struct adaptive_params {
-	double threshold; /* minimum precision to be used (default 0.3) */
+	double threshold; /* minimum precision to be used (default 0.1) */
 	uint32_t horizon; /* accesses a prediction stays pending (def. 96) */
 	double decay;	  /* per access, 0..1 (default 0.999) */
 };
