@@ -7,14 +7,16 @@
 #include "predict/predict.h"
 
 /* Blocks of an access: *first = offset / block_size, *n = blocks touched
- * (>= 1; ranges longer than UINT32_MAX blocks are clipped). */
+ * (>= 1; ranges longer than UINT32_MAX blocks or past the end of the
+ * 64-bit byte space are clipped). */
 static inline void pred_blocks(const struct predict_config *cfg,
 			       const struct predict_access *a, uint64_t *first,
 			       uint32_t *n)
 {
 	uint64_t bs = cfg->block_size;
 	uint64_t len = a->length > 0 ? a->length : 1;
-	uint64_t last = (a->offset + len - 1) / bs;
+	uint64_t end = a->offset + len - 1;
+	uint64_t last = (end >= a->offset ? end : UINT64_MAX) / bs;
 	uint64_t cnt;
 
 	*first = a->offset / bs;

@@ -26,12 +26,12 @@ static void range_mark(struct score_track *t, struct score_range *r, uint64_t b,
 	uint64_t end = b + n < r->first + r->n ? b + n : r->first + r->n;
 	uint64_t hi = end - r->first;
 	uint32_t used;
+	uint64_t u;
 
 	for (uint64_t c = lo / r->chunk; c <= (hi - 1) / r->chunk; c++)
 		r->mask |= 1ULL << c;
-	used = (uint32_t)__builtin_popcountll(r->mask) * r->chunk;
-	if (used > r->n)
-		used = r->n;
+	u = (uint64_t)__builtin_popcountll(r->mask) * r->chunk;
+	used = u < r->n ? (uint32_t)u : r->n;
 	if (used > r->used) {
 		t->useful += used - r->used;
 		r->used = used;
@@ -93,7 +93,7 @@ static int record_range(struct score_track *t, uint32_t expire,
 	t->range[t->n_ranges++] = (struct score_range){
 	    .first = c->first_block,
 	    .n = c->n_blocks,
-	    .chunk = (c->n_blocks + 63) / 64,
+	    .chunk = (uint32_t)(((uint64_t)c->n_blocks + 63) / 64),
 	    .expire = expire,
 	};
 	t->issued += c->n_blocks;

@@ -108,6 +108,16 @@ static void test_obl(void **state)
 	assert_int_equal(out[0].first_block, 103);
 	assert_int_equal(out[0].n_blocks, 1);
 	assert_int_equal(predictor_access(p, &a, NULL, 0), 0);
+	/* Unaligned: bytes 4095..4096 touch blocks 0 and 1. */
+	a.offset = EVAL_BS - 1;
+	a.length = 2;
+	assert_int_equal(predictor_access(p, &a, out, 4), 1);
+	assert_int_equal(out[0].first_block, 2);
+	/* A range running past the 64-bit byte space is clipped. */
+	a.offset = UINT64_MAX - 10;
+	a.length = 100;
+	assert_int_equal(predictor_access(p, &a, out, 4), 1);
+	assert_int_equal(out[0].first_block, UINT64_MAX / EVAL_BS + 1);
 	predictor_destroy(p);
 }
 
@@ -368,6 +378,48 @@ static void test_determinism(void **state)
 	free(a);
 }
 
+/* Extreme offsets and lengths (UBSan checks the arithmetic). */
+static void test_extremes(void **state)
+{
+	const char *names[] = {"obl", "amp", "mithril", "adaptive"};
+	const uint64_t offs[] = {
+	    0,	       1, UINT64_MAX - 4095, UINT64_MAX, (uint64_t)INT64_MAX,
+	    1ULL << 62};
+	const uint64_t lens[] = {1, 4096, UINT64_MAX, 1ULL << 40};
+	struct predict_candidate out[16];
+
+	(void)state;
+	for (size_t k = 0; k < 4; k++) {
+		struct predictor *p = eval_create(names[k], 0);
+
+		for (size_t r = 0; r < 3; r++)
+			for (size_t i = 0; i < 6; i++)
+				for (size_t j = 0; j < 4; j++) {
+					struct predict_access a = {
+					    .volume_id = j,
+					    .offset = offs[i],
+					    .length = lens[j],
+					};
+					size_t n =
+					    predictor_access(p, &a, out, 16);
+
+					for (size_t c = 0; c < n; c++)
+						assert_true(out[c].n_blocks >=
+							    1);
+				}
+		/* Sequential accesses of UINT32_MAX blocks each: windows
+		 * of clipped length. */
+		for (uint64_t i = 0; i < 12; i++) {
+			struct predict_access a = eval_acc(9, 0, 1, i);
+
+			a.offset = i * (uint64_t)UINT32_MAX * EVAL_BS;
+			a.length = (uint64_t)UINT32_MAX * EVAL_BS;
+			predictor_access(p, &a, out, 16);
+		}
+		predictor_destroy(p);
+	}
+}
+
 static void test_settab(void **state)
 {
 	struct settab *t = settab_create(sizeof(uint64_t), 4, 4096);
@@ -425,6 +477,7 @@ int main(void)
 	    cmocka_unit_test(test_caps),
 	    cmocka_unit_test(test_memory),
 	    cmocka_unit_test(test_determinism),
+	    cmocka_unit_test(test_extremes),
 	    cmocka_unit_test(test_settab),
 	};
 
