@@ -4,7 +4,8 @@
  * baseline).
  *
  * Fails only by returning NULL with a message in errmsg: unknown name,
- * block_size not 512 or 4096, or out of memory. */
+ * block_size not 512 or 4096, a predictor's own refusal (bad parameters,
+ * an LSTM model that does not load: lstm.h) or out of memory. */
 #include "predict/predict.h"
 
 #include <stdlib.h>
