@@ -26,7 +26,8 @@
 #define LSTM_DEFAULT_MODEL_REL "predict/models/lstm-default.olm"
 
 /* Create the LSTM predictor.  cfg is copied (block_size 512 or 4096,
- * max_candidates >= 1; memory_bytes bounds the per-volume state and the
+ * max_candidates caps the candidates of an access, at most 8, 0 = only
+ * the call's cap; memory_bytes bounds the per-volume state and the
  * prediction memo, 0 = 1 MiB).  model_path: the weights file; NULL = the
  * default model, found as lstm_default_model_path() describes.  Returns NULL
  * and a message in errmsg (OMBRA_ERRMSG_LEN bytes) on bad cfg or when the
