@@ -199,6 +199,7 @@ int sweep_run(const struct sim_trace *t, const struct sweep_spec *s, FILE *out,
 					break;
 				}
 				report_table_row(out, &res[nres]);
+				fflush(out);
 				if (csv != NULL)
 					report_csv_row(csv, t, &res[nres]);
 				nres++;
