@@ -11,15 +11,19 @@ proxy_ombra_proxy_SOURCES = \
 	proxy/watch.c \
 	proxy/io.c \
 	proxy/wtrack.c proxy/wtrack.h \
+	proxy/pcache.c proxy/pcache.h \
 	proxy/service_volume.c
 # NBD server (proxy/nbd*.c, its own author): sources listed in proxy/nbd.mk.
 proxy_ombra_proxy_SOURCES += $(NBD_SERVER_SOURCES)
 proxy_ombra_proxy_LDADD = $(OMBRA_BASE_LIBS)
 
 # Unit tests of the proxy's pure parts.
-PROXY_UNIT_TESTS = tests/unit/test_wtrack
+PROXY_UNIT_TESTS = tests/unit/test_wtrack tests/unit/test_pcache
 check_PROGRAMS += $(PROXY_UNIT_TESTS)
 TESTS += $(PROXY_UNIT_TESTS)
 tests_unit_test_wtrack_SOURCES = tests/unit/test_wtrack.c proxy/wtrack.c
 tests_unit_test_wtrack_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_wtrack_LDADD = $(CMOCKA_LIBS)
+tests_unit_test_pcache_SOURCES = tests/unit/test_pcache.c proxy/pcache.c
+tests_unit_test_pcache_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_pcache_LDADD = $(CMOCKA_LIBS)
