@@ -99,6 +99,33 @@ class GrpcReplay(unittest.TestCase):
         self.assertEqual(rc, 0, err + out)
         self.assertEqual(rep["seed"], 99)
 
+    def test_state_hand_over(self):
+        # run 1 saves what each block holds; run 2 (another seed) reads
+        # blocks it has not written yet and checks them against run 1's
+        # data: nothing is "unknown" any more
+        self.srv = H.MemVolumeServer(VOL, SIZE)
+        state = os.path.join(self.dir, "state.json")
+        rc, out, err = self.replay("--expect-zeros", "--save-state", state)
+        self.assertEqual(rc, 0, err + out)
+        rc, out, err = self.replay("--seed", "99", "--load-state", state)
+        rep = json.loads(out)
+        self.assertEqual(rc, 0, err + out)
+        self.assertEqual(rep["verification"]["blocks_unknown"], 0)
+        self.assertEqual(rep["verification"]["failures"], 0)
+        self.assertGreater(rep["verification"]["blocks_checked"], 500)
+        # a state that does not match the volume is caught: the volume
+        # still holds run 2's data, the state says run 1's
+        rc, out, _err = self.replay("--seed", "7", "--load-state", state)
+        rep = json.loads(out)
+        self.assertEqual(rc, 1)
+        self.assertRegex(rep["verification"]["first_failures"][0]["expected"],
+                         r"^(write \d+ of seed \d+|zeros)$")
+        # not a state file: a clear error, exit 1
+        bad = H.write_file(os.path.join(self.dir, "bad.json"), b'{"blocks": []}')
+        rc, _out, err = self.replay("--load-state", bad)
+        self.assertEqual(rc, 1)
+        self.assertIn("not an ombra-replay state file", err)
+
     def test_lost_write_is_detected(self):
         # queue depth 1: write 40 in arrival order is the same on every run
         self.srv = H.MemVolumeServer(VOL, SIZE, lose_write=40)

@@ -97,6 +97,12 @@ def parser():
     p.add_argument("--no-progress", action="store_true", help="no progress on stderr")
     p.add_argument("--expect-zeros", action="store_true",
                    help="the volume is fresh: never-written blocks must read as zeros")
+    p.add_argument("--save-state", metavar="FILE",
+                   help="after the replay, save what every block should hold (JSON) for "
+                   "a later run's --load-state")
+    p.add_argument("--load-state", metavar="FILE",
+                   help="the volume holds what an earlier run saved with --save-state: "
+                   "check reads of blocks this run has not written against it")
     p.add_argument("--read-back", action="store_true",
                    help="after the replay, read every block the run wrote and verify it "
                    "(reported separately as read_back)")
@@ -155,6 +161,11 @@ def replay(args):
             size = backend.volume_size()
             check_volume_size(size)
             book = BlockBook(seed, expect_zeros=args.expect_zeros)
+            if args.load_state:
+                try:
+                    book.load_state(args.load_state)
+                except ValueError as e:
+                    raise ReplayError("--load-state %s" % e) from None
             stats = report.Stats()
             prog = report.Progress(args.limit, enabled=not args.no_progress)
             eng = Engine(backend, book, stats, queue_depth=args.queue_depth,
@@ -164,6 +175,11 @@ def replay(args):
             eng.run(mapped_ops(reader, size, args.limit, stats))
             stats.skipped += reader.skipped
             back = read_back(args, backend, book, stats) if args.read_back else None
+            if args.save_state:
+                try:
+                    book.save_state(args.save_state)
+                except OSError as e:
+                    raise ReplayError("--save-state %s: %s" % (args.save_state, e)) from None
         finally:
             backend.close()
         meta = {"trace": args.trace, "format": reader.format, "via": args.via,

@@ -16,11 +16,22 @@ set (fresh volume: they must read as zeros).  A write that failed leaves
 its blocks unknown until the next acknowledged write, since the volume may
 hold either version.
 
+State hand-over: save_state() writes what a run knows about every block
+(the seed and write number that last reached it, or "unknown" after a
+failed write) to a JSON file; a later run over the same volume passes it
+to load_state(), so blocks it reads before writing them are checked
+against the earlier run's data instead of being "unknown" (the main job
+replays through region 2 what region 1 wrote).  File format: {"format":
+"ombra-replay-state", "version": 1, "zeros_elsewhere": bool, "blocks":
+[[block, seed, write number or -1], ...]}.
+
 How it fails: it does not raise on data; mismatches are returned as
-Failure records for the report.
+Failure records for the report.  load_state() raises ValueError naming
+the file and the problem for a file that is not a state file.
 """
 
 import collections
+import json
 import struct
 
 from .mapping import BLOCK
@@ -70,6 +81,7 @@ class BlockBook:
         self.keep = keep
         self.issued = {}   # block -> last write number handed out
         self.acked = {}    # block -> last acknowledged write number or UNKNOWN
+        self.prior = {}    # block -> (seed, write number or UNKNOWN), earlier run
         self.checked = 0
         self.unknown = 0
         self.failures = 0
@@ -122,6 +134,9 @@ class BlockBook:
             b = first + i
             got = view[i * BLOCK:(i + 1) * BLOCK]
             w = self.acked.get(b)
+            seed = self.seed
+            if w is None and b in self.prior:
+                seed, w = self.prior[b]
             if w is None:
                 if not self.expect_zeros:
                     self.unknown += 1
@@ -131,13 +146,45 @@ class BlockBook:
                 self.unknown += 1
                 continue
             self.checked += 1
-            want = ZEROS if w == 0 else block_data(self.seed, b, w)
+            want = ZEROS if w == 0 else block_data(seed, b, w)
             if got == want:
                 continue
             bad += 1
             self.failures += 1
             if len(self.first_failures) < self.keep:
-                self.first_failures.append(Failure(
-                    b, "zeros" if w == 0 else "write %d" % w,
-                    describe(self.seed, b, got)))
+                exp = "zeros" if w == 0 else "write %d" % w
+                if w != 0 and seed != self.seed:
+                    exp += " of seed %d" % seed
+                self.first_failures.append(Failure(b, exp, describe(self.seed, b, got)))
         return bad
+
+    def save_state(self, path):
+        """Write every block's last known content (this run's acknowledged
+        writes over the loaded prior state) to `path` (JSON, see above)."""
+        blocks = {b: (s, w) for b, (s, w) in self.prior.items()}
+        for b, w in self.acked.items():
+            blocks[b] = (self.seed, w)
+        with open(path, "w") as f:
+            json.dump({"format": "ombra-replay-state", "version": 1,
+                       "zeros_elsewhere": self.expect_zeros,
+                       "blocks": [[b, s, w] for b, (s, w) in sorted(blocks.items())]}, f)
+
+    def load_state(self, path):
+        """Take the block contents saved by an earlier run (save_state) as
+        what this run's reads must find until it writes the blocks itself;
+        blocks the state does not name must read as zeros if the earlier
+        run knew the volume was fresh.  Raises ValueError on a bad file."""
+        try:
+            with open(path) as f:
+                st = json.load(f)
+            if st.get("format") != "ombra-replay-state" or st.get("version") != 1:
+                raise ValueError("not an ombra-replay state file (version 1)")
+            prior = {}
+            for b, s, w in st["blocks"]:
+                if not all(isinstance(x, int) for x in (b, s, w)) or b < 0 or w < UNKNOWN:
+                    raise ValueError("bad block entry %r" % ([b, s, w],))
+                prior[b] = (s, w)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError("%s: %s" % (path, e)) from None
+        self.prior = prior
+        self.expect_zeros = bool(st.get("zeros_elsewhere"))
