@@ -376,6 +376,10 @@ const char *cmd_kind(const Ombra__V1__MetaCommand *cmd)
 		return "set_placement";
 	case OMBRA__V1__META_COMMAND__CMD_REPLICA_CHANGE:
 		return "replica_change";
+	case OMBRA__V1__META_COMMAND__CMD_VOLUME_LEASE:
+		return "volume_lease";
+	case OMBRA__V1__META_COMMAND__CMD_PROMOTE_SHADOW:
+		return "promote_shadow";
 	default:
 		return "none";
 	}

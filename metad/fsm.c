@@ -27,6 +27,8 @@ const char *const fsm_db_names[FSM_DB_COUNT] = {
     [FSM_DB_MEMBERS] = "members",
     [FSM_DB_REQUESTS] = "requests",
     [FSM_DB_REQUEST_LOG] = "request_log",
+    [FSM_DB_VLEASES] = "vleases",
+    [FSM_DB_FAILOVERS] = "failovers",
 };
 
 int fsm_lmdb_error(char *errmsg, int rc, const char *what)

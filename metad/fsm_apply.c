@@ -448,6 +448,10 @@ static int fsm_apply_delete_volume(struct fsm *f, MDB_txn *txn,
 	if (rv == 0)
 		rv = fsm_delete_placements(f, txn, vol->id, errmsg);
 	if (rv == 0)
+		rv = fsm_vlease_delete(f, txn, vol->id, errmsg);
+	if (rv == 0)
+		rv = fsm_failovers_delete(f, txn, vol->id, errmsg);
+	if (rv == 0)
 		fsm_changed(ch, "volume", c->name, true);
 	fsm_free_msg(vol);
 	return rv;
@@ -547,6 +551,12 @@ static int fsm_dispatch(struct fsm *f, MDB_txn *txn, uint64_t index,
 	case OMBRA__V1__META_COMMAND__CMD_REPLICA_CHANGE:
 		return fsm_lease_replica_change(f, txn, cmd->replica_change,
 						res, ch, errmsg);
+	case OMBRA__V1__META_COMMAND__CMD_VOLUME_LEASE:
+		return fsm_vlease_apply(f, txn, index, now, cmd->volume_lease,
+					res, ch, errmsg);
+	case OMBRA__V1__META_COMMAND__CMD_PROMOTE_SHADOW:
+		return fsm_promote_apply(f, txn, index, now,
+					 cmd->promote_shadow, res, ch, errmsg);
 	default:
 		return fsm_refuse(res, GRPC_STATUS_INVALID_ARGUMENT,
 				  "command carries no operation");

@@ -17,6 +17,8 @@
  *   requests      request_id -> CommandResult (deduplication)
  *   request_log   index -> request_id (prunes requests older than
  *                 FSM_DEDUP_WINDOW indexes, deterministically during apply)
+ *   vleases       volume id -> writer lease timing (fsm_vlease.c)
+ *   failovers     (volume id, Raft index) -> FailoverEvent (fsm_promote.c)
  *
  * Failure: helpers return OMBRA_EIO with errmsg naming the LMDB call, or
  * OMBRA_ENOTFOUND (errmsg untouched) when a key is absent. */
@@ -50,6 +52,8 @@ enum fsm_db {
 	FSM_DB_MEMBERS,
 	FSM_DB_REQUESTS,
 	FSM_DB_REQUEST_LOG,
+	FSM_DB_VLEASES,
+	FSM_DB_FAILOVERS,
 	FSM_DB_COUNT
 };
 
@@ -252,6 +256,27 @@ int fsm_apply_set_placement(struct fsm *f, MDB_txn *txn,
 			    const Ombra__V1__CmdSetPlacement *c,
 			    struct fsm_result *res, struct fsm_change *ch,
 			    char *errmsg);
+
+/* ---- fsm_vlease.c: CmdVolumeLease (contract in fsm_vlease.c and
+ * proto/meta.proto); refusals in res, res->object_id = the writer epoch
+ * granted or renewed.  now_ms: the command's time_unix_ms. */
+int fsm_vlease_apply(struct fsm *f, MDB_txn *txn, uint64_t index,
+		     uint64_t now_ms,
+		     const Ombra__V1__CmdVolumeLease *c, struct fsm_result *res,
+		     struct fsm_change *ch, char *errmsg);
+/* Drop the lease record of a deleted volume. */
+int fsm_vlease_delete(struct fsm *f, MDB_txn *txn, uint64_t volume_id,
+		      char *errmsg);
+/* Drop the failover events of a deleted volume. */
+int fsm_failovers_delete(struct fsm *f, MDB_txn *txn, uint64_t volume_id,
+			 char *errmsg);
+
+/* ---- fsm_promote.c: CmdPromoteShadow (region failover), recording a
+ * FailoverEvent; refusals in res.  now_ms: the command's time_unix_ms. */
+int fsm_promote_apply(struct fsm *f, MDB_txn *txn, uint64_t index,
+		      uint64_t now_ms, const Ombra__V1__CmdPromoteShadow *c,
+		      struct fsm_result *res, struct fsm_change *ch,
+		      char *errmsg);
 
 /* ---- fsm_dedup.c */
 

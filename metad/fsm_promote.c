@@ -1,0 +1,363 @@
+/* fsm_promote.c: applying CmdPromoteShadow, the region failover of one
+ * segment (docs/shadows.md "Region failover", docs/metad.md "Region
+ * failover"), and the FailoverEvent records it leaves (RPO).
+ *
+ * The leader (failover.c) proposes a promotion only after it found the
+ * segment's home copies lost and asked the shadows for their watermarks;
+ * the state machine checks again, deterministically, that the promotion is
+ * still right when it is applied:
+ *   - the volume's ShadowPolicy.auto_promote_shadows is on;
+ *   - lease_epoch is the segment's current epoch + 1 (a second promotion
+ *     decided from the same view, or one overtaken by a replica change,
+ *     is stale);
+ *   - the primary and every in-sync replica are NODE_DOWN (their node
+ *     leases, and so the old write lease, have expired: a node is marked
+ *     DOWN only node_timeout_ms after its last heartbeat);
+ *   - node_id holds a shadow of the segment and is NODE_UP.
+ * Then node_id becomes the primary with the new epoch, it leaves the
+ * shadow list (the other shadows stay shadows), the replica list empties
+ * and the old primary and replicas join resync_node_ids: a returning home
+ * node is fenced by the epoch and re-synced by the new primary, never
+ * merged.  A FailoverEvent (old and new primary, lost versions and ms) is
+ * stored under (Raft index, volume id) in the "failovers" DB, at most
+ * FAILOVER_EVENTS_MAX of them (the oldest are pruned).
+ *
+ * Failure: refusals are recorded in the result; OMBRA_ENOMEM / OMBRA_EIO
+ * abort the command. */
+#include <grpc/status.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "fsm_internal.h"
+#include "vlease.h"
+
+#define SEQ_BITS 40u
+#define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
+
+uint64_t vlease_lost_versions(uint64_t known, uint64_t shadow)
+{
+	if (known <= shadow)
+		return 0;
+	if ((known >> SEQ_BITS) == (shadow >> SEQ_BITS))
+		return (known & SEQ_MASK) - (shadow & SEQ_MASK);
+	return known & SEQ_MASK;
+}
+
+/* Committed state of node id: NODE_STATE_UNSPECIFIED if unknown. */
+static int promote_node_state(struct fsm *f, MDB_txn *txn, uint64_t id,
+			      Ombra__V1__NodeState *state, char *errmsg)
+{
+	ProtobufCMessage *m = NULL;
+	int rv;
+
+	*state = OMBRA__V1__NODE_STATE__NODE_STATE_UNSPECIFIED;
+	rv = fsm_id_get(f, txn, FSM_DB_NODES, id, &ombra__v1__node__descriptor,
+			&m, errmsg);
+	if (rv == OMBRA_ENOTFOUND)
+		return 0;
+	if (rv != 0)
+		return rv;
+	*state = ((Ombra__V1__Node *)m)->state;
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+/* *lost = the primary and every in-sync replica of p are DOWN. */
+static int promote_home_lost(struct fsm *f, MDB_txn *txn,
+			     const Ombra__V1__SegmentPlacement *p, bool *lost,
+			     char *errmsg)
+{
+	Ombra__V1__NodeState st;
+	int rv;
+
+	*lost = false;
+	if (p->primary_node_id == 0)
+		return 0;
+	rv = promote_node_state(f, txn, p->primary_node_id, &st, errmsg);
+	if (rv != 0 || st != OMBRA__V1__NODE_STATE__NODE_DOWN)
+		return rv;
+	for (size_t i = 0; i < p->n_replica_node_ids; i++) {
+		rv = promote_node_state(f, txn, p->replica_node_ids[i], &st,
+					errmsg);
+		if (rv != 0 || st != OMBRA__V1__NODE_STATE__NODE_DOWN)
+			return rv;
+	}
+	*lost = true;
+	return 0;
+}
+
+/* Make shadow `at` of p its primary with epoch (header). */
+static int promote_mutate(Ombra__V1__SegmentPlacement *p, size_t at,
+			  uint64_t epoch)
+{
+	Ombra__V1__ShadowCopy *sc = p->shadows[at];
+	uint64_t node = sc->node_id;
+
+	if (fsm_ids_add(&p->resync_node_ids, &p->n_resync_node_ids,
+			p->primary_node_id) != 0)
+		return OMBRA_ENOMEM;
+	for (size_t i = 0; i < p->n_replica_node_ids; i++) {
+		if (fsm_ids_add(&p->resync_node_ids, &p->n_resync_node_ids,
+				p->replica_node_ids[i]) != 0)
+			return OMBRA_ENOMEM;
+	}
+	p->n_replica_node_ids = 0;
+	/* The new primary is no resync target of its own. */
+	for (size_t i = 0; i < p->n_resync_node_ids; i++) {
+		if (p->resync_node_ids[i] == node) {
+			memmove(p->resync_node_ids + i,
+				p->resync_node_ids + i + 1,
+				(p->n_resync_node_ids - i - 1) *
+				    sizeof(*p->resync_node_ids));
+			p->n_resync_node_ids--;
+			break;
+		}
+	}
+	protobuf_c_message_free_unpacked(&sc->base, NULL);
+	memmove(p->shadows + at, p->shadows + at + 1,
+		(p->n_shadows - at - 1) * sizeof(*p->shadows));
+	p->n_shadows--;
+	p->primary_node_id = node;
+	p->lease_epoch = epoch;
+	return 0;
+}
+
+/* 16-byte key of an event: Raft index, then volume id. */
+static void promote_event_key(uint8_t out[16], uint64_t index,
+			      uint64_t volume_id)
+{
+	fsm_u64_encode(out, index);
+	fsm_u64_encode(out + 8, volume_id);
+}
+
+/* Store ev and prune the oldest events beyond FAILOVER_EVENTS_MAX. */
+static int promote_record(struct fsm *f, MDB_txn *txn, uint64_t index,
+			  const Ombra__V1__FailoverEvent *ev, char *errmsg)
+{
+	uint8_t kb[16];
+	MDB_val k = {sizeof(kb), kb};
+	MDB_cursor *cur = NULL;
+	MDB_stat st;
+	MDB_val ck, cv;
+	int rc;
+	int rv;
+
+	promote_event_key(kb, index, ev->volume_id);
+	rv = fsm_pb_put(f, txn, FSM_DB_FAILOVERS, &k, &ev->base, errmsg);
+	if (rv != 0)
+		return rv;
+	rc = mdb_stat(txn, f->dbi[FSM_DB_FAILOVERS], &st);
+	if (rc != 0)
+		return fsm_lmdb_error(errmsg, rc, "mdb_stat failovers");
+	if (st.ms_entries <= FAILOVER_EVENTS_MAX)
+		return 0;
+	rc = mdb_cursor_open(txn, f->dbi[FSM_DB_FAILOVERS], &cur);
+	if (rc != 0)
+		return fsm_lmdb_error(errmsg, rc, "mdb_cursor_open failovers");
+	rc = mdb_cursor_get(cur, &ck, &cv, MDB_FIRST);
+	if (rc == 0)
+		rc = mdb_cursor_del(cur, 0);
+	mdb_cursor_close(cur);
+	if (rc != 0)
+		return fsm_lmdb_error(errmsg, rc, "pruning failovers");
+	return 0;
+}
+
+/* The checks and the change of the header, on vol (loaded). */
+static int promote_segment(struct fsm *f, MDB_txn *txn, uint64_t index,
+			   uint64_t now, const Ombra__V1__CmdPromoteShadow *c,
+			   const Ombra__V1__Volume *vol, struct fsm_result *res,
+			   struct fsm_change *ch, char *errmsg)
+{
+	Ombra__V1__FailoverEvent ev = OMBRA__V1__FAILOVER_EVENT__INIT;
+	struct fsm_region_nodes rn = {NULL, NULL, 0};
+	Ombra__V1__SegmentPlacement *p = NULL;
+	Ombra__V1__NodeState st;
+	size_t at;
+	bool lost;
+	int rv;
+
+	rv = promote_node_state(f, txn, c->node_id, &st, errmsg);
+	if (rv != 0)
+		return rv;
+	if (st != OMBRA__V1__NODE_STATE__NODE_UP)
+		return fsm_refuse(res, GRPC_STATUS_FAILED_PRECONDITION,
+				  "node %" PRIu64 " is %s, not UP: it cannot "
+				  "become a primary",
+				  c->node_id,
+				  st == 0 ? "unknown" : "not serving");
+	rv = fsm_region_nodes_load(f, txn, vol->home_region, &rn, errmsg);
+	if (rv == 0)
+		rv = fsm_place_current(f, txn, vol, c->segment_index, &rn, &p,
+				       errmsg);
+	if (rv != 0)
+		goto out;
+	if (c->lease_epoch != p->lease_epoch + 1) {
+		fsm_refuse(res, GRPC_STATUS_FAILED_PRECONDITION,
+			   "stale promotion of segment %" PRIu64 " of volume "
+			   "'%s': epoch %" PRIu64 " is not its lease epoch "
+			   "%" PRIu64 " + 1",
+			   c->segment_index, vol->name, c->lease_epoch,
+			   p->lease_epoch);
+		goto out;
+	}
+	rv = promote_home_lost(f, txn, p, &lost, errmsg);
+	if (rv != 0)
+		goto out;
+	if (!lost) {
+		fsm_refuse(res, GRPC_STATUS_FAILED_PRECONDITION,
+			   "segment %" PRIu64 " of volume '%s' still has a "
+			   "home copy that is not DOWN (primary node %" PRIu64
+			   "): no shadow is promoted",
+			   c->segment_index, vol->name, p->primary_node_id);
+		goto out;
+	}
+	for (at = 0; at < p->n_shadows; at++) {
+		if (p->shadows[at]->node_id == c->node_id)
+			break;
+	}
+	if (at == p->n_shadows) {
+		fsm_refuse(res, GRPC_STATUS_FAILED_PRECONDITION,
+			   "node %" PRIu64 " holds no shadow of segment "
+			   "%" PRIu64 " of volume '%s'",
+			   c->node_id, c->segment_index, vol->name);
+		goto out;
+	}
+	ev.volume_id = vol->id;
+	ev.segment_index = c->segment_index;
+	ev.old_primary_node_id = p->primary_node_id;
+	ev.new_primary_node_id = c->node_id;
+	ev.lost_versions =
+	    vlease_lost_versions(c->known_version, c->shadow_version);
+	ev.lost_ms = c->watermark_unix_ms != 0 && now > c->watermark_unix_ms
+			 ? now - c->watermark_unix_ms
+			 : 0;
+	ev.unix_ms = now;
+	ev.shadow_version = c->shadow_version;
+	ev.known_version = c->known_version;
+	ev.lease_epoch = c->lease_epoch;
+	rv = promote_mutate(p, at, c->lease_epoch);
+	if (rv == OMBRA_ENOMEM)
+		ombra_errmsg_printf(errmsg, "out of memory");
+	if (rv == 0)
+		rv = fsm_place_put(f, txn, vol->id, p, errmsg);
+	if (rv == 0)
+		rv = promote_record(f, txn, index, &ev, errmsg);
+	if (rv == 0)
+		fsm_changed(ch, "placement", vol->name, false);
+out:
+	if (p != NULL)
+		protobuf_c_message_free_unpacked(&p->base, NULL);
+	fsm_region_nodes_free(&rn);
+	return rv;
+}
+
+int fsm_promote_apply(struct fsm *f, MDB_txn *txn, uint64_t index,
+		      uint64_t now_ms, const Ombra__V1__CmdPromoteShadow *c,
+		      struct fsm_result *res, struct fsm_change *ch,
+		      char *errmsg)
+{
+	ProtobufCMessage *vm = NULL;
+	const Ombra__V1__Volume *vol;
+	int rv;
+
+	if (c->volume_id == 0 || c->node_id == 0 || c->lease_epoch < 2)
+		return fsm_refuse(res, GRPC_STATUS_INVALID_ARGUMENT,
+				  "a promotion needs volume_id, node_id and "
+				  "lease_epoch >= 2");
+	rv = fsm_id_get(f, txn, FSM_DB_VOLUMES, c->volume_id,
+			&ombra__v1__volume__descriptor, &vm, errmsg);
+	if (rv == OMBRA_ENOTFOUND)
+		return fsm_refuse(res, GRPC_STATUS_NOT_FOUND,
+				  "volume %" PRIu64 " does not exist",
+				  c->volume_id);
+	if (rv != 0)
+		return rv;
+	vol = (const Ombra__V1__Volume *)vm;
+	res->object_id = vol->id;
+	if (c->segment_index >= vol->segment_count)
+		fsm_refuse(res, GRPC_STATUS_NOT_FOUND,
+			   "segment %" PRIu64 " does not exist: volume '%s' "
+			   "has %" PRIu64 " segments",
+			   c->segment_index, vol->name, vol->segment_count);
+	else if (vol->shadow_policy == NULL ||
+		 !vol->shadow_policy->auto_promote_shadows)
+		fsm_refuse(res, GRPC_STATUS_FAILED_PRECONDITION,
+			   "volume '%s' does not allow promoting shadows "
+			   "(ShadowPolicy.auto_promote_shadows is off)",
+			   vol->name);
+	else
+		rv = promote_segment(f, txn, index, now_ms, c, vol, res, ch,
+				     errmsg);
+	protobuf_c_message_free_unpacked(vm, NULL);
+	return rv;
+}
+
+int fsm_failovers_delete(struct fsm *f, MDB_txn *txn, uint64_t volume_id,
+			 char *errmsg)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc;
+
+	rc = mdb_cursor_open(txn, f->dbi[FSM_DB_FAILOVERS], &cur);
+	if (rc != 0)
+		return fsm_lmdb_error(errmsg, rc, "mdb_cursor_open failovers");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size == 16 &&
+		    fsm_u64_decode((const uint8_t *)k.mv_data + 8) ==
+			volume_id) {
+			rc = mdb_cursor_del(cur, 0);
+			if (rc != 0)
+				break;
+		}
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return fsm_lmdb_error(errmsg, rc, "deleting failovers");
+	return 0;
+}
+
+static bool keep_event_of(const ProtobufCMessage *m, const void *arg)
+{
+	return ((const Ombra__V1__FailoverEvent *)m)->volume_id ==
+	       *(const uint64_t *)arg;
+}
+
+int fsm_list_failovers(struct fsm *f, const char *volume,
+		       Ombra__V1__FailoverEvent ***out, size_t *n, char *errmsg)
+{
+	struct fsm_vec vec = {NULL, 0, 0};
+	Ombra__V1__Volume *vol = NULL;
+	MDB_txn *txn = NULL;
+	uint64_t id = 0;
+	int rv;
+
+	*out = NULL;
+	*n = 0;
+	rv = fsm_txn_begin(f, MDB_RDONLY, &txn, errmsg);
+	if (rv != 0)
+		return rv;
+	if (volume != NULL && volume[0] != '\0') {
+		rv = fsm_volume_by_name(f, txn, volume, &vol, errmsg);
+		if (rv != 0)
+			goto out;
+		id = vol->id;
+		protobuf_c_message_free_unpacked(&vol->base, NULL);
+	}
+	rv = fsm_scan(f, txn, FSM_DB_FAILOVERS,
+		      &ombra__v1__failover_event__descriptor,
+		      id != 0 ? keep_event_of : NULL, &id, &vec, errmsg);
+	if (rv == 0) {
+		*out = (Ombra__V1__FailoverEvent **)vec.items;
+		*n = vec.n;
+	} else {
+		fsm_free_list(vec.items, vec.n);
+	}
+out:
+	mdb_txn_abort(txn);
+	return rv;
+}
