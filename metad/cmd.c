@@ -98,6 +98,10 @@ static bool cmd_has_body(const Ombra__V1__MetaCommand *m)
 		return m->set_placement != NULL;
 	case OMBRA__V1__META_COMMAND__CMD_REPLICA_CHANGE:
 		return m->replica_change != NULL;
+	case OMBRA__V1__META_COMMAND__CMD_VOLUME_LEASE:
+		return m->volume_lease != NULL;
+	case OMBRA__V1__META_COMMAND__CMD_PROMOTE_SHADOW:
+		return m->promote_shadow != NULL;
 	default:
 		return false;
 	}

@@ -7,5 +7,6 @@ metad_ombra_metad_SOURCES = \
 	metad/raft_async.c metad/raft_async.h \
 	metad/service.h metad/service.c \
 	metad/service_admin.c metad/service_cluster.c metad/service_meta.c \
-	metad/watch.c metad/health.c
+	metad/watch.c metad/health.c \
+	metad/service_vlease.c
 metad_ombra_metad_LDADD = $(METAD_FSM_LIBS) $(OMBRA_BASE_LIBS)

@@ -82,6 +82,13 @@ void cluster_handle_add_member(struct rpc_call *call,
 void cluster_handle_remove_member(struct rpc_call *call,
 				  const ProtobufCMessage *req, void *data);
 
+/* ---- service_vlease.c: MetaService.VolumeLease and
+ * AdminService.ListFailovers (contract in that file). */
+void vlease_handle(struct rpc_call *call, const ProtobufCMessage *req,
+		   void *data);
+void vlease_handle_list_failovers(struct rpc_call *call,
+				  const ProtobufCMessage *req, void *data);
+
 /* ---- watch.c: fan-out of state-machine change events to Watch streams. */
 
 /* Create the hub and register it as the fsm's change listener. */

@@ -447,6 +447,7 @@ static const struct service_method admin_methods[] = {
     {.name = "DeleteVolume", .fn = handle_delete_volume},
     {.name = "GetShardMap", .fn = handle_get_shard_map},
     {.name = "Watch", .fn = watch_handle},
+    {.name = "ListFailovers", .fn = vlease_handle_list_failovers},
 };
 
 int service_admin_register(struct metad *md, struct rpc_server *srv,

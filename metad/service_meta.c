@@ -152,6 +152,7 @@ static const struct service_method meta_methods[] = {
     {.name = "NodeHeartbeat", .fn = handle_node_heartbeat},
     {.name = "ReportReplicaFailure", .fn = handle_replica_failure},
     {.name = "ReportReplicaSynced", .fn = handle_replica_synced},
+    {.name = "VolumeLease", .fn = vlease_handle},
 };
 
 int service_meta_register(struct metad *md, struct rpc_server *srv,
