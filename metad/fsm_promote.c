@@ -45,6 +45,30 @@ uint64_t vlease_lost_versions(uint64_t known, uint64_t shadow)
 	return known & SEQ_MASK;
 }
 
+size_t vlease_choose_shadow(const struct vlease_copy *c, size_t n,
+			    uint64_t *known)
+{
+	size_t best = n;
+
+	*known = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t k = c[i].watermark;
+
+		if (c[i].lag_versions <= SEQ_MASK - (k & SEQ_MASK))
+			k += c[i].lag_versions;
+		if (k > *known)
+			*known = k;
+		if (c[i].filling || c[i].total_blocks == 0 ||
+		    c[i].present_blocks < c[i].total_blocks)
+			continue;
+		if (best == n || c[i].watermark > c[best].watermark ||
+		    (c[i].watermark == c[best].watermark &&
+		     c[i].node_id < c[best].node_id))
+			best = i;
+	}
+	return best;
+}
+
 /* Committed state of node id: NODE_STATE_UNSPECIFIED if unknown. */
 static int promote_node_state(struct fsm *f, MDB_txn *txn, uint64_t id,
 			      Ombra__V1__NodeState *state, char *errmsg)

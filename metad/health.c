@@ -18,7 +18,9 @@
  * acknowledged; the old one stops acknowledging at most about one
  * election timeout after the new leader can be elected (libraft steps a
  * leader down once it has not heard from a majority for that long), hence
- * the extra election timeout in its grace.  Failure: a proposal that fails
+ * the extra election timeout in its grace.  The same check drives region
+ * failover (failover.c: shadow promotion when every home copy of a
+ * segment is DOWN).  Failure: a proposal that fails
  * (leadership lost) is logged and retried by the next check; nothing here
  * answers a client. */
 #include <stdlib.h>
@@ -26,6 +28,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "failover.h"
 #include "fsm.h"
 #include "log.h"
 #include "metad.h"
@@ -47,6 +50,7 @@ struct health {
 	uint64_t generation; /* bumped on every leadership change */
 	struct node_soft *nodes;
 	size_t n, cap;
+	struct failover *failover; /* region failover rounds (failover.c) */
 };
 
 struct state_change {
@@ -295,6 +299,8 @@ static void on_check(uv_timer_t *t)
 		check_node(h, nodes[i], now, h->md->cfg->node_timeout_ms);
 	}
 	fsm_free_list(nodes, n);
+	/* Segments whose home copies are all DOWN: shadow promotion. */
+	failover_tick(h->failover);
 }
 
 int health_create(struct metad *md, struct health **out, char *errmsg)
@@ -306,6 +312,10 @@ int health_create(struct metad *md, struct health **out, char *errmsg)
 		return OMBRA_ENOMEM;
 	}
 	h->md = md;
+	if (failover_create(md, &h->failover, errmsg) != 0) {
+		free(h);
+		return OMBRA_ENOMEM;
+	}
 	uv_timer_init(md->loop, &h->timer);
 	h->timer.data = h;
 	uv_timer_start(&h->timer, on_check, HEALTH_CHECK_MS, HEALTH_CHECK_MS);
@@ -323,6 +333,8 @@ static void on_closed(uv_handle_t *handle)
 
 void health_close(struct health *h)
 {
+	failover_close(h->failover);
+	h->failover = NULL;
 	uv_timer_stop(&h->timer);
 	uv_close((uv_handle_t *)&h->timer, on_closed);
 }

@@ -64,6 +64,26 @@ int fsm_list_failovers(struct fsm *f, const char *volume,
  * epoch, so known's sequence (a lower bound); 0 when known <= shadow. */
 uint64_t vlease_lost_versions(uint64_t known, uint64_t shadow);
 
+/* One shadow copy of a segment as its node reported it (ListCopies). */
+struct vlease_copy {
+	uint64_t node_id;
+	uint64_t watermark;
+	uint64_t lag_versions; /* primary's version known there - watermark */
+	uint64_t confirmed_unix_ms;
+	uint64_t present_blocks;
+	uint64_t total_blocks;
+	bool filling;
+};
+
+/* Pick the shadow to promote among c[0..n): only whole copies (not
+ * filling, every block present) qualify; the highest watermark wins, a tie
+ * goes to the lowest node id (deterministic).  *known = the highest
+ * version any reported copy knew of the segment (watermark + lag_versions,
+ * both in the same epoch, so the sum is a version).  Returns the index of
+ * the chosen copy, or n when none qualifies. */
+size_t vlease_choose_shadow(const struct vlease_copy *c, size_t n,
+			    uint64_t *known);
+
 /* Keep at most this many FailoverEvents (the oldest are pruned). */
 #define FAILOVER_EVENTS_MAX 10000u
 
