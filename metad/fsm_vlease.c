@@ -259,6 +259,16 @@ int fsm_vlease_apply(struct fsm *f, MDB_txn *txn, uint64_t index,
 	return rv;
 }
 
+uint64_t vlease_wait_ms(const struct vlease_info *info, const char *holder,
+			uint64_t leader_since, uint64_t now)
+{
+	uint64_t until = leader_since + info->duration_ms;
+
+	if (info->writer[0] == '\0' || strcmp(info->writer, holder) == 0)
+		return 0;
+	return now < until ? until - now : 0;
+}
+
 int fsm_vlease_get(struct fsm *f, const char *volume, struct vlease_info *out,
 		   char *errmsg)
 {

@@ -80,7 +80,7 @@ static void vlease_acquire_ready(struct metad *md, struct rpc_call *call,
 	    (const Ombra__V1__VolumeLeaseRequest *)req;
 	char errmsg[OMBRA_ERRMSG_LEN];
 	struct vlease_info info;
-	uint64_t until, now;
+	uint64_t wait;
 	int rv;
 
 	rv = fsm_vlease_get(md->fsm, r->volume, &info, errmsg);
@@ -92,16 +92,15 @@ static void vlease_acquire_ready(struct metad *md, struct rpc_call *call,
 		service_fail(md, call, rv, errmsg);
 		return;
 	}
-	now = uv_now(md->loop);
-	until = raftnode_leader_since(md->rn) + info.duration_ms;
-	if (info.writer[0] != '\0' && strcmp(info.writer, r->holder) != 0 &&
-	    now < until) {
+	wait = vlease_wait_ms(&info, r->holder, raftnode_leader_since(md->rn),
+			      uv_now(md->loop));
+	if (wait > 0) {
 		rpc_call_fail(call, GRPC_STATUS_FAILED_PRECONDITION,
 			      "volume '%s' is held by '%s' (writer epoch "
 			      "%" PRIu64 "); this metad leader is new and "
 			      "grants it to another holder only in %" PRIu64
 			      " ms (one lease duration after its election)",
-			      r->volume, info.writer, info.epoch, until - now);
+			      r->volume, info.writer, info.epoch, wait);
 		return;
 	}
 	vlease_propose(md, call, r);

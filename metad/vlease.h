@@ -50,6 +50,14 @@ struct vlease_info {
 int fsm_vlease_get(struct fsm *f, const char *volume, struct vlease_info *out,
 		   char *errmsg);
 
+/* The new-leader wait (DESIGN.md "Leases"): ms a leader elected at
+ * leader_since (loop ms) must still wait at now before it may grant the
+ * lease described by info to holder: while info names another writer, one
+ * full duration (the longest granted to that writer) from the election;
+ * 0 when holder is the writer or nobody holds it. */
+uint64_t vlease_wait_ms(const struct vlease_info *info, const char *holder,
+			uint64_t leader_since, uint64_t now);
+
 /* Failover events of volume (NULL or "" = every volume), oldest first;
  * *out is a malloc'd array of heap messages: free with fsm_free_list().
  * 0, OMBRA_ENOTFOUND (unknown volume), OMBRA_ENOMEM, OMBRA_EIO. */

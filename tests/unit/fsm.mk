@@ -4,9 +4,10 @@
 FSM_TEST_LDADD = $(METAD_FSM_LIBS) $(OMBRA_BASE_LIBS) $(CMOCKA_LIBS)
 
 check_PROGRAMS += tests/unit/test_cmd tests/unit/test_fsm \
-	tests/unit/test_fsm_lease tests/unit/test_placement
+	tests/unit/test_fsm_lease tests/unit/test_placement \
+	tests/unit/test_vlease
 TESTS += tests/unit/test_cmd tests/unit/test_fsm tests/unit/test_fsm_lease \
-	tests/unit/test_placement
+	tests/unit/test_placement tests/unit/test_vlease
 
 tests_unit_test_cmd_SOURCES = tests/unit/test_cmd.c
 tests_unit_test_cmd_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
@@ -26,3 +27,7 @@ tests_unit_test_fsm_lease_LDADD = $(FSM_TEST_LDADD)
 tests_unit_test_placement_SOURCES = tests/unit/test_placement.c
 tests_unit_test_placement_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_placement_LDADD = $(FSM_TEST_LDADD)
+
+tests_unit_test_vlease_SOURCES = tests/unit/test_vlease.c $(FSM_TESTLIB)
+tests_unit_test_vlease_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_vlease_LDADD = $(FSM_TEST_LDADD)
