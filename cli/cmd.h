@@ -11,4 +11,7 @@ extern const struct cli_command cmd_cluster_status;
 /* cmd_shards.c: "volume shards". */
 extern const struct cli_command cmd_volume_shards;
 
+/* cmd_failovers.c: "volume failovers". */
+extern const struct cli_command cmd_volume_failovers;
+
 #endif

@@ -46,13 +46,19 @@ static const char cmd_volume_help[] =
     "      from the primary itself ('?' and a note if it does not answer).\n"
     "      --no-versions asks only metad (VERSION/TIER: metad's record).\n"
     "      EXC '*' marks a stored exception to the computed placement.\n"
+    "  failovers NAME\n"
+    "      Region failovers of the volume (shadows promoted because every\n"
+    "      home copy of a segment was DOWN), oldest first: old and new\n"
+    "      primary node, new lease epoch, the shadow's watermark, the last\n"
+    "      version metad knew, and the loss (RPO) in versions and time.\n"
     "\n"
     "  --stale  answer from the member asked, without a Raft barrier\n"
     "           (fast, works without a leader, may be out of date)\n"
     "\n"
     "--json prints the AdminService response message (CreateVolumeResponse,\n"
     "GetVolumeResponse, ListVolumesResponse, ResizeVolumeResponse,\n"
-    "DeleteVolumeResponse, GetVolumeShardingInfoResponse) as JSON; for\n"
+    "DeleteVolumeResponse, GetVolumeShardingInfoResponse,\n"
+    "ListFailoversResponse) as JSON; for\n"
     "shards each asked segment also gets \"primary_info\": {\"version\",\n"
     "\"tier\"} or {\"error\"}.\n";
 
@@ -300,6 +306,7 @@ static const struct cli_command cmd_volume_delete = {
 static const struct cli_command *const cmd_volume_commands[] = {
     &cmd_volume_create, &cmd_volume_get,    &cmd_volume_list,
     &cmd_volume_resize, &cmd_volume_delete, &cmd_volume_shards,
+    &cmd_volume_failovers,
 };
 
 const struct cli_group cmd_volume_group = {

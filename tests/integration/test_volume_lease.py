@@ -13,7 +13,8 @@ Region r1 and a volume v.  Proxies A and B (just holder names here) then:
 - B releases (writer ""), A acquires again at once: e3 > e2;
 - bad input: no holder / duration out of range INVALID_ARGUMENT, unknown
   volume NOT_FOUND, a follower UNAVAILABLE with the leader hint;
-  ListFailovers of v is empty, of an unknown volume NOT_FOUND;
+  ListFailovers of v is empty, of an unknown volume NOT_FOUND, and
+  `ombractl volume failovers` prints the (empty) table or exits 1;
 - new-leader wait: A renews until the leader is SIGKILLed; B retries its
   acquire on the new leader and gets the lease no sooner than one lease
   duration after the kill (the election came later still), even though A's
@@ -25,6 +26,7 @@ Region r1 and a volume v.  Proxies A and B (just holder names here) then:
 Fails (exit 1) with the phase, what was seen and the members' log tails."""
 
 import os
+import subprocess
 import sys
 import time
 
@@ -172,6 +174,18 @@ def main():
                     raise ot.TestError("ListFailovers of an unknown volume answered")
                 except grpc.RpcError as e:
                     ot.expect(e.code() == grpc.StatusCode.NOT_FOUND, "%s", e.code())
+                ctl = ot.find_binary("ombractl", "cli")
+                eps = ",".join(c.endpoints())
+                out = subprocess.run([ctl, "--endpoints", eps, "volume", "failovers", "v"],
+                                     capture_output=True, text=True, timeout=30)
+                ot.expect(out.returncode == 0 and "LOST VERSIONS" in out.stdout,
+                          "ombractl volume failovers v: %d %s %s", out.returncode,
+                          out.stdout, out.stderr)
+                out = subprocess.run([ctl, "--endpoints", eps, "volume", "failovers", "nope"],
+                                     capture_output=True, text=True, timeout=30)
+                ot.expect(out.returncode == 1 and "does not exist" in out.stderr,
+                          "ombractl volume failovers nope: %d %s", out.returncode,
+                          out.stderr)
 
             with ot.step("leader SIGKILL: B waits one lease duration after the election"):
                 r = lease(meta, "A", epoch=e3)
