@@ -42,7 +42,8 @@
 #include "vlease.h"
 
 #define FO_CALL_TIMEOUT_MS 3000
-#define FO_SEGS_MAX 1024u /* promotions decided per round */
+#define FO_SEGS_MAX 1024u  /* promotions decided per round */
+#define FO_SHADOWS_MAX 16u /* shadows of a segment considered */
 
 struct fo_chan {
 	uint64_t node_id;
@@ -54,7 +55,21 @@ struct fo_seg {
 	uint64_t index;
 	uint64_t epoch;
 	uint64_t primary;
+	/* Nodes metad lists as its shadows: a copy a node still holds after
+	 * its shadow was removed is never promoted (the state machine would
+	 * refuse it). */
+	uint64_t shadows[FO_SHADOWS_MAX];
+	size_t n_shadows;
 };
+
+static bool fo_seg_shadow(const struct fo_seg *s, uint64_t node)
+{
+	for (size_t i = 0; i < s->n_shadows; i++) {
+		if (s->shadows[i] == node)
+			return true;
+	}
+	return false;
+}
 
 struct fo_target {
 	uint64_t id;
@@ -322,6 +337,11 @@ static struct fo_round *fo_scan(struct failover *fo,
 			s->index = p->index;
 			s->epoch = p->lease_epoch;
 			s->primary = p->primary_node_id;
+			for (size_t k = 0;
+			     k < p->n_shadows && s->n_shadows < FO_SHADOWS_MAX;
+			     k++)
+				s->shadows[s->n_shadows++] =
+				    p->shadows[k]->node_id;
 			oom = fo_targets_add(r, &m, p) != 0;
 			if (r->n_segs == FO_SEGS_MAX)
 				break;
@@ -377,7 +397,8 @@ static void fo_decide(struct fo_round *r)
 		size_t n = 0, best;
 
 		for (size_t k = 0; k < r->n_copies; k++) {
-			if (r->seg_of[k] == s->index)
+			if (r->seg_of[k] == s->index &&
+			    fo_seg_shadow(s, r->copies[k].node_id))
 				c[n++] = r->copies[k];
 		}
 		best = vlease_choose_shadow(c, n, &known);
