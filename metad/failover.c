@@ -163,11 +163,13 @@ void failover_close(struct failover *fo)
 	if (fo == NULL)
 		return;
 	fo->closing = true;
+	fo->closing_pending++; /* held: a close callback may not free fo yet */
 	for (size_t i = 0; i < fo->n_chans; i++) {
 		fo->closing_pending++;
 		rpc_channel_close(fo->chans[i].ch, on_chan_closed, fo);
 	}
 	fo->n_chans = 0;
+	fo->closing_pending--;
 	fo_maybe_free(fo);
 }
 
