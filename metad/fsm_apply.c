@@ -318,6 +318,9 @@ static int fsm_apply_set_node_state(struct fsm *f, MDB_txn *txn,
 		if (rv == 0 && c->state == OMBRA__V1__NODE_STATE__NODE_DOWN)
 			rv = fsm_lease_node_down(f, txn, node->region, node->id,
 						 ch, errmsg);
+		if (rv == 0 && c->state == OMBRA__V1__NODE_STATE__NODE_DOWN)
+			rv = fsm_promote_node_down(f, txn, node->region,
+						   node->id, ch, errmsg);
 	}
 	fsm_free_msg(m);
 	return rv;

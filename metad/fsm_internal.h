@@ -267,6 +267,14 @@ int fsm_vlease_apply(struct fsm *f, MDB_txn *txn, uint64_t index,
 /* Drop the lease record of a deleted volume. */
 int fsm_vlease_delete(struct fsm *f, MDB_txn *txn, uint64_t volume_id,
 		      char *errmsg);
+/* Node node_id (of region) was set DOWN: the exceptions of volumes homed
+ * in OTHER regions that name it as primary or in-sync replica (a shadow
+ * promoted by a region failover, or home nodes re-synced by it) lose it to
+ * resync_node_ids, and a lost primary is replaced by the first in-sync
+ * replica that is not DOWN, with lease_epoch + 1 (an only copy stays).
+ * Walks the placements DB once.  Complements fsm_lease_node_down(). */
+int fsm_promote_node_down(struct fsm *f, MDB_txn *txn, const char *region,
+			  uint64_t node_id, struct fsm_change *ch, char *errmsg);
 /* Drop the failover events of a deleted volume. */
 int fsm_failovers_delete(struct fsm *f, MDB_txn *txn, uint64_t volume_id,
 			 char *errmsg);

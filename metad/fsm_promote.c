@@ -319,6 +319,179 @@ int fsm_promote_apply(struct fsm *f, MDB_txn *txn, uint64_t index,
 	return rv;
 }
 
+/* Evict DOWN nodes from p's in-sync set and replace a DOWN primary by the
+ * first in-sync replica left (epoch + 1).  *changed when p changed. */
+static int promote_evict(struct fsm *f, MDB_txn *txn,
+			 Ombra__V1__SegmentPlacement *p, bool *changed,
+			 char *errmsg)
+{
+	Ombra__V1__NodeState st;
+	size_t keep = 0;
+	int rv;
+
+	for (size_t i = 0; i < p->n_replica_node_ids; i++) {
+		uint64_t id = p->replica_node_ids[i];
+
+		rv = promote_node_state(f, txn, id, &st, errmsg);
+		if (rv != 0)
+			return rv;
+		if (st != OMBRA__V1__NODE_STATE__NODE_DOWN) {
+			p->replica_node_ids[keep++] = id;
+			continue;
+		}
+		if (fsm_ids_add(&p->resync_node_ids, &p->n_resync_node_ids,
+				id) != 0)
+			return OMBRA_ENOMEM;
+		*changed = true;
+	}
+	p->n_replica_node_ids = keep;
+	rv = promote_node_state(f, txn, p->primary_node_id, &st, errmsg);
+	if (rv != 0 || st != OMBRA__V1__NODE_STATE__NODE_DOWN ||
+	    p->n_replica_node_ids == 0)
+		return rv; /* healthy, or the only copy: it stays */
+	if (fsm_ids_add(&p->resync_node_ids, &p->n_resync_node_ids,
+			p->primary_node_id) != 0)
+		return OMBRA_ENOMEM;
+	p->primary_node_id = p->replica_node_ids[0];
+	memmove(p->replica_node_ids, p->replica_node_ids + 1,
+		(p->n_replica_node_ids - 1) * sizeof(*p->replica_node_ids));
+	p->n_replica_node_ids--;
+	p->lease_epoch++;
+	*changed = true;
+	return 0;
+}
+
+static bool promote_names(const Ombra__V1__SegmentPlacement *p, uint64_t id)
+{
+	if (p->primary_node_id == id)
+		return true;
+	for (size_t i = 0; i < p->n_replica_node_ids; i++) {
+		if (p->replica_node_ids[i] == id)
+			return true;
+	}
+	return false;
+}
+
+/* Keys (volume id, segment) of the exceptions naming node_id as primary
+ * or in-sync replica, into a malloc'd array of 2 * *n ids. */
+static int promote_keys_naming(struct fsm *f, MDB_txn *txn, uint64_t node_id,
+			       uint64_t **out, size_t *n, char *errmsg)
+{
+	MDB_cursor *cur = NULL;
+	uint64_t *keys = NULL;
+	size_t cap = 0;
+	MDB_val k, v;
+	int rc;
+	int rv = 0;
+
+	*n = 0;
+	rc = mdb_cursor_open(txn, f->dbi[FSM_DB_PLACEMENTS], &cur);
+	if (rc != 0)
+		return fsm_lmdb_error(errmsg, rc, "mdb_cursor_open placements");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		Ombra__V1__SegmentPlacement *p;
+		bool names;
+
+		if (k.mv_size != 16)
+			continue;
+		p = ombra__v1__segment_placement__unpack(NULL, v.mv_size,
+							 v.mv_data);
+		if (p == NULL) {
+			ombra_errmsg_printf(errmsg, "a placement record does "
+						    "not decode");
+			rv = OMBRA_EIO;
+			break;
+		}
+		names = promote_names(p, node_id);
+		protobuf_c_message_free_unpacked(&p->base, NULL);
+		if (!names)
+			continue;
+		if (*n == cap) {
+			size_t c2 = cap == 0 ? 16 : cap * 2;
+			uint64_t *grown = realloc(keys, 2 * c2 * sizeof(*keys));
+
+			if (grown == NULL) {
+				ombra_errmsg_printf(errmsg, "out of memory");
+				rv = OMBRA_ENOMEM;
+				break;
+			}
+			keys = grown;
+			cap = c2;
+		}
+		keys[2 * *n] = fsm_u64_decode(k.mv_data);
+		keys[2 * *n + 1] = fsm_u64_decode((uint8_t *)k.mv_data + 8);
+		(*n)++;
+	}
+	mdb_cursor_close(cur);
+	if (rv == 0 && rc != MDB_NOTFOUND)
+		rv = fsm_lmdb_error(errmsg, rc, "walking placements");
+	if (rv != 0) {
+		free(keys);
+		*n = 0;
+		keys = NULL;
+	}
+	*out = keys;
+	return rv;
+}
+
+int fsm_promote_node_down(struct fsm *f, MDB_txn *txn, const char *region,
+			  uint64_t node_id, struct fsm_change *ch, char *errmsg)
+{
+	ProtobufCMessage *vm = NULL;
+	uint64_t *keys = NULL;
+	size_t n = 0;
+	int rv;
+
+	rv = promote_keys_naming(f, txn, node_id, &keys, &n, errmsg);
+	for (size_t i = 0; rv == 0 && i < n; i++) {
+		Ombra__V1__SegmentPlacement *p = NULL;
+		const Ombra__V1__Volume *vol;
+		bool changed = false;
+		uint8_t kb[16];
+		MDB_val k = {sizeof(kb), kb};
+
+		if (vm == NULL ||
+		    ((Ombra__V1__Volume *)vm)->id != keys[2 * i]) {
+			if (vm != NULL)
+				protobuf_c_message_free_unpacked(vm, NULL);
+			vm = NULL;
+			rv = fsm_id_get(f, txn, FSM_DB_VOLUMES, keys[2 * i],
+					&ombra__v1__volume__descriptor, &vm,
+					errmsg);
+			if (rv == OMBRA_ENOTFOUND) {
+				rv = 0;
+				continue;
+			}
+			if (rv != 0)
+				break;
+		}
+		vol = (const Ombra__V1__Volume *)vm;
+		/* Volumes homed in region: fsm_lease_node_down did them. */
+		if (strcmp(vol->home_region, region) == 0)
+			continue;
+		fsm_placement_key(kb, keys[2 * i], keys[2 * i + 1]);
+		rv = fsm_pb_get(f, txn, FSM_DB_PLACEMENTS, &k,
+				&ombra__v1__segment_placement__descriptor,
+				(ProtobufCMessage **)&p, errmsg);
+		if (rv != 0)
+			break;
+		fsm_place_normalize(p, keys[2 * i + 1]);
+		rv = promote_evict(f, txn, p, &changed, errmsg);
+		if (rv == OMBRA_ENOMEM)
+			ombra_errmsg_printf(errmsg, "out of memory");
+		if (rv == 0 && changed)
+			rv = fsm_place_put(f, txn, vol->id, p, errmsg);
+		if (rv == 0 && changed)
+			fsm_changed(ch, "placement", vol->name, false);
+		protobuf_c_message_free_unpacked(&p->base, NULL);
+	}
+	if (vm != NULL)
+		protobuf_c_message_free_unpacked(vm, NULL);
+	free(keys);
+	return rv;
+}
+
 int fsm_failovers_delete(struct fsm *f, MDB_txn *txn, uint64_t volume_id,
 			 char *errmsg)
 {

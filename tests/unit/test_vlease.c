@@ -8,7 +8,8 @@
  * without auto_promote_shadows, while a home copy is not DOWN, with a stale
  * epoch or a node holding no shadow, and applied otherwise (new primary,
  * epoch + 1, the old home nodes to resync, a FailoverEvent), after which a
- * returning home node re-syncs into the in-sync set.  Fails through cmocka
+ * returning home node re-syncs into the in-sync set and takes over when the
+ * promoted primary fails in turn (fsm_promote_node_down).  Fails through cmocka
  * assertions. */
 #include <grpc/status.h>
 #include <setjmp.h>
@@ -459,6 +460,18 @@ static void test_promote(void **state)
 	assert_true(has(p->replica_node_ids, p->n_replica_node_ids, 1));
 	assert_false(has(p->resync_node_ids, p->n_resync_node_ids, 1));
 	fsm_free_shard_map(&map);
+	/* The promoted primary (region r2) fails in turn: the re-synced
+	 * home replica takes over with the next epoch. */
+	assert_int_equal(
+	    set_node_state(fx->f, 30, 4, OMBRA__V1__NODE_STATE__NODE_DOWN).code,
+	    0);
+	p = seg0(fx->f, &map);
+	assert_int_equal(p->primary_node_id, 1);
+	assert_int_equal(p->lease_epoch, e + 3);
+	assert_int_equal(p->n_replica_node_ids, 0);
+	assert_true(has(p->resync_node_ids, p->n_resync_node_ids, 4));
+	assert_int_equal(p->n_shadows, 1);
+	fsm_free_shard_map(&map);
 	/* Snapshots carry the events; deleting the volume drops them. */
 	snap = take_snapshot(fx->f);
 	other = open_at(fx, "b");
@@ -470,7 +483,7 @@ static void test_promote(void **state)
 	assert_int_equal(n, 1);
 	fsm_free_list(ev, n);
 	fsm_close(other);
-	assert_int_equal(delete_volume(fx->f, 25, "v").code, 0);
+	assert_int_equal(delete_volume(fx->f, 35, "v").code, 0);
 	assert_int_equal(fsm_list_failovers(fx->f, "", &ev, &n, errmsg), 0);
 	assert_int_equal(n, 0);
 	fsm_free_list(ev, n);
