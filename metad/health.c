@@ -286,6 +286,7 @@ static void on_check(uv_timer_t *t)
 	char errmsg[OMBRA_ERRMSG_LEN];
 	size_t n = 0;
 	uint64_t now = uv_now(h->md->loop);
+	bool any_down = false;
 
 	if (h->md->stopping || h->md->rn == NULL || !h->leader ||
 	    !raftnode_is_leader(h->md->rn)) {
@@ -297,10 +298,14 @@ static void on_check(uv_timer_t *t)
 	}
 	for (size_t i = 0; i < n; i++) {
 		check_node(h, nodes[i], now, h->md->cfg->node_timeout_ms);
+		any_down |= nodes[i]->state == OMBRA__V1__NODE_STATE__NODE_DOWN;
 	}
 	fsm_free_list(nodes, n);
-	/* Segments whose home copies are all DOWN: shadow promotion. */
-	failover_tick(h->failover);
+	/* Segments whose home copies are all DOWN: shadow promotion (only
+	 * worth a look while some node is DOWN). */
+	if (any_down) {
+		failover_tick(h->failover);
+	}
 }
 
 int health_create(struct metad *md, struct health **out, char *errmsg)
