@@ -9,7 +9,7 @@ BENCH_ETCD_GEN = bench/metad/etcd_kv.pb-c.c bench/metad/etcd_kv.pb-c.h
 EXTRA_DIST += $(BENCH_ETCD_PROTO)
 BUILT_SOURCES += $(BENCH_ETCD_GEN)
 CLEANFILES += $(BENCH_ETCD_GEN) bench/metad/.stamp
-dist_noinst_SCRIPTS += bench/metad/run
+dist_noinst_SCRIPTS += bench/metad/run bench/metad/vlease
 
 bench/metad/.stamp: $(BENCH_ETCD_PROTO)
 	@$(MKDIR_P) bench/metad
