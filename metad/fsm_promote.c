@@ -496,26 +496,42 @@ int fsm_failovers_delete(struct fsm *f, MDB_txn *txn, uint64_t volume_id,
 			 char *errmsg)
 {
 	MDB_cursor *cur = NULL;
+	uint8_t(*keys)[16] = NULL;
+	size_t n = 0, cap = 0;
 	MDB_val k, v;
 	int rc;
+	int rv = 0;
 
+	/* Keys first, deletes after: no cursor is moved under a delete. */
 	rc = mdb_cursor_open(txn, f->dbi[FSM_DB_FAILOVERS], &cur);
 	if (rc != 0)
 		return fsm_lmdb_error(errmsg, rc, "mdb_cursor_open failovers");
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size == 16 &&
-		    fsm_u64_decode((const uint8_t *)k.mv_data + 8) ==
-			volume_id) {
-			rc = mdb_cursor_del(cur, 0);
-			if (rc != 0)
+		if (k.mv_size != 16 ||
+		    fsm_u64_decode((const uint8_t *)k.mv_data + 8) != volume_id)
+			continue;
+		if (n == cap) {
+			size_t c2 = cap == 0 ? 16 : cap * 2;
+			uint8_t(*grown)[16] = realloc(keys, c2 * sizeof(*keys));
+
+			if (grown == NULL) {
+				ombra_errmsg_printf(errmsg, "out of memory");
+				rv = OMBRA_ENOMEM;
 				break;
+			}
+			keys = grown;
+			cap = c2;
 		}
+		memcpy(keys[n++], k.mv_data, 16);
 	}
 	mdb_cursor_close(cur);
-	if (rc != 0 && rc != MDB_NOTFOUND)
-		return fsm_lmdb_error(errmsg, rc, "deleting failovers");
-	return 0;
+	if (rv == 0 && rc != MDB_NOTFOUND)
+		rv = fsm_lmdb_error(errmsg, rc, "walking failovers");
+	for (size_t i = 0; rv == 0 && i < n; i++)
+		rv = fsm_del_key(f, txn, FSM_DB_FAILOVERS, keys[i], 16, errmsg);
+	free(keys);
+	return rv;
 }
 
 static bool keep_event_of(const ProtobufCMessage *m, const void *arg)

@@ -289,9 +289,10 @@ static void set_auto_promote(struct fsm *f, uint64_t volume_id, bool on)
 	assert_int_equal(mdb_txn_commit(txn), 0);
 }
 
-/* Exception for segment 0 of volume 1: primary, one replica, shadows. */
-static void place_with_shadows(struct fsm *f, uint64_t index, uint64_t primary,
-			       uint64_t replica, uint64_t s1, uint64_t s2)
+/* Exception for segment 0 of volume vid: primary, one replica, shadows. */
+static void place_vol(struct fsm *f, uint64_t index, uint64_t vid,
+		      uint64_t primary, uint64_t replica, uint64_t s1,
+		      uint64_t s2)
 {
 	Ombra__V1__MetaCommand m = OMBRA__V1__META_COMMAND__INIT;
 	Ombra__V1__CmdSetPlacement c = OMBRA__V1__CMD_SET_PLACEMENT__INIT;
@@ -310,20 +311,28 @@ static void place_with_shadows(struct fsm *f, uint64_t index, uint64_t primary,
 	p.replica_node_ids = replicas;
 	p.n_shadows = 2;
 	p.shadows = shadows;
-	c.volume_id = 1;
+	c.volume_id = vid;
 	c.placement = &p;
 	m.cmd_case = OMBRA__V1__META_COMMAND__CMD_SET_PLACEMENT;
 	m.set_placement = &c;
 	assert_int_equal(apply(f, index, &m, NULL).code, 0);
 }
 
-static struct fsm_result promote(struct fsm *f, uint64_t index, uint64_t node,
-				 uint64_t epoch)
+static void place_with_shadows(struct fsm *f, uint64_t index, uint64_t primary,
+			       uint64_t replica, uint64_t s1, uint64_t s2)
+{
+	place_vol(f, index, 1, primary, replica, s1, s2);
+}
+
+/* CmdPromoteShadow of segment 0 of volume vid. */
+static struct fsm_result promote_vol(struct fsm *f, uint64_t index,
+				     uint64_t vid, uint64_t node,
+				     uint64_t epoch)
 {
 	Ombra__V1__MetaCommand m = OMBRA__V1__META_COMMAND__INIT;
 	Ombra__V1__CmdPromoteShadow c = OMBRA__V1__CMD_PROMOTE_SHADOW__INIT;
 
-	c.volume_id = 1;
+	c.volume_id = vid;
 	c.segment_index = 0;
 	c.node_id = node;
 	c.lease_epoch = epoch;
@@ -333,6 +342,12 @@ static struct fsm_result promote(struct fsm *f, uint64_t index, uint64_t node,
 	m.cmd_case = OMBRA__V1__META_COMMAND__CMD_PROMOTE_SHADOW;
 	m.promote_shadow = &c;
 	return apply(f, index, &m, NULL);
+}
+
+static struct fsm_result promote(struct fsm *f, uint64_t index, uint64_t node,
+				 uint64_t epoch)
+{
+	return promote_vol(f, index, 1, node, epoch);
 }
 
 static Ombra__V1__SegmentPlacement *
@@ -491,6 +506,62 @@ static void test_promote(void **state)
 			 OMBRA_ENOTFOUND);
 }
 
+/* Two volumes fail over; deleting one keeps the other's events. */
+static void test_failovers_of_two_volumes(void **state)
+{
+	struct fixture *fx = *state;
+	Ombra__V1__FailoverEvent **ev = NULL;
+	Ombra__V1__GetVolumeShardingInfoResponse map;
+	char errmsg[OMBRA_ERRMSG_LEN];
+	uint64_t ev_v, ev_x;
+	size_t n = 0;
+
+	with_volume(fx); /* volume 1 "v" */
+	assert_int_equal(
+	    create_volume(fx->f, 6, "x", "r1", 4 * MIB, 0, 2, NULL).code, 0);
+	assert_int_equal(add_region(fx->f, 7, "r2", NULL).code, 0);
+	assert_int_equal(
+	    register_node(fx->f, 8, "s4", "r2", "127.0.0.1:7004", 1ull << 40)
+		.code,
+	    0);
+	assert_int_equal(
+	    register_node(fx->f, 9, "s5", "r2", "127.0.0.1:7005", 1ull << 40)
+		.code,
+	    0);
+	place_vol(fx->f, 10, 1, 1, 2, 4, 5);
+	place_vol(fx->f, 11, 2, 2, 1, 5, 4);
+	set_auto_promote(fx->f, 1, true);
+	set_auto_promote(fx->f, 2, true);
+	assert_int_equal(
+	    set_node_state(fx->f, 12, 1, OMBRA__V1__NODE_STATE__NODE_DOWN).code,
+	    0);
+	assert_int_equal(
+	    set_node_state(fx->f, 13, 2, OMBRA__V1__NODE_STATE__NODE_DOWN).code,
+	    0);
+	ev_v = seg0(fx->f, &map)->lease_epoch + 1;
+	fsm_free_shard_map(&map);
+	ombra__v1__get_volume_sharding_info_response__init(&map);
+	assert_int_equal(fsm_shard_map(fx->f, "x", 0, 1, &map, errmsg), 0);
+	ev_x = map.segments[0]->lease_epoch + 1;
+	fsm_free_shard_map(&map);
+	assert_int_equal(promote_vol(fx->f, 14, 1, 4, ev_v).code, 0);
+	assert_int_equal(promote_vol(fx->f, 15, 2, 5, ev_x).code, 0);
+	assert_int_equal(fsm_list_failovers(fx->f, "", &ev, &n, errmsg), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(ev[0]->volume_id, 1); /* oldest first */
+	assert_int_equal(ev[1]->volume_id, 2);
+	fsm_free_list(ev, n);
+	assert_int_equal(fsm_list_failovers(fx->f, "x", &ev, &n, errmsg), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0]->new_primary_node_id, 5);
+	fsm_free_list(ev, n);
+	assert_int_equal(delete_volume(fx->f, 16, "v").code, 0);
+	assert_int_equal(fsm_list_failovers(fx->f, NULL, &ev, &n, errmsg), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(ev[0]->volume_id, 2);
+	fsm_free_list(ev, n);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -502,6 +573,7 @@ int main(void)
 	    cmocka_unit_test(test_new_leader_wait),
 	    cmocka_unit_test(test_choose_shadow),
 	    T(test_promote),
+	    T(test_failovers_of_two_volumes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
