@@ -11,6 +11,8 @@ Region r1 and a volume v.  Proxies A and B (just holder names here) then:
   (by the leader's clock, >= the duration after A's last renewal was sent)
   with e2 > e1; A's renewal with e1 is now refused (stale);
 - B releases (writer ""), A acquires again at once: e3 > e2;
+- on the Watch stream a release and a grant are one "volume" event each
+  and a renewal none (storage nodes refetch the map for writer changes);
 - bad input: no holder / duration out of range INVALID_ARGUMENT, unknown
   volume NOT_FOUND, a follower UNAVAILABLE with the leader hint;
   ListFailovers of v is empty, of an unknown volume NOT_FOUND, and
@@ -38,6 +40,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "py"))
 sys.path.insert(0, HERE)
 import ombra_test as ot  # noqa: E402
 from test_leases import Meta  # noqa: E402  (MetaService, leader-following)
+from test_watch import Watcher  # noqa: E402  (a drained Watch stream)
 
 SETTINGS = {"election_timeout_ms": 1000, "heartbeat_timeout_ms": 100}
 DURATION_MS = 2000
@@ -146,6 +149,23 @@ def main():
                 e3 = r.epoch
                 ot.expect(e3 > e2, "A's epoch %d not above %d", e3, e2)
                 epochs.append(e3)
+
+            with ot.step("Watch: a release and a grant are volume events, a renewal none"):
+                leader = c.wait_leader()
+                applied = cl.direct(leader.grpc, "GetClusterStatus",
+                                    m.admin.GetClusterStatusRequest()).applied_index
+                w = Watcher(cl, leader.grpc, applied)
+                try:
+                    lease(meta, "A", epoch=e3)
+                    lease(meta, "A", epoch=e3, release=True)
+                    e3 = lease(meta, "A").epoch
+                    epochs.append(e3)
+                    _, evs = w.next_matching(lambda e: False, 2.0)
+                finally:
+                    w.close()
+                ot.expect([(e.kind, e.name) for e in evs] == [("volume", "v")] * 2,
+                          "events after index %d: %s", applied,
+                          [(e.index, e.kind, e.name) for e in evs])
 
             with ot.step("bad input, unknown volume, follower, ListFailovers"):
                 code, _ = refused(meta.call, "VolumeLease", meta.pb.VolumeLeaseRequest(
