@@ -385,6 +385,8 @@ static void fo_decide(struct fo_round *r)
 	struct failover *fo = r->fo;
 	struct vlease_copy *c = NULL;
 	char errmsg[OMBRA_ERRMSG_LEN];
+	uint64_t first_stuck = 0;
+	size_t stuck = 0;
 
 	r->deciding = true;
 	c = malloc((r->n_copies + 1) * sizeof(*c));
@@ -405,11 +407,8 @@ static void fo_decide(struct fo_round *r)
 		}
 		best = vlease_choose_shadow(c, n, &known);
 		if (best == n) {
-			log_warn("failover: volume '%s' segment %" PRIu64
-				 ": home copies lost and no whole shadow "
-				 "answered (%zu copies reported); writes stay "
-				 "unavailable",
-				 r->volume, s->index, n);
+			if (stuck++ == 0)
+				first_stuck = s->index;
 			continue;
 		}
 		ps.volume_id = r->volume_id;
@@ -438,6 +437,11 @@ static void fo_decide(struct fo_round *r)
 		r->pending++;
 	}
 	free(c);
+	if (stuck > 0)
+		log_warn("failover: volume '%s': %zu segments (first %" PRIu64
+			 ") lost their home copies and no whole shadow of "
+			 "them answered; their writes stay unavailable",
+			 r->volume, stuck, first_stuck);
 	if (r->pending == 0)
 		fo_round_free(r);
 }
