@@ -100,7 +100,7 @@ struct failover {
 	struct fo_chan *chans;
 	size_t n_chans;
 	struct fo_round *round; /* at most one */
-	uint64_t next_volume;	/* round robin: first volume id to look at */
+	char last_volume[96];	/* round robin (by name): the last round's */
 	bool closing;
 	unsigned closing_pending; /* channels still closing */
 };
@@ -554,8 +554,9 @@ void failover_tick(struct failover *fo)
 		log_warn("failover: %s", errmsg);
 		return;
 	}
-	/* Round robin by id: start after the volume of the last round. */
-	while (start < n && vols[start]->id < fo->next_volume)
+	/* Round robin in name order (fsm_list_volumes sorts by name): start
+	 * after the volume of the last round. */
+	while (start < n && strcmp(vols[start]->name, fo->last_volume) <= 0)
 		start++;
 	for (size_t k = 0; r == NULL && k < n; k++) {
 		const Ombra__V1__Volume *v = vols[(start + k) % n];
@@ -565,7 +566,8 @@ void failover_tick(struct failover *fo)
 			continue;
 		r = fo_scan(fo, v);
 		if (r != NULL)
-			fo->next_volume = v->id + 1;
+			snprintf(fo->last_volume, sizeof(fo->last_volume), "%s",
+				 v->name);
 	}
 	fsm_free_list(vols, n);
 	if (r != NULL) {
