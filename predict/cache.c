@@ -203,9 +203,11 @@ static struct cache_node *lookup(const struct cache *c, uint64_t key)
 	return i == CACHE_TABLE_NONE ? NULL : &c->nodes[i];
 }
 
-bool cache_access(struct cache *c, uint64_t key, bool is_write)
+enum cache_outcome cache_access_outcome(struct cache *c, uint64_t key,
+					bool is_write)
 {
 	struct cache_node *n = lookup(c, key);
+	enum cache_outcome hit = CACHE_HIT;
 
 	if (is_write)
 		c->st.writes++;
@@ -221,6 +223,7 @@ bool cache_access(struct cache *c, uint64_t key, bool is_write)
 				c->st.prefetch_used++;
 			c->ops->insert(c, n, false);
 			n->was = CACHE_NOLIST;
+			hit = CACHE_HIT_PREFETCHED;
 		} else {
 			c->ops->hit(c, n);
 		}
@@ -228,13 +231,18 @@ bool cache_access(struct cache *c, uint64_t key, bool is_write)
 			c->st.write_hits++;
 		else
 			c->st.read_hits++;
-		return true;
+		return hit;
 	}
 	if (n == NULL)
 		n = node_new(c, key);
 	c->ops->insert(c, n, true);
 	c->resident++;
-	return false;
+	return CACHE_MISS;
+}
+
+bool cache_access(struct cache *c, uint64_t key, bool is_write)
+{
+	return cache_access_outcome(c, key, is_write) != CACHE_MISS;
 }
 
 bool cache_prefetch(struct cache *c, uint64_t key)

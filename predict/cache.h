@@ -77,6 +77,20 @@ void cache_destroy(struct cache *c);
  * the policy says. */
 bool cache_access(struct cache *c, uint64_t key, bool is_write);
 
+/* What a demand access found: a miss, a hit, or the first demand touch
+ * of a block that cache_prefetch() inserted (a hit "served by prefetch";
+ * counted as prefetch_used when a read). */
+enum cache_outcome {
+	CACHE_MISS = 0,
+	CACHE_HIT = 1,
+	CACHE_HIT_PREFETCHED = 2,
+};
+
+/* As cache_access(), telling the kind of hit apart (used by the adaptive
+ * selector's shadow caches, predict/adaptive.h). */
+enum cache_outcome cache_access_outcome(struct cache *c, uint64_t key,
+					bool is_write);
+
 /* Insert key as a prefetched block unless it is resident already.
  * Returns true when it was inserted (and counted as issued). */
 bool cache_prefetch(struct cache *c, uint64_t key);

@@ -16,6 +16,7 @@
 
 #include "lib/err.h"
 #include "predict/adaptive.h"
+#include "predict/cache.h"
 #include "tests/unit/test_predict_eval.h"
 
 #define N 20000
@@ -48,6 +49,25 @@ static const char *selected(struct predictor *p, uint64_t vol)
 	return name;
 }
 
+/* Gives adaptive p shadow caches of 1,024 blocks (LRU, 25% = 256 blocks
+ * for prefetches, as EVAL_WINDOW): small enough that the tests' working
+ * sets do not fit, so prefetching is what makes hits.  Returns p. */
+static struct predictor *small_cache(struct predictor *p)
+{
+	struct cache_config cc = {
+	    .policy = CACHE_LRU, .capacity = 1024, .prefetch_pct = 25};
+	char errmsg[OMBRA_ERRMSG_LEN];
+
+	assert_non_null(p);
+	assert_int_equal(adaptive_set_cache(p, &cc, 0, errmsg), 0);
+	return p;
+}
+
+static struct predictor *create_small(void)
+{
+	return small_cache(eval_create("adaptive", 0));
+}
+
 static struct predict_access *alloc_acc(size_t n)
 {
 	struct predict_access *a = calloc(n, sizeof(*a));
@@ -59,7 +79,7 @@ static struct predict_access *alloc_acc(size_t n)
 static void test_sequential(void **state)
 {
 	struct predict_access *a = alloc_acc(N);
-	struct predictor *p = eval_create("adaptive", 0);
+	struct predictor *p = create_small();
 	struct eval_result r;
 	const char *sel;
 
@@ -81,7 +101,7 @@ static void test_sequential(void **state)
 static void test_strided(void **state)
 {
 	struct predict_access *a = alloc_acc(N);
-	struct predictor *p = eval_create("adaptive", 0);
+	struct predictor *p = create_small();
 	struct eval_result r;
 
 	(void)state;
@@ -99,7 +119,7 @@ static void test_repeated(void **state)
 {
 	const size_t len = 4000;
 	struct predict_access *a = alloc_acc(3 * len);
-	struct predictor *p = eval_create("adaptive", 0);
+	struct predictor *p = create_small();
 	struct eval_result r;
 	uint64_t rng = 17;
 
@@ -122,7 +142,7 @@ static void test_repeated(void **state)
 static void test_random(void **state)
 {
 	struct predict_access *a = alloc_acc(N);
-	struct predictor *p = eval_create("adaptive", 0);
+	struct predictor *p = create_small();
 	struct adaptive_score s[ADAPTIVE_MAX_PREDICTORS];
 	struct eval_result r;
 	uint64_t rng = 23;
@@ -149,7 +169,7 @@ static void test_per_volume(void **state)
 {
 	const size_t len = 3000;
 	struct predict_access *a = alloc_acc(6 * len);
-	struct predictor *p = eval_create("adaptive", 0);
+	struct predictor *p = create_small();
 	struct eval_result r;
 	uint64_t rng = 5, seqpos = 0;
 	uint64_t *seq = calloc(len, sizeof(*seq));
@@ -181,7 +201,7 @@ static void test_per_volume(void **state)
 static void test_phase_change(void **state)
 {
 	struct predict_access *a = alloc_acc(2 * N);
-	struct predictor *p = eval_create("adaptive", 0);
+	struct predictor *p = create_small();
 	struct eval_result r;
 	uint64_t rng = 31;
 
@@ -200,9 +220,12 @@ static void test_phase_change(void **state)
 /* The precision gate.  A sequence replayed three times whose odd
  * positions are fresh random blocks on every pass: mithril learns each
  * even block's successors, of which only those at even distance come
- * back, so at most about half of its predictions are right.  With a 0.9
- * threshold nothing is returned; with the default one the even positions
- * (half the accesses) are covered. */
+ * back, so about half of its predictions are right overall.  The gate is
+ * per candidate class (adaptive.h), so with a 0.9 threshold only the
+ * classes measured at 0.9 or more are returned: what comes back is at
+ * least 90% precise (the oracle's count) and covers at most the even
+ * half; with the default threshold the even positions (half the
+ * accesses) are covered. */
 static void test_threshold(void **state)
 {
 	const size_t len = 2000;
@@ -223,14 +246,15 @@ static void test_threshold(void **state)
 		    2, i >= len && i % 2 == 0 ? a[i % len].offset / EVAL_BS : b,
 		    1, i);
 	}
-	p = adaptive_predictor_create_params(&cfg, NULL, &strict, errmsg);
-	assert_non_null(p);
+	p = small_cache(
+	    adaptive_predictor_create_params(&cfg, NULL, &strict, errmsg));
 	eval_run(p, a, 3 * len, len, EVAL_WINDOW, EVAL_HORIZON, &r);
 	report("half repeated, threshold 0.9", &r);
-	assert_true(r.cand_rate < 0.01);
-	assert_string_equal(selected(p, 2), "");
+	assert_true(r.cand_rate < 0.01 || r.precision >= 0.9);
+	assert_true(r.coverage <= 0.51);
 	predictor_destroy(p);
-	p = adaptive_predictor_create_params(&cfg, NULL, NULL, errmsg);
+	p = small_cache(
+	    adaptive_predictor_create_params(&cfg, NULL, NULL, errmsg));
 	eval_run(p, a, 3 * len, len, EVAL_WINDOW, EVAL_HORIZON, &r);
 	report("half repeated, default threshold", &r);
 	assert_true(r.coverage > 0.45);
@@ -242,7 +266,7 @@ static void test_threshold(void **state)
 static void test_scores_api(void **state)
 {
 	struct predictor *obl = eval_create("obl", 0);
-	struct predictor *p = eval_create("adaptive", 0);
+	struct predictor *p = create_small();
 	struct adaptive_score s[ADAPTIVE_MAX_PREDICTORS];
 	struct predict_config cfg = {.block_size = 512};
 	struct adaptive_params bad = {.threshold = 2};

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "err.h"
+#include "predict/adaptive.h"
 #include "predict/cache_table.h"
 #include "predict/predict.h"
 
@@ -197,6 +198,12 @@ int sim_run(const struct sim_trace *t, const struct sim_config *cfg,
 				     errmsg);
 		if (p == NULL)
 			return -1;
+		if (strcmp(cfg->predictor, "adaptive") == 0 &&
+		    adaptive_set_cache(p, &cc, cfg->max_prefetch_blocks,
+				       errmsg) != 0) {
+			predictor_destroy(p);
+			return -1;
+		}
 		cand = calloc(cfg->max_candidates ? cfg->max_candidates : 1,
 			      sizeof(*cand));
 		if (cand == NULL) {
