@@ -35,3 +35,7 @@ bench_metad_ombra_bench_metad_LDADD = $(OMBRA_BASE_LIBS)
 # bench/fio: fio's nbd engine against qemu-nbd on a local file and an Ombra
 # volume through ombra-proxy (Python script; needs the daemons built).
 dist_noinst_SCRIPTS += bench/fio/run
+
+# bench/prefetch: the prefetch evaluation of issue 4 (Python; runs
+# tools/ombra-sim on every shared trace, see docs/simulator.md).
+dist_noinst_SCRIPTS += bench/prefetch/run

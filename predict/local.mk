@@ -12,6 +12,7 @@ libpredict_a_SOURCES += predict/pred_internal.h \
 	predict/amp.c predict/amp.h \
 	predict/mithril.c predict/mithril.h \
 	predict/adaptive.c predict/adaptive.h \
-	predict/score.c predict/score.h
+	predict/score.c predict/score.h \
+	predict/pfpolicy.c predict/pfpolicy.h
 # The shipped LSTM model is found in the source tree by default (lstm.h).
 libpredict_a_CPPFLAGS = $(AM_CPPFLAGS) -DOMBRA_LSTM_SRCDIR='"$(abs_top_srcdir)"'

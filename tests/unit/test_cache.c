@@ -280,6 +280,35 @@ static void test_prefetch_order(void **state)
 	cache_destroy(c);
 }
 
+/* Prefetched-but-unused blocks are demoted first in every policy: with
+ * the prefetch FIFO at its share, a demand miss evicts the oldest unused
+ * prefetched block and no demand block; cache_access_outcome() tells a
+ * first touch of a prefetched block from a plain hit and a miss. */
+static void test_demote_unused_all_policies(void **state)
+{
+	(void)state;
+	for (int p = CACHE_LRU; p <= CACHE_S3FIFO; p++) {
+		struct cache *c = mk((enum cache_policy)p, 10, 50);
+
+		for (uint64_t k = 0; k < 5; k++)
+			cache_access(c, k, false);
+		for (uint64_t k = 100; k < 105; k++)
+			assert_true(cache_prefetch(c, k));
+		assert_int_equal(cache_resident(c), 10);
+		assert_int_equal(cache_access_outcome(c, 200, false),
+				 CACHE_MISS);
+		for (uint64_t k = 0; k < 5; k++)
+			assert_true(cache_contains(c, k));
+		assert_true(cache_contains(c, 200));
+		assert_false(cache_contains(c, 100));
+		assert_int_equal(cache_access_outcome(c, 101, false),
+				 CACHE_HIT_PREFETCHED);
+		assert_int_equal(cache_access_outcome(c, 101, false),
+				 CACHE_HIT);
+		cache_destroy(c);
+	}
+}
+
 /* Perfect next-block prefetching on a sequential read: every read after
  * the first is served by prefetch, in every policy. */
 static void test_sequential_prefetch(void **state)
@@ -354,6 +383,7 @@ int main(void)
 	    cmocka_unit_test(test_arc_adapts),
 	    cmocka_unit_test(test_prefetch_order),
 	    cmocka_unit_test(test_sequential_prefetch),
+	    cmocka_unit_test(test_demote_unused_all_policies),
 	    cmocka_unit_test(test_arc_prefetched_ghost),
 	    cmocka_unit_test(test_bad_config),
 	};

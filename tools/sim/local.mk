@@ -8,3 +8,4 @@ tools_ombra_sim_SOURCES = \
 	tools/sim/sim.c tools/sim/sim.h \
 	tools/sim/sweep.c tools/sim/sweep.h
 tools_ombra_sim_LDADD = libpredict.a libombra.a -lm
+EXTRA_DIST += tools/train-prefetch-model
