@@ -278,6 +278,11 @@ bool cache_contains(const struct cache *c, uint64_t key)
 	return n != NULL && !n->ghost;
 }
 
+size_t cache_prefetched_unused(const struct cache *c)
+{
+	return cache_list_len(c, CACHE_PQ);
+}
+
 size_t cache_resident(const struct cache *c)
 {
 	return c->resident;

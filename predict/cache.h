@@ -98,6 +98,9 @@ bool cache_prefetch(struct cache *c, uint64_t key);
 /* True when key is resident (demand or prefetched); changes nothing. */
 bool cache_contains(const struct cache *c, uint64_t key);
 
+/* Prefetched blocks resident and not touched by a demand access yet. */
+size_t cache_prefetched_unused(const struct cache *c);
+
 /* Resident blocks now (<= capacity). */
 size_t cache_resident(const struct cache *c);
 

@@ -23,6 +23,7 @@ static void usage(FILE *f)
 	    "         [--predictor none|obl|amp|mithril|lstm|adaptive]\n"
 	    "         [--model FILE] [--prefetch-share PCT] [--threshold P]\n"
 	    "         [--max-candidates N] [--json] [--csv FILE]\n"
+	    "         [--control] [--budget-bps N] [--budget-cache-bytes N]\n"
 	    "       ombra-sim --trace FILE --sweep [--sizes LIST]\n"
 	    "         [--predictors LIST] [--policies LIST] [--csv FILE]\n"
 	    "         [--plot FILE.png] [--block-size ...]\n"
@@ -63,6 +64,9 @@ enum {
 	OPT_POLS,
 	OPT_PLOT,
 	OPT_HELP,
+	OPT_CONTROL,
+	OPT_BUDGET_BPS,
+	OPT_BUDGET_CACHE,
 };
 
 static const struct option options[] = {
@@ -84,6 +88,9 @@ static const struct option options[] = {
     {"policies", required_argument, NULL, OPT_POLS},
     {"plot", required_argument, NULL, OPT_PLOT},
     {"help", no_argument, NULL, OPT_HELP},
+    {"control", no_argument, NULL, OPT_CONTROL},
+    {"budget-bps", required_argument, NULL, OPT_BUDGET_BPS},
+    {"budget-cache-bytes", required_argument, NULL, OPT_BUDGET_CACHE},
     {NULL, 0, NULL, 0},
 };
 
@@ -192,6 +199,26 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		case OPT_SWEEP:
 			a->sweep = true;
+			break;
+		case OPT_CONTROL:
+			a->cfg.control = true;
+			break;
+		case OPT_BUDGET_BPS:
+		case OPT_BUDGET_CACHE:
+			if (parse_uint(optarg, UINT64_MAX / 2, &v) != 0) {
+				fprintf(stderr,
+					"ombra-sim: --budget-%s %s: a byte "
+					"count\n",
+					opt == OPT_BUDGET_BPS ? "bps"
+							      : "cache-bytes",
+					optarg);
+				return -1;
+			}
+			if (opt == OPT_BUDGET_BPS)
+				a->cfg.budget_bps = v;
+			else
+				a->cfg.budget_cache_bytes = v;
+			a->cfg.control = true;
 			break;
 		case OPT_SIZES:
 			a->sw.sizes = optarg;

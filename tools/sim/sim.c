@@ -10,6 +10,7 @@
 #include "err.h"
 #include "predict/adaptive.h"
 #include "predict/cache_table.h"
+#include "predict/pfpolicy.h"
 #include "predict/predict.h"
 
 static double now_s(void)
@@ -130,14 +131,22 @@ uint64_t sim_footprint(const struct sim_trace *t, uint32_t block_size)
 }
 
 static void prefetch(struct cache *c, const struct sim_config *cfg,
-		     const struct predict_candidate *cand, size_t n)
+		     struct pfpolicy *pp, const struct predict_candidate *cand,
+		     size_t n)
 {
 	uint32_t budget = cfg->max_prefetch_blocks;
 
 	for (size_t i = 0; i < n && budget > 0; i++) {
-		if (cand[i].probability < cfg->threshold)
+		uint32_t nb = cand[i].n_blocks;
+
+		if (pp != NULL)
+			nb = pfpolicy_admit(
+			    pp, &cand[i],
+			    (uint64_t)cache_prefetched_unused(c) *
+				cfg->block_size);
+		else if (cand[i].probability < cfg->threshold)
 			continue;
-		for (uint32_t k = 0; k < cand[i].n_blocks && budget > 0; k++) {
+		for (uint32_t k = 0; k < nb && budget > 0; k++) {
 			cache_prefetch(c, block_key(cand[i].volume_id,
 						    cand[i].first_block + k));
 			budget--;
@@ -182,6 +191,7 @@ int sim_run(const struct sim_trace *t, const struct sim_config *cfg,
 	};
 	struct predict_candidate *cand = NULL;
 	struct predictor *p = NULL;
+	struct pfpolicy pp;
 	const uint32_t bs = cfg->block_size;
 	struct cache *c;
 	double t0;
@@ -220,13 +230,32 @@ int sim_run(const struct sim_trace *t, const struct sim_config *cfg,
 		predictor_destroy(p);
 		return -1;
 	}
+	if (cfg->control) {
+		struct pfpolicy_config pcfg = {
+		    .threshold = cfg->threshold,
+		    .block_size = bs,
+		    .window_max = cfg->max_prefetch_blocks,
+		    .budget_bps = cfg->budget_bps,
+		    .cache_bytes = cfg->budget_cache_bytes,
+		};
+
+		pfpolicy_init(&pp, &pcfg);
+	}
 	t0 = now_s();
 	for (size_t i = 0; i < t->n; i++) {
 		const struct trace_req *r = &t->reqs[i];
 		uint64_t last = (r->offset + r->length - 1) / bs;
+		bool hit = true;
 
 		for (uint64_t b = r->offset / bs; b <= last; b++)
-			cache_access(c, block_key(r->volume, b), r->write);
+			hit &=
+			    cache_access(c, block_key(r->volume, b), r->write);
+		if (cfg->control)
+			pfpolicy_observe(&pp, r->offset / bs,
+					 (uint32_t)(last - r->offset / bs + 1),
+					 hit && !r->write, r->time_us,
+					 (uint64_t)cache_prefetched_unused(c) *
+					     bs);
 		if (p != NULL) {
 			struct predict_access a = {
 			    .volume_id = r->volume,
@@ -238,7 +267,7 @@ int sim_run(const struct sim_trace *t, const struct sim_config *cfg,
 			size_t n =
 			    predictor_access(p, &a, cand, cfg->max_candidates);
 
-			prefetch(c, cfg, cand, n);
+			prefetch(c, cfg, cfg->control ? &pp : NULL, cand, n);
 		}
 	}
 	out->seconds = now_s() - t0;

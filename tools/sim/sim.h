@@ -7,7 +7,9 @@
  * Replay: for each request, every block it covers is a demand access
  * (reads and writes; writes allocate); then the predictor observes the
  * request and each candidate with probability >= threshold is prefetched
- * block by block (at most max_prefetch_blocks per request).  Blocks are
+ * block by block (at most max_prefetch_blocks per request); with
+ * cfg.control, the issue policy (pfpolicy.h) admits candidates instead of
+ * the fixed threshold and cuts them to its window and budgets.  Blocks are
  * keyed by (volume, block number).
  *
  * Errors: functions return 0, or -1 with errmsg (OMBRA_ERRMSG_LEN) naming
@@ -15,6 +17,7 @@
 #ifndef OMBRA_TOOLS_SIM_H
 #define OMBRA_TOOLS_SIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +41,12 @@ struct sim_config {
 	float threshold;	/* minimum candidate probability */
 	size_t max_candidates;	/* per access */
 	uint32_t max_prefetch_blocks; /* per access */
+	/* Issue policy (predict/pfpolicy.h) between predictor and cache:
+	 * threshold control loop (starting at `threshold`, or 0.1), adaptive
+	 * window, budgets (0 = unlimited; time from the trace). */
+	bool control;
+	uint64_t budget_bps;	     /* prefetch bytes per trace second */
+	uint64_t budget_cache_bytes; /* unused prefetched bytes */
 };
 
 struct sim_result {
