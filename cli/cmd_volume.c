@@ -304,8 +304,8 @@ static const struct cli_command cmd_volume_delete = {
 };
 
 static const struct cli_command *const cmd_volume_commands[] = {
-    &cmd_volume_create, &cmd_volume_get,    &cmd_volume_list,
-    &cmd_volume_resize, &cmd_volume_delete, &cmd_volume_shards,
+    &cmd_volume_create,	   &cmd_volume_get,    &cmd_volume_list,
+    &cmd_volume_resize,	   &cmd_volume_delete, &cmd_volume_shards,
     &cmd_volume_failovers,
 };
 

@@ -261,9 +261,9 @@ int fsm_apply_set_placement(struct fsm *f, MDB_txn *txn,
  * proto/meta.proto); refusals in res, res->object_id = the writer epoch
  * granted or renewed.  now_ms: the command's time_unix_ms. */
 int fsm_vlease_apply(struct fsm *f, MDB_txn *txn, uint64_t index,
-		     uint64_t now_ms,
-		     const Ombra__V1__CmdVolumeLease *c, struct fsm_result *res,
-		     struct fsm_change *ch, char *errmsg);
+		     uint64_t now_ms, const Ombra__V1__CmdVolumeLease *c,
+		     struct fsm_result *res, struct fsm_change *ch,
+		     char *errmsg);
 /* Drop the lease record of a deleted volume. */
 int fsm_vlease_delete(struct fsm *f, MDB_txn *txn, uint64_t volume_id,
 		      char *errmsg);
@@ -274,7 +274,8 @@ int fsm_vlease_delete(struct fsm *f, MDB_txn *txn, uint64_t volume_id,
  * replica that is not DOWN, with lease_epoch + 1 (an only copy stays).
  * Walks the placements DB once.  Complements fsm_lease_node_down(). */
 int fsm_promote_node_down(struct fsm *f, MDB_txn *txn, const char *region,
-			  uint64_t node_id, struct fsm_change *ch, char *errmsg);
+			  uint64_t node_id, struct fsm_change *ch,
+			  char *errmsg);
 /* Drop the failover events of a deleted volume. */
 int fsm_failovers_delete(struct fsm *f, MDB_txn *txn, uint64_t volume_id,
 			 char *errmsg);

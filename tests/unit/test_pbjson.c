@@ -201,7 +201,8 @@ static void test_volume_enum(void **state)
 	vol.segment_count = 10240;
 
 	obj = round_trip(&vol.base);
-	assert_int_equal(json_object_object_length(obj), 11);
+	/* 11 scalars plus shadow_policy, writer and writer_epoch. */
+	assert_int_equal(json_object_object_length(obj), 14);
 	assert_u64(obj, "id", 7);
 	assert_str(obj, "name", "db0");
 	assert_u64(obj, "size_bytes", UINT64_C(10737418240));
@@ -231,8 +232,10 @@ static void test_defaults_emitted(void **state)
 
 	(void)state;
 	obj = round_trip(&vol.base);
-	assert_int_equal(json_object_object_length(obj), 11);
+	assert_int_equal(json_object_object_length(obj), 14);
 	assert_u64(obj, "id", 0);
+	assert_str(obj, "writer", "");
+	assert_u64(obj, "writer_epoch", 0);
 	assert_str(obj, "name", "");
 	assert_str(obj, "state", "VOLUME_STATE_UNSPECIFIED");
 	json_object_put(obj);

@@ -6,7 +6,8 @@
  * candidates after a warm-up), switches when the workload changes,
  * reports its per-predictor scores, and in a real cache (predict/cache.h)
  * gets within 2 points of the hit ratio of the best single predictor of
- * each phase at >= 50% precision (test_tracks_best).  Fails (cmocka) naming the figure. */
+ * each phase at >= 50% precision (test_tracks_best).  Fails (cmocka) naming the
+ * figure. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
