@@ -10,6 +10,7 @@
 
 #include "args.h"
 #include "err.h"
+#include "size.h"
 
 #define DEFAULT_NBD "127.0.0.1:10809"
 
@@ -24,6 +25,9 @@ enum {
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
 	OPT_TLS_NAME,
+	OPT_PROP_MAX,
+	OPT_ACCESS_MAX,
+	OPT_PCACHE_SEGS,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -39,6 +43,9 @@ static const struct option options[] = {
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-server-name", required_argument, NULL, OPT_TLS_NAME},
+    {"propagate-max-bytes", required_argument, NULL, OPT_PROP_MAX},
+    {"access-max-segments", required_argument, NULL, OPT_ACCESS_MAX},
+    {"pcache-segments", required_argument, NULL, OPT_PCACHE_SEGS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -66,6 +73,17 @@ const char *proxy_args_usage(void)
 	       "connection\n"
 	       "  --tls-server-name NAME expected name in server "
 	       "certificates\n"
+	       "  --propagate-max-bytes SIZE\n"
+	       "                         memory bound of the queue of writes "
+	       "to shadows\n"
+	       "                         (default 64MiB; beyond it the oldest "
+	       "are dropped)\n"
+	       "  --access-max-segments N\n"
+	       "                         segments per access-statistics "
+	       "report (default 4096)\n"
+	       "  --pcache-segments N    cache entries remembered for the "
+	       "prefetch engine\n"
+	       "                         (default 65536)\n"
 	       "  --help, --version\n"
 	       "\n"
 	       "Exit status: 0 after SIGTERM/SIGINT, 1 if start-up fails, 2 "
@@ -91,6 +109,22 @@ static int bad(char *errmsg, const char *flag, const char *value,
 	ombra_errmsg_printf(errmsg, "--%s '%s': %s (see --help)", flag, value,
 			    why);
 	return OMBRA_EINVAL;
+}
+
+/* A positive integer no larger than max. */
+static int parse_count(const char *flag, const char *v, uint64_t max,
+		       uint64_t *out, char *errmsg)
+{
+	char *end;
+	unsigned long long n;
+
+	if (v[0] < '0' || v[0] > '9')
+		return bad(errmsg, flag, v, "expected a positive integer");
+	n = strtoull(v, &end, 10);
+	if (*end != '\0' || n == 0 || n > max)
+		return bad(errmsg, flag, v, "expected a positive integer");
+	*out = n;
+	return 0;
 }
 
 static int check_metad(const char *list, char *errmsg)
@@ -119,6 +153,9 @@ int proxy_args_parse(struct proxy_args *a, int argc, char **argv,
 	memset(a, 0, sizeof(*a));
 	a->nbd = DEFAULT_NBD;
 	a->log_level = LOG_INFO;
+	a->propagate_max_bytes = 64u << 20;
+	a->access_max_segments = 4096;
+	a->pcache_segments = 65536;
 	*action = PROXY_ARGS_RUN;
 	opterr = 0;
 	optind = 1;
@@ -157,6 +194,24 @@ int proxy_args_parse(struct proxy_args *a, int argc, char **argv,
 			break;
 		case OPT_TLS_NAME:
 			a->tls.server_name_override = optarg;
+			break;
+		case OPT_PROP_MAX:
+			if (size_parse(optarg, &a->propagate_max_bytes) != 0 ||
+			    a->propagate_max_bytes < (1u << 20))
+				return bad(errmsg, "propagate-max-bytes",
+					   optarg,
+					   "expected a size of at least 1MiB "
+					   "(e.g. 64MiB)");
+			break;
+		case OPT_ACCESS_MAX:
+			if (parse_count("access-max-segments", optarg, 1u << 20,
+					&a->access_max_segments, errmsg) != 0)
+				return OMBRA_EINVAL;
+			break;
+		case OPT_PCACHE_SEGS:
+			if (parse_count("pcache-segments", optarg, 1u << 24,
+					&a->pcache_segments, errmsg) != 0)
+				return OMBRA_EINVAL;
 			break;
 		case OPT_HELP:
 			*action = PROXY_ARGS_HELP;

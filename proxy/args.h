@@ -6,6 +6,7 @@
 #define OMBRA_PROXY_ARGS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "log.h"
 #include "rpc.h"
@@ -20,6 +21,9 @@ struct proxy_args {
 	const char *nbd;    /* host:port, or NULL when "off" */
 	const char *http;   /* host:port, or NULL */
 	enum log_level log_level;
+	uint64_t propagate_max_bytes; /* queue bound, bytes */
+	uint64_t access_max_segments; /* per access report */
+	uint64_t pcache_segments;     /* prefetch cache entries tracked */
 	struct rpc_tls tls;
 	bool use_tls;
 };

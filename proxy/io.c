@@ -25,8 +25,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "log.h"
 #include "metrics.h"
+#include "propagate.h"
 #include "proxy.h"
 #include "store.pb-c.h"
 #include "wtrack.h"
@@ -415,6 +417,23 @@ static void on_read(void *arg, const struct rpc_status *st,
 	part_done(pt, GRPC_STATUS_OK, " ");
 }
 
+/* Queue an acknowledged write part for the segment's foreign copies
+ * (propagate.h); copies the data, so it runs before the client's buffer
+ * is given back. */
+static void io_propagate(struct io_part *pt,
+			 const Ombra__V1__StoreWriteResponse *wr)
+{
+	struct io_req *r = pt->r;
+	uint64_t copies[IO_MAX_COPIES], epoch = 0;
+
+	if (r->e->p->prop == NULL)
+		return;
+	proxy_volume_copies(r->vol, pt->seg, copies, IO_MAX_COPIES, &epoch);
+	propagate_write(r->e->p->prop, r->vol, pt->seg, pt->off, pt->len,
+			r->op == IO_ZERO ? NULL : r->wbuf + (pt->off - r->off),
+			epoch, pt->node, wr->prev_version, wr->version);
+}
+
 static void on_write(void *arg, const struct rpc_status *st,
 		     const ProtobufCMessage *resp)
 {
@@ -434,6 +453,7 @@ static void on_write(void *arg, const struct rpc_status *st,
 			       wr->version);
 	if (wr->version > pt->r->version)
 		pt->r->version = wr->version;
+	io_propagate(pt, wr);
 	part_done(pt, GRPC_STATUS_OK, " ");
 }
 
@@ -705,6 +725,8 @@ static void io_submit(struct proxy_volume *vol, enum io_op op, uint64_t off,
 		pt->off = off > s0 ? off : s0;
 		pt->len = (off + len < s1 ? off + len : s1) - pt->off;
 		pt->deadline_ms = now + IO_BUDGET_MS;
+		access_note(p->access, proxy_volume_id(vol), s, op != IO_READ,
+			    pt->len);
 	}
 	for (unsigned i = 0; i < r->n_parts; i++)
 		defer_call(p->defer, part_start, &r->parts[i]);

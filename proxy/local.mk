@@ -12,13 +12,18 @@ proxy_ombra_proxy_SOURCES = \
 	proxy/io.c \
 	proxy/wtrack.c proxy/wtrack.h \
 	proxy/pcache.c proxy/pcache.h \
+	proxy/propq.c proxy/propagate.c proxy/propagate.h \
+	proxy/access.c proxy/access_table.c proxy/access.h \
+	stored/crc.c stored/crc.h \
 	proxy/service_volume.c
 # NBD server (proxy/nbd*.c, its own author): sources listed in proxy/nbd.mk.
 proxy_ombra_proxy_SOURCES += $(NBD_SERVER_SOURCES)
-proxy_ombra_proxy_LDADD = $(OMBRA_BASE_LIBS)
+# stored/crc.c (block checksums of propagated blocks) needs ISA-L.
+proxy_ombra_proxy_LDADD = $(OMBRA_BASE_LIBS) $(ISAL_LIBS)
 
 # Unit tests of the proxy's pure parts.
-PROXY_UNIT_TESTS = tests/unit/test_wtrack tests/unit/test_pcache
+PROXY_UNIT_TESTS = tests/unit/test_wtrack tests/unit/test_pcache \
+	tests/unit/test_propq tests/unit/test_access
 check_PROGRAMS += $(PROXY_UNIT_TESTS)
 TESTS += $(PROXY_UNIT_TESTS)
 tests_unit_test_wtrack_SOURCES = tests/unit/test_wtrack.c proxy/wtrack.c
@@ -27,3 +32,11 @@ tests_unit_test_wtrack_LDADD = $(CMOCKA_LIBS)
 tests_unit_test_pcache_SOURCES = tests/unit/test_pcache.c proxy/pcache.c
 tests_unit_test_pcache_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_pcache_LDADD = $(CMOCKA_LIBS)
+tests_unit_test_propq_SOURCES = tests/unit/test_propq.c proxy/propq.c \
+	stored/crc.c
+tests_unit_test_propq_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_propq_LDADD = $(CMOCKA_LIBS) $(ISAL_LIBS)
+tests_unit_test_access_SOURCES = tests/unit/test_access.c \
+	proxy/access_table.c
+tests_unit_test_access_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_access_LDADD = $(CMOCKA_LIBS)

@@ -19,12 +19,15 @@
 /* Autoconf's config.h (PACKAGE_VERSION). */
 #include <config.h>
 
+#include "access.h"
 #include "args.h"
 #include "err.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "nbd.h"
+#include "pcache.h"
+#include "propagate.h"
 #include "proxy.h"
 #include "rpc.h"
 
@@ -170,6 +173,10 @@ static void finish(struct daemon *d)
 		io_engine_destroy(d->p.io);
 		d->p.io = NULL;
 	}
+	propagate_destroy(d->p.prop);
+	d->p.prop = NULL;
+	access_destroy(d->p.access);
+	d->p.access = NULL;
 	if (d->signals_ok) {
 		uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
 		uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
@@ -241,6 +248,8 @@ static void daemon_shutdown(struct daemon *d)
 	}
 	if (p->io != NULL)
 		io_engine_stop(p->io);
+	propagate_stop(p->prop);
+	access_stop(p->access);
 	d->closing = 1;
 	if (d->rpc != NULL) {
 		d->closing++;
@@ -279,8 +288,19 @@ static int daemon_start(struct daemon *d, char *errmsg)
 	    (rv = mdc_create(p, d->args.metad, &p->mdc, errmsg)) != 0 ||
 	    (rv = volcache_create(p, &p->vc, errmsg)) != 0 ||
 	    (rv = nodes_create(p, &p->nodes, errmsg)) != 0 ||
-	    (rv = io_engine_create(p, &p->io, errmsg)) != 0)
+	    (rv = io_engine_create(p, &p->io, errmsg)) != 0 ||
+	    (rv = propagate_create(p, d->args.propagate_max_bytes, &p->prop,
+				   errmsg)) != 0 ||
+	    (rv = access_create(p, d->args.listen,
+				(size_t)d->args.access_max_segments, &p->access,
+				errmsg)) != 0)
 		return rv;
+	if (p->pcache == NULL &&
+	    pcache_create((size_t)d->args.pcache_segments, &p->pcache) != 0) {
+		ombra_errmsg_printf(errmsg, "prefetch cache table: out of "
+					    "memory");
+		return OMBRA_ENOMEM;
+	}
 	rv = rpc_server_create(&d->loop, d->args.listen, p->tls, &d->rpc,
 			       errmsg);
 	if (rv != 0) {
@@ -379,6 +399,7 @@ int main(int argc, char **argv)
 	}
 	volcache_destroy(d.p.vc);
 	mdc_destroy(d.p.mdc);
+	pcache_destroy(d.p.pcache);
 	if (d.p.metrics != NULL)
 		metrics_registry_destroy(d.p.metrics);
 	return d.exit_code;

@@ -11,6 +11,9 @@
  *   watch.c           the AdminService.Watch stream on its own thread
  *   nodes.c           stored nodes: channels, latency EWMA, probes, health
  *   io.c              the engine: proxy_io_* (proxy_io.h), splits and retries
+ *   propagate.c       acknowledged writes -> shadows and cache holders
+ *                     (propagate.h; the queue itself is propq.c)
+ *   access.c          per-segment access counts -> metad (access.h)
  *   service_volume.c  the gRPC VolumeService
  *
  * Failure: start-up functions return OMBRA_E* with errmsg filled; after
@@ -34,6 +37,9 @@ struct nodes;
 struct pwatch;
 struct defer;
 struct io_engine;
+struct pcache;
+struct propagate;
+struct access_stats;
 
 /* Counters and histograms of the data path (created once at start). */
 struct proxy_metrics {
@@ -55,6 +61,11 @@ struct proxy {
 	struct nodes *nodes;
 	struct pwatch *watch;
 	struct io_engine *io;
+	/* Cache entries placed by the prefetch engine (pcache.h); NULL when
+	 * prefetch is off.  Propagation sends writes to their holders. */
+	struct pcache *pcache;
+	struct propagate *prop;	     /* propagate.h */
+	struct access_stats *access; /* access.h */
 	bool stopping;
 };
 
@@ -133,6 +144,7 @@ struct vol_seg {
 	uint64_t epoch;
 	uint32_t n_replicas;
 	uint32_t replica_off; /* into the volume's replica array */
+	uint32_t n_shadows;   /* after the replicas in the same array */
 };
 
 /* Ask for a fresh shard map of vol (after a node refused or failed).
@@ -156,6 +168,10 @@ bool proxy_volume_deleted(const struct proxy_volume *vol);
  * replicas), at most max; returns the count.  *epoch: the lease epoch. */
 unsigned proxy_volume_copies(const struct proxy_volume *vol, uint64_t idx,
 			     uint64_t *ids, unsigned max, uint64_t *epoch);
+/* Shadow nodes of segment idx (SegmentPlacement.shadows, other regions):
+ * fills ids, at most max; returns the count. */
+unsigned proxy_volume_shadows(const struct proxy_volume *vol, uint64_t idx,
+			      uint64_t *ids, unsigned max);
 /* Distinct primary node ids of the volume (for Flush): fills ids (max
  * entries), returns the count. */
 unsigned proxy_volume_primaries(const struct proxy_volume *vol, uint64_t *ids,

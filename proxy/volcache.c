@@ -147,6 +147,20 @@ unsigned proxy_volume_copies(const struct proxy_volume *vol, uint64_t idx,
 	return n;
 }
 
+unsigned proxy_volume_shadows(const struct proxy_volume *vol, uint64_t idx,
+			      uint64_t *ids, unsigned max)
+{
+	const struct vol_seg *s;
+	unsigned n = 0;
+
+	if (vol->segs == NULL || idx >= vol->seg_count)
+		return 0;
+	s = &vol->segs[idx];
+	for (uint32_t i = 0; i < s->n_shadows && n < max; i++)
+		ids[n++] = vol->reps[s->replica_off + s->n_replicas + i];
+	return n;
+}
+
 unsigned proxy_volume_primaries(const struct proxy_volume *vol, uint64_t *ids,
 				unsigned max)
 {
@@ -245,6 +259,25 @@ static void fetch_fail(struct fetch *f, grpc_status_code code, const char *msg)
 	snprintf(f->st.message, sizeof(f->st.message), "%s", msg);
 }
 
+/* Append a node id to f->reps (replicas, then shadows, per segment). */
+static bool fetch_push_id(struct fetch *f, uint64_t id)
+{
+	if (f->n_reps == f->cap_reps) {
+		size_t cap = f->cap_reps ? f->cap_reps * 2 : 64;
+		uint64_t *n = realloc(f->reps, cap * sizeof(*n));
+
+		if (n == NULL) {
+			fetch_fail(f, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				   "out of memory");
+			return false;
+		}
+		f->reps = n;
+		f->cap_reps = cap;
+	}
+	f->reps[f->n_reps++] = id;
+	return true;
+}
+
 /* Thread pool: copy one page into f.  Returns false on a bad answer. */
 static bool fetch_page(struct fetch *f,
 		       const Ombra__V1__GetVolumeShardingInfoResponse *r)
@@ -287,21 +320,18 @@ static bool fetch_page(struct fetch *f,
 		s->replica_off = (uint32_t)f->n_reps;
 		s->n_replicas = 0;
 		for (size_t k = 0; k < sp->n_replica_node_ids; k++) {
-			if (f->n_reps == f->cap_reps) {
-				size_t cap = f->cap_reps ? f->cap_reps * 2 : 64;
-				uint64_t *n =
-				    realloc(f->reps, cap * sizeof(*n));
-				if (n == NULL) {
-					fetch_fail(
-					    f, GRPC_STATUS_RESOURCE_EXHAUSTED,
-					    "out of memory");
-					return false;
-				}
-				f->reps = n;
-				f->cap_reps = cap;
-			}
-			f->reps[f->n_reps++] = sp->replica_node_ids[k];
+			if (!fetch_push_id(f, sp->replica_node_ids[k]))
+				return false;
 			s->n_replicas++;
+		}
+		/* Shadows follow the replicas in the same array. */
+		s->n_shadows = 0;
+		for (size_t k = 0; k < sp->n_shadows; k++) {
+			if (sp->shadows[k]->node_id == 0)
+				continue;
+			if (!fetch_push_id(f, sp->shadows[k]->node_id))
+				return false;
+			s->n_shadows++;
 		}
 	}
 	for (size_t i = 0; i < r->n_nodes; i++) {
