@@ -354,6 +354,7 @@ static bool part_reply_check(struct io_part *pt, const struct rpc_status *st)
 	bool transport = st->code == GRPC_STATUS_UNAVAILABLE ||
 			 st->code == GRPC_STATUS_DEADLINE_EXCEEDED;
 
+	nodes_inflight(p->nodes, pt->node, -1);
 	if (st->code == GRPC_STATUS_OK) {
 		nodes_observe(p->nodes, pt->node, true, ms);
 		return true;
@@ -605,7 +606,9 @@ static void part_send(struct io_part *pt)
 			 "cannot start a call to %s: %s",
 			 nodes_address(p->nodes, pt->node), ombra_strerror(rv));
 		part_retry_later(pt);
+		return;
 	}
+	nodes_inflight(p->nodes, pt->node, +1);
 }
 
 /* ------------------------------------------------------------ requests */

@@ -7,7 +7,7 @@ proxy_ombra_proxy_SOURCES = \
 	proxy/defer.c \
 	proxy/metad_client.c \
 	proxy/volcache.c \
-	proxy/nodes.c \
+	proxy/nodes.c proxy/route_lat.c proxy/route_lat.h \
 	proxy/watch.c \
 	proxy/io.c \
 	proxy/wtrack.c proxy/wtrack.h \
@@ -23,7 +23,8 @@ proxy_ombra_proxy_LDADD = $(OMBRA_BASE_LIBS) $(ISAL_LIBS)
 
 # Unit tests of the proxy's pure parts.
 PROXY_UNIT_TESTS = tests/unit/test_wtrack tests/unit/test_pcache \
-	tests/unit/test_propq tests/unit/test_access
+	tests/unit/test_propq tests/unit/test_access \
+	tests/unit/test_route_lat
 check_PROGRAMS += $(PROXY_UNIT_TESTS)
 TESTS += $(PROXY_UNIT_TESTS)
 tests_unit_test_wtrack_SOURCES = tests/unit/test_wtrack.c proxy/wtrack.c
@@ -40,3 +41,7 @@ tests_unit_test_access_SOURCES = tests/unit/test_access.c \
 	proxy/access_table.c
 tests_unit_test_access_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_access_LDADD = $(CMOCKA_LIBS)
+tests_unit_test_route_lat_SOURCES = tests/unit/test_route_lat.c \
+	proxy/route_lat.c
+tests_unit_test_route_lat_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_route_lat_LDADD = $(CMOCKA_LIBS) -lm

@@ -1,10 +1,10 @@
 /* nodes.c: the proxy's table of storage nodes: one asynchronous gRPC
  * channel per node address (created on first use, cached), a latency
- * estimate per node (EWMA of observed call latencies and of a
- * StoreService.Probe sent to every known node each second), and a
- * down/up flag: a node whose call failed in transport (UNAVAILABLE,
- * DEADLINE_EXCEEDED) is marked down, ranked after every healthy copy for
- * reads, until a probe succeeds again.
+ * estimate per node (route_lat.h: EWMA and p99 of observed call latencies
+ * and of a StoreService.Probe sent to every known node each second, and
+ * the calls in flight), and a down/up flag: a node whose call failed in
+ * transport (UNAVAILABLE, DEADLINE_EXCEEDED) is marked down, ranked after
+ * every healthy copy for reads, until a probe succeeds again.
  *
  * Nodes are learned from shard maps (volcache.c): id, name, address,
  * region, state.  A node whose address changes gets a new channel.
@@ -19,11 +19,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "route_lat.h"
 #include "store.pb-c.h"
 
 #define PROBE_INTERVAL_MS 1000
 #define PROBE_TIMEOUT_MS 1000
-#define EWMA_ALPHA 0.2
 /* A down node's channel is replaced this often: gRPC's own reconnect
  * backoff grows to minutes, a new channel connects at once. */
 #define RECONNECT_MS 2000
@@ -34,11 +34,12 @@ struct pnode {
 	char *name, *address, *region;
 	int state;
 	struct rpc_channel *ch;
-	double ewma_ms; /* 0 = no sample yet */
+	struct lat_est lat;
 	bool down;
 	bool probing;
 	uint64_t chan_ms; /* when the channel was made (proxy_now_ms) */
 	struct metric *gauge, *up_gauge;
+	struct metric *p99_gauge, *expect_gauge, *inflight_gauge;
 	struct pnode *next;
 };
 
@@ -134,7 +135,7 @@ void nodes_update(struct nodes *n, uint64_t id, const char *name,
 		if (set_str(&x->address, address) != 0)
 			log_error("out of memory updating node %llu",
 				  (unsigned long long)id);
-		x->ewma_ms = 0;
+		lat_init(&x->lat);
 		node_set_down(x, false);
 	}
 	if (x->name == NULL || strcmp(x->name, name) != 0) {
@@ -151,8 +152,36 @@ void nodes_update(struct nodes *n, uint64_t id, const char *name,
 		    "1 while the node answers, 0 after a transport failure "
 		    "until a probe succeeds",
 		    labels);
+		x->p99_gauge = metrics_gauge(
+		    n->p->metrics, "ombra_proxy_node_p99_latency_seconds",
+		    "p99 of the last 128 observed and probed latencies to each "
+		    "stored node",
+		    labels);
+		x->expect_gauge = metrics_gauge(
+		    n->p->metrics, "ombra_proxy_node_expected_latency_seconds",
+		    "Expected latency of the next call to each stored node "
+		    "(EWMA and p99 blend times the in-flight penalty; reads "
+		    "rank copies by it)",
+		    labels);
+		x->inflight_gauge = metrics_gauge(
+		    n->p->metrics, "ombra_proxy_node_inflight",
+		    "Data calls in flight to each stored node", labels);
 		node_set_down(x, x->down);
 	}
+}
+
+/* Refresh the latency gauges of x. */
+static void node_gauges(struct pnode *x)
+{
+	if (x->gauge != NULL)
+		metric_set(x->gauge, x->lat.ewma_ms / 1000.0);
+	if (x->p99_gauge != NULL)
+		metric_set(x->p99_gauge, lat_p99(&x->lat) / 1000.0);
+	if (x->expect_gauge != NULL)
+		metric_set(x->expect_gauge,
+			   lat_expected(&x->lat, false) / 1000.0);
+	if (x->inflight_gauge != NULL)
+		metric_set(x->inflight_gauge, x->lat.inflight);
 }
 
 struct rpc_channel *nodes_channel(struct nodes *n, uint64_t id, char *errmsg)
@@ -203,21 +232,40 @@ void nodes_observe(struct nodes *n, uint64_t id, bool ok, double ms)
 		node_set_down(x, true);
 		return;
 	}
-	x->ewma_ms = x->ewma_ms == 0
-			 ? ms
-			 : EWMA_ALPHA * ms + (1 - EWMA_ALPHA) * x->ewma_ms;
-	if (x->gauge != NULL)
-		metric_set(x->gauge, x->ewma_ms / 1000.0);
+	lat_sample(&x->lat, ms);
+	node_gauges(x);
 }
 
-/* Sort key: down nodes last, then by EWMA. */
-static double node_cost(struct nodes *n, uint64_t id)
+void nodes_inflight(struct nodes *n, uint64_t id, int delta)
 {
 	struct pnode *x = node_find(n, id);
 
 	if (x == NULL)
-		return 1e12;
-	return (x->down ? 1e9 : 0) + x->ewma_ms;
+		return;
+	lat_inflight(&x->lat, delta);
+	node_gauges(x);
+}
+
+double nodes_expected_ms(struct nodes *n, uint64_t id)
+{
+	struct pnode *x = node_find(n, id);
+
+	if (x == NULL)
+		return 2 * LAT_DOWN_PENALTY_MS; /* unknown: after down nodes */
+	return lat_expected(&x->lat, x->down);
+}
+
+const char *nodes_region(struct nodes *n, uint64_t id)
+{
+	struct pnode *x = node_find(n, id);
+
+	return x != NULL && x->region != NULL ? x->region : "";
+}
+
+/* Sort key: down nodes last, then by expected latency. */
+static double node_cost(struct nodes *n, uint64_t id)
+{
+	return nodes_expected_ms(n, id);
 }
 
 void nodes_rank(struct nodes *n, uint64_t *ids, unsigned count)

@@ -198,8 +198,20 @@ const char *nodes_address(struct nodes *n, uint64_t id);
  * transport failure (marks the node down until a probe succeeds). */
 void nodes_observe(struct nodes *n, uint64_t id, bool ok, double ms);
 
+/* A data call to node id was sent (delta +1) or answered (-1): the
+ * in-flight count of the latency estimate (route_lat.h). */
+void nodes_inflight(struct nodes *n, uint64_t id, int delta);
+
+/* Expected latency (ms) of one more call to node id (route_lat.h: EWMA
+ * and p99 blend times the in-flight penalty; a down node adds 1e9, an
+ * unknown node costs 2e9). */
+double nodes_expected_ms(struct nodes *n, uint64_t id);
+
+/* Region of node id ("" if unknown); owned by the table. */
+const char *nodes_region(struct nodes *n, uint64_t id);
+
 /* Order ids (count entries) by expected latency: nodes that are up first,
- * then by EWMA latency; ties keep their order (primary first). */
+ * then by nodes_expected_ms(); ties keep their order (primary first). */
 void nodes_rank(struct nodes *n, uint64_t *ids, unsigned count);
 
 /* ------------------------------------------------------------- watch */

@@ -1,0 +1,53 @@
+/* route_lat.h: the latency estimator behind read routing: per storage
+ * node an EWMA of call latency, a ring of recent samples for the p99, and
+ * the number of calls in flight, combined into one expected latency that
+ * ranks the copies of a segment (docs/proxy.md "Latency table").
+ *
+ * Pure logic (no clock, no sockets, no allocation): proxy/nodes.c feeds it
+ * from data calls and probes, tests/unit/test_route_lat.c drives it.
+ *
+ * Model: base = 0.75 * EWMA + 0.25 * p99 (a node with a long tail ranks
+ * behind one with the same mean), expected = base * (1 + 0.5 * in-flight)
+ * (each call already queued on the node delays ours by about half its
+ * service time: a crude M/M/1-style queueing correction, enough to spread
+ * load between copies of equal speed).  A node with no sample yet is
+ * assumed to answer in LAT_UNKNOWN_MS; a node marked down ranks after every
+ * node that is up.
+ *
+ * Units: milliseconds (double).  Failure: none (out-of-range inputs are
+ * clamped: negative samples count as 0). */
+#ifndef OMBRA_PROXY_ROUTE_LAT_H
+#define OMBRA_PROXY_ROUTE_LAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LAT_RING 128u		/* samples kept for the p99 */
+#define LAT_EWMA_ALPHA 0.2	/* weight of a new sample */
+#define LAT_UNKNOWN_MS 10.0	/* expected latency before any sample */
+#define LAT_INFLIGHT_FACTOR 0.5 /* queueing penalty per call in flight */
+#define LAT_DOWN_PENALTY_MS 1e9 /* added to a down node's cost */
+
+struct lat_est {
+	double ewma_ms;	      /* 0 until the first sample */
+	float ring[LAT_RING]; /* recent samples, ms */
+	uint32_t n_samples;   /* in the ring (<= LAT_RING) */
+	uint32_t next;	      /* ring slot for the next sample */
+	double p99_ms;	      /* cached; valid unless dirty */
+	bool dirty;
+	uint32_t inflight; /* calls sent and not answered */
+};
+
+/* Start empty (equivalent to zeroing the struct). */
+void lat_init(struct lat_est *e);
+/* Record one answered call's latency (ms). */
+void lat_sample(struct lat_est *e, double ms);
+/* A call was sent (+1) or answered/failed (-1); never goes below 0. */
+void lat_inflight(struct lat_est *e, int delta);
+/* p99 of the samples in the ring (ms; 0 without samples). */
+double lat_p99(struct lat_est *e);
+/* Expected latency of one more call (ms), see the model above; down adds
+ * LAT_DOWN_PENALTY_MS. */
+double lat_expected(struct lat_est *e, bool down);
+
+#endif
