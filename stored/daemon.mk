@@ -6,7 +6,8 @@ noinst_LIBRARIES += libstored.a
 libstored_a_SOURCES = \
 	stored/options.c stored/options.h \
 	stored/wlogic.c stored/wlogic.h \
-	stored/shardmap.c stored/shardmap.h
+	stored/shardmap.c stored/shardmap.h \
+	stored/foreign_logic.c stored/foreign_logic.h
 stored_ombra_stored_SOURCES = \
 	stored/main.c stored/stored.h \
 	stored/node.c stored/mapcache.c stored/meta.c stored/work.c \
@@ -14,3 +15,12 @@ stored_ombra_stored_SOURCES = \
 	stored/svc_misc.c \
 	stored/scrub.c stored/resync.c
 stored_ombra_stored_LDADD = libstored.a $(SEGSTORE_LIBS) $(OMBRA_BASE_LIBS)
+
+# The watermark / present-block rules of foreign copies (pure).
+check_PROGRAMS += tests/unit/test_foreign_logic
+TESTS += tests/unit/test_foreign_logic
+tests_unit_test_foreign_logic_SOURCES = tests/unit/test_foreign_logic.c
+tests_unit_test_foreign_logic_CPPFLAGS = $(AM_CPPFLAGS) -I$(srcdir)/stored
+tests_unit_test_foreign_logic_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_foreign_logic_LDADD = libstored.a $(SEGSTORE_LIBS) $(OMBRA_BASE_LIBS) \
+	$(CMOCKA_LIBS)

@@ -25,9 +25,16 @@ int sm_volume_new(const Ombra__V1__GetVolumeShardingInfoResponse *resp,
 	v->size = vol->size_bytes;
 	v->segsize = vol->segment_size_bytes;
 	v->n_segs = (v->size + v->segsize - 1) / v->segsize;
+	v->writer_epoch = vol->writer_epoch;
+	v->has_shadow_policy = vol->shadow_policy != NULL;
+	v->fill_bytes_per_s = vol->shadow_policy != NULL
+				  ? vol->shadow_policy->fill_bytes_per_s
+				  : 0;
 	v->name = strdup(vol->name != NULL ? vol->name : "");
+	v->home_region =
+	    strdup(vol->home_region != NULL ? vol->home_region : "");
 	v->segs = calloc(v->n_segs > 0 ? v->n_segs : 1, sizeof(*v->segs));
-	if (v->name == NULL || v->segs == NULL) {
+	if (v->name == NULL || v->home_region == NULL || v->segs == NULL) {
 		sm_volume_free(v);
 		goto oom;
 	}
@@ -83,6 +90,21 @@ int sm_volume_set_segment(struct sm_volume *v,
 	if (rv == 0) {
 		rv = copy_ids(s.resync, &s.n_resync, p->resync_node_ids,
 			      p->n_resync_node_ids, errmsg);
+	}
+	if (rv == 0 && p->n_shadows > SM_MAX_COPIES) {
+		ombra_errmsg_printf(errmsg, "more than %d shadows of a segment",
+				    SM_MAX_COPIES);
+		rv = OMBRA_EPROTO;
+	}
+	for (size_t i = 0; rv == 0 && i < p->n_shadows; i++) {
+		if (p->shadows[i]->node_id > UINT32_MAX) {
+			ombra_errmsg_printf(
+			    errmsg, "shadow node id %llu too large",
+			    (unsigned long long)p->shadows[i]->node_id);
+			rv = OMBRA_EPROTO;
+			break;
+		}
+		s.shadow[s.n_shadow++] = (uint32_t)p->shadows[i]->node_id;
 	}
 	if (rv == 0) {
 		v->segs[p->index] = s;
@@ -145,6 +167,7 @@ void sm_volume_free(struct sm_volume *v)
 	free(v->nodes);
 	free(v->segs);
 	free(v->name);
+	free(v->home_region);
 	free(v);
 }
 
@@ -171,6 +194,33 @@ bool sm_seg_in_sync(const struct sm_seg *s, uint64_t node)
 	return false;
 }
 
+bool sm_seg_has_shadow(const struct sm_seg *s, uint64_t node)
+{
+	for (unsigned i = 0; i < s->n_shadow; i++) {
+		if (s->shadow[i] == node) {
+			return true;
+		}
+	}
+	return false;
+}
+
+bool sm_volume_has_home_role(const struct sm_volume *v, uint64_t node)
+{
+	for (uint64_t i = 0; i < v->n_segs; i++) {
+		const struct sm_seg *s = &v->segs[i];
+
+		if (sm_seg_in_sync(s, node)) {
+			return true;
+		}
+		for (unsigned j = 0; j < s->n_resync; j++) {
+			if (s->resync[j] == node) {
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 struct sm_volume *sm_find(struct shardmap *m, uint64_t id)
 {
 	for (struct sm_volume *v = m->head; v != NULL; v = v->next) {
@@ -183,6 +233,11 @@ struct sm_volume *sm_find(struct shardmap *m, uint64_t id)
 
 void sm_put(struct shardmap *m, struct sm_volume *v)
 {
+	struct sm_volume *old = sm_find(m, v->id);
+
+	if (old != NULL && old->writer_epoch > v->writer_epoch) {
+		v->writer_epoch = old->writer_epoch;
+	}
 	sm_remove(m, v->id);
 	v->next = m->head;
 	m->head = v;

@@ -24,6 +24,9 @@ struct sm_seg {
 	uint8_t n_rep, n_resync;
 	uint32_t rep[SM_MAX_COPIES];	/* in-sync replicas */
 	uint32_t resync[SM_MAX_COPIES]; /* to re-sync */
+	uint8_t n_shadow;
+	uint32_t shadow[SM_MAX_COPIES]; /* nodes holding a shadow (other
+					   regions, docs/shadows.md) */
 };
 
 struct sm_node {
@@ -41,6 +44,14 @@ struct sm_volume {
 	struct sm_seg *segs; /* n_segs entries */
 	struct sm_node *nodes;
 	size_t n_nodes;
+	/* Single-writer lease epoch: the highest of metad's Volume.writer_
+	 * epoch and of the writer_epoch of writes accepted here (sm_put keeps
+	 * the higher of the old and new volume's). */
+	uint64_t writer_epoch;
+	bool has_shadow_policy;
+	uint64_t
+	    fill_bytes_per_s; /* ShadowPolicy.fill_bytes_per_s (0 = default) */
+	char *home_region;
 	uint64_t fetched_ms; /* loop clock when installed */
 	uint64_t fetch_seq;  /* stored's fetch counter when its fetch began */
 	struct sm_volume *next; /* cache list */
@@ -69,6 +80,13 @@ const struct sm_node *sm_volume_node(const struct sm_volume *v, uint64_t id);
 /* True when node is the primary or an in-sync replica of seg. */
 bool sm_seg_in_sync(const struct sm_seg *s, uint64_t node);
 
+/* True when node is listed among seg's shadows. */
+bool sm_seg_has_shadow(const struct sm_seg *s, uint64_t node);
+
+/* True when node holds a home role (primary, in-sync replica or re-sync
+ * target) for some segment of v. */
+bool sm_volume_has_home_role(const struct sm_volume *v, uint64_t node);
+
 /* ------------------------------------------------ cache (loop only) */
 
 struct shardmap {
@@ -77,7 +95,8 @@ struct shardmap {
 
 struct sm_volume *sm_find(struct shardmap *m, uint64_t id);
 
-/* Insert v, replacing (and freeing) a cached volume with the same id. */
+/* Insert v, replacing (and freeing) a cached volume with the same id;
+ * v keeps the higher writer_epoch of the two. */
 void sm_put(struct shardmap *m, struct sm_volume *v);
 
 /* Remove and free the volume; no-op if absent. */

@@ -13,6 +13,10 @@
  * crc against its data and version, and segstore_repair() it (which
  * re-verifies).  Counted in ombra_stored_repaired_blocks_total and logged.
  *
+ * segment_version: the segment's highest version, read from the index
+ * before and after the data (see read_work), so the data is at least as
+ * new as the segment was at that version.
+ *
  * Failure: INVALID_ARGUMENT (range), NOT_FOUND (volume), FAILED_PRECONDITION
  * (not an in-sync copy), UNAVAILABLE (starting, lease expired), DATA_LOSS
  * (a block no copy could repair, named in the message). */
@@ -242,6 +246,7 @@ struct rop {
 	uint32_t *crcs;
 	size_t n_bad;
 	uint32_t repaired;
+	uint64_t seg_version; /* segment_version of the answer */
 	bool retried;
 	bool refetched; /* map refetched once because we were not in sync */
 	int rv;
@@ -276,18 +281,51 @@ static void fill_crcs(struct rop *op)
 	}
 }
 
+/* The segment's highest version (0 when nothing is stored), or
+ * UINT64_MAX when the index cannot be read. */
+static uint64_t seg_version_now(struct rop *op)
+{
+	struct segstore_segment_info info;
+	char errmsg[OMBRA_ERRMSG_LEN];
+	int rv = segstore_segment_info(op->sd->ss, op->req->volume_id,
+				       op->req->segment_index, &info, NULL, 0,
+				       errmsg);
+
+	return rv == 0 ? info.version : rv == OMBRA_ENOTFOUND ? 0 : UINT64_MAX;
+}
+
+/* segment_version: the segment's version read before and after the data.
+ * Writes of a segment are applied one at a time and a version is the
+ * highest only once every earlier write is stored, so the version read
+ * before the data is one the data is at least as new as; when the two
+ * agree no write ran in between and the answer is exactly the segment at
+ * that version (as if both were read under one lock).  A write in between
+ * makes us read again (up to 3 times), then answer the earlier version,
+ * which still never claims more than the data holds. */
+#define READ_VERSION_TRIES 3
+
 static void read_work(void *arg)
 {
 	struct rop *op = arg;
 	const Ombra__V1__StoreReadRequest *q = op->req;
 
-	op->n_bad = 0;
-	op->rv = segstore_read(op->sd->ss, q->volume_id, op->r.aoff, op->r.alen,
-			       op->buf, op->versions, op->bad, &op->n_bad,
-			       op->errmsg);
-	if (op->rv == 0) {
-		fill_crcs(op);
+	for (int i = 0; i < READ_VERSION_TRIES; i++) {
+		uint64_t before = seg_version_now(op), after;
+
+		op->n_bad = 0;
+		op->rv = segstore_read(op->sd->ss, q->volume_id, op->r.aoff,
+				       op->r.alen, op->buf, op->versions,
+				       op->bad, &op->n_bad, op->errmsg);
+		if (op->rv != 0) {
+			return;
+		}
+		after = seg_version_now(op);
+		op->seg_version = before == UINT64_MAX ? 0 : before;
+		if (before == after) {
+			break;
+		}
 	}
+	fill_crcs(op);
 }
 
 /* Small reads whose data and index are in memory are served on the loop
@@ -299,12 +337,22 @@ static bool read_inline(struct rop *op)
 {
 	const Ombra__V1__StoreReadRequest *q = op->req;
 
-	if (op->r.alen > READ_INLINE_MAX ||
-	    segstore_read_nowait(op->sd->ss, q->volume_id, q->segment_index,
-				 op->r.aoff, op->r.alen, op->buf,
-				 op->versions) != 0) {
+	uint64_t before;
+
+	if (op->r.alen > READ_INLINE_MAX) {
 		return false;
 	}
+	/* The index record is normally resident (it is for every read
+	 * served here), so reading the version costs no disk access. */
+	before = seg_version_now(op);
+	if (before == UINT64_MAX ||
+	    segstore_read_nowait(op->sd->ss, q->volume_id, q->segment_index,
+				 op->r.aoff, op->r.alen, op->buf,
+				 op->versions) != 0 ||
+	    seg_version_now(op) != before) {
+		return false;
+	}
+	op->seg_version = before;
 	op->rv = 0;
 	op->n_bad = 0;
 	fill_crcs(op);
@@ -367,6 +415,7 @@ static void read_done(void *arg)
 	resp.block_crcs = op->crcs;
 	resp.n_block_crcs = op->r.n_blocks;
 	resp.repaired_blocks = op->repaired;
+	resp.segment_version = op->seg_version;
 	metric_inc(op->sd->m.bytes_read, (double)op->r.alen);
 	rpc_call_reply(op->call, &resp.base);
 	rop_end(op);

@@ -15,8 +15,15 @@
  * with a known request_id get the same version without being applied again (an
  * LRU of recent ids, plus ids still queued).
  *
+ * The answer carries prev_version, the segment's highest version read
+ * from the store just before the write is stored (the write chain that
+ * shadows follow, docs/shadows.md).  A nonzero writer_epoch older than
+ * the highest seen for the volume (metad's Volume.writer_epoch or an
+ * earlier write's) is refused: a deposed single writer is fenced.
+ *
  * Failure: INVALID_ARGUMENT (bad range or data length), NOT_FOUND (no such
- * volume), FAILED_PRECONDITION (not the primary, stale or unknown epoch),
+ * volume), FAILED_PRECONDITION (not the primary, stale or unknown epoch,
+ * stale writer epoch),
  * UNAVAILABLE (starting, shutting down, lease expired, a replica failed
  * and metad could not be told: the write is then NOT acknowledged although
  * it may be on some copies; the client retries with the same request id),
@@ -83,7 +90,9 @@ static void wop_finish_ok(struct wop *op)
 	    OMBRA__V1__STORE_WRITE_RESPONSE__INIT;
 
 	resp.version = op->version;
-	wl_lru_put(sd->lru, op->req->request_id, op->version);
+	resp.prev_version = op->prev_version;
+	wl_lru_put_chain(sd->lru, op->req->request_id, op->version,
+			 op->prev_version);
 	metric_inc(sd->m.bytes_written, (double)op->r.len);
 	metric_observe(sd->m.write_latency,
 		       (double)(uv_hrtime() - op->t0) / 1e9);
@@ -169,11 +178,25 @@ static void write_work(void *arg)
 	uint64_t seq = op->seq_hint;
 
 	for (int attempt = 0; attempt < 2; attempt++) {
+		struct segstore_segment_info info;
+
+		/* prev_version: the segment's highest version now, which is
+		 * the version of the write before this one (writes of a
+		 * segment run one at a time, so nothing changes it until
+		 * ours is stored). */
+		op->rv = segstore_segment_info(s, op->vol, op->seg, &info, NULL,
+					       0, op->errmsg);
+		if (op->rv != 0 && op->rv != OMBRA_ENOTFOUND) {
+			return;
+		}
+		op->prev_version = op->rv == 0 ? info.version : 0;
 		/* A parallel write's version is fixed: it is on the wire. */
 		if (!op->parallel) {
-			op->rv =
-			    wop_next_version(s, op->vol, op->seg, op->epoch,
-					     seq, &op->version, op->errmsg);
+			if (seq == 0) {
+				seq = wl_next_seq(op->prev_version, op->epoch);
+			}
+			op->rv = wl_version(op->epoch, seq, &op->version,
+					    op->errmsg);
 			if (op->rv != 0) {
 				return;
 			}
@@ -331,6 +354,15 @@ static grpc_status_code check_primary(struct stored *sd, struct wop *op,
 			 (unsigned long long)op->seg);
 		return GRPC_STATUS_FAILED_PRECONDITION;
 	}
+	if (op->req->writer_epoch != 0 &&
+	    op->req->writer_epoch < v->writer_epoch) {
+		snprintf(msg, len,
+			 "stale writer epoch %llu, current %llu: another "
+			 "proxy holds the writer lease of volume %s",
+			 (unsigned long long)op->req->writer_epoch,
+			 (unsigned long long)v->writer_epoch, v->name);
+		return GRPC_STATUS_FAILED_PRECONDITION;
+	}
 	if (op->ss != NULL && op->ss->max_epoch > op->epoch) {
 		snprintf(msg, len,
 			 "stale lease epoch %llu, current %llu (seen from "
@@ -338,6 +370,9 @@ static grpc_status_code check_primary(struct stored *sd, struct wop *op,
 			 (unsigned long long)op->epoch,
 			 (unsigned long long)op->ss->max_epoch);
 		return GRPC_STATUS_FAILED_PRECONDITION;
+	}
+	if (op->req->writer_epoch > v->writer_epoch) {
+		v->writer_epoch = op->req->writer_epoch; /* highest seen */
 	}
 	return GRPC_STATUS_OK;
 }
@@ -511,7 +546,7 @@ void svc_write(struct rpc_call *call, const ProtobufCMessage *req, void *data)
 	    (const Ombra__V1__StoreWriteRequest *)req;
 	struct stored *sd = data;
 	struct wop *op;
-	uint64_t done_version;
+	uint64_t done_version, done_prev;
 
 	if (sd->stopping || !sd->serving) {
 		rpc_call_fail(call, GRPC_STATUS_UNAVAILABLE, "%s",
@@ -533,12 +568,13 @@ void svc_write(struct rpc_call *call, const ProtobufCMessage *req, void *data)
 					"length_bytes 0 or len(data)");
 		return;
 	}
-	done_version = wl_lru_get(sd->lru, q->request_id);
+	done_version = wl_lru_get_chain(sd->lru, q->request_id, &done_prev);
 	if (done_version != 0) {
 		Ombra__V1__StoreWriteResponse resp =
 		    OMBRA__V1__STORE_WRITE_RESPONSE__INIT;
 
 		resp.version = done_version;
+		resp.prev_version = done_prev;
 		rpc_call_reply(call, &resp.base);
 		return;
 	}

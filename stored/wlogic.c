@@ -119,9 +119,10 @@ void wl_merge(const struct wl_range *r, void *buf, const void *data)
 struct lru_entry {
 	char id[WL_LRU_ID_MAX + 1];
 	uint64_t version;
-	size_t hnext; /* next in hash chain, SIZE_MAX = end */
-	size_t prev;  /* towards older, SIZE_MAX = none */
-	size_t next;  /* towards newer */
+	uint64_t prev_version; /* the write's StoreWriteResponse.prev_version */
+	size_t hnext;	       /* next in hash chain, SIZE_MAX = end */
+	size_t prev;	       /* towards older, SIZE_MAX = none */
+	size_t next;	       /* towards newer */
 };
 
 struct wl_lru {
@@ -232,10 +233,13 @@ static void hash_unlink(struct wl_lru *l, size_t i)
 	*p = l->e[i].hnext;
 }
 
-uint64_t wl_lru_get(struct wl_lru *l, const char *id)
+uint64_t wl_lru_get_chain(struct wl_lru *l, const char *id, uint64_t *prev)
 {
 	size_t i;
 
+	if (prev != NULL) {
+		*prev = 0;
+	}
 	if (!id_ok(id)) {
 		return 0;
 	}
@@ -245,10 +249,24 @@ uint64_t wl_lru_get(struct wl_lru *l, const char *id)
 	}
 	list_unlink(l, i);
 	list_push_newest(l, i);
+	if (prev != NULL) {
+		*prev = l->e[i].prev_version;
+	}
 	return l->e[i].version;
 }
 
+uint64_t wl_lru_get(struct wl_lru *l, const char *id)
+{
+	return wl_lru_get_chain(l, id, NULL);
+}
+
 void wl_lru_put(struct wl_lru *l, const char *id, uint64_t version)
+{
+	wl_lru_put_chain(l, id, version, 0);
+}
+
+void wl_lru_put_chain(struct wl_lru *l, const char *id, uint64_t version,
+		      uint64_t prev)
 {
 	size_t i, b;
 
@@ -258,6 +276,7 @@ void wl_lru_put(struct wl_lru *l, const char *id, uint64_t version)
 	i = find(l, id);
 	if (i != NIL) {
 		l->e[i].version = version;
+		l->e[i].prev_version = prev;
 		list_unlink(l, i);
 		list_push_newest(l, i);
 		return;
@@ -271,6 +290,7 @@ void wl_lru_put(struct wl_lru *l, const char *id, uint64_t version)
 	}
 	strcpy(l->e[i].id, id);
 	l->e[i].version = version;
+	l->e[i].prev_version = prev;
 	b = hash_id(id, l->nb);
 	l->e[i].hnext = l->buckets[b];
 	l->buckets[b] = i;

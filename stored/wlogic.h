@@ -72,6 +72,13 @@ uint64_t wl_lru_get(struct wl_lru *l, const char *id);
  * Ids that are "" or longer than WL_LRU_ID_MAX are ignored. */
 void wl_lru_put(struct wl_lru *l, const char *id, uint64_t version);
 
+/* The same with the write's prev_version (StoreWriteResponse): put
+ * remembers both, get returns the version (0 = absent) and sets *prev
+ * (may be NULL; 0 when absent or stored by wl_lru_put). */
+void wl_lru_put_chain(struct wl_lru *l, const char *id, uint64_t version,
+		      uint64_t prev);
+uint64_t wl_lru_get_chain(struct wl_lru *l, const char *id, uint64_t *prev);
+
 size_t wl_lru_count(const struct wl_lru *l);
 
 #endif

@@ -29,7 +29,8 @@ struct wop {
 	struct wl_range r;
 	bool trim; /* aligned zero range: segstore_trim, empty blocks */
 	uint64_t seq_hint, version;
-	unsigned char *buf; /* r.alen bytes, NULL when trim */
+	uint64_t prev_version; /* the segment's highest version before it */
+	unsigned char *buf;    /* r.alen bytes, NULL when trim */
 	int rv;
 	char errmsg[OMBRA_ERRMSG_LEN];
 	uint64_t bad_block; /* head/tail block that failed verification */

@@ -1,0 +1,114 @@
+/* foreign_logic.h: the pure state of one foreign copy of a segment (a
+ * shadow or a cache entry, docs/shadows.md) and the rules that keep its
+ * watermark honest, with no I/O and no daemon state, so that they are
+ * unit-tested on their own (tests/unit/test_foreign_logic.c).
+ *
+ * Invariant kept by every function here: every present block of the copy
+ * is at least as new as its state at the primary when the segment's
+ * version was `watermark`.  The caller applies data to the segment store
+ * (apply-if-newer, durable) BEFORE telling these functions about it, and
+ * filters what it applies by fc_present() first.
+ *
+ * Times are Unix milliseconds supplied by the caller.  Blocks are numbered
+ * inside the segment (0 .. n_blocks-1).
+ *
+ * Failure: none (pure); out-of-range block numbers are ignored and
+ * fc_check_read() explains a refusal in a message. */
+#ifndef OMBRA_STORED_FOREIGN_LOGIC_H
+#define OMBRA_STORED_FOREIGN_LOGIC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest segment: 4 MiB of 4 KiB blocks. */
+#define FC_MAX_BLOCKS 1024
+
+enum fc_kind {
+	FC_SHADOW = 0, /* = COPY_SHADOW: metad's shadow policy, whole segment */
+	FC_CACHE = 1,  /* = COPY_CACHE: prefetch entry, partial, evictable */
+};
+
+struct fc_copy {
+	uint64_t vol, seg;
+	enum fc_kind kind;
+	uint32_t n_blocks; /* blocks in the segment, <= FC_MAX_BLOCKS */
+	uint32_t n_present;
+	uint64_t present[FC_MAX_BLOCKS / 64];
+	uint64_t watermark;	  /* 0 = claims nothing */
+	uint64_t confirmed_ms;	  /* watermark was the primary's version then */
+	uint64_t primary_version; /* highest version of the primary known */
+	uint64_t primary_ms;	  /* when primary_version was learnt */
+	uint64_t last_read_ms;
+	uint64_t last_use_ms; /* read, pulled or created: LRU order */
+	uint64_t reads;
+	bool filling; /* a background fill is running */
+};
+
+/* An empty copy (nothing present, watermark 0). */
+void fc_init(struct fc_copy *c, uint64_t vol, uint64_t seg, enum fc_kind kind,
+	     uint32_t n_blocks, uint64_t now_ms);
+
+bool fc_present(const struct fc_copy *c, uint32_t block);
+
+/* True when blocks first .. first+n-1 are all present. */
+bool fc_all_present(const struct fc_copy *c, uint32_t first, uint32_t n);
+
+/* A pull stored blocks first .. first+n-1 read from an up-to-date copy
+ * whose segment version was v (StoreReadResponse.segment_version) at
+ * read time.  The watermark becomes v if the copy held nothing, else
+ * min(watermark, v) (older blocks are only known to be as new as the old
+ * watermark).  The blocks become present.  now_ms: confirmed time when
+ * the copy is complete and v is its new watermark. */
+void fc_pulled(struct fc_copy *c, uint32_t first, uint32_t n, uint64_t v,
+	       uint64_t now_ms);
+
+/* Propagation (ReplicateRequest shadow=true) of writes prev -> version
+ * whose whole blocks the caller applied to the present blocks: drops the
+ * invalidated (partial) blocks from present, then moves the watermark to
+ * version iff it was >= prev.  Returns true when the watermark moved.
+ * acked_ms (0 = unknown): when the primary acknowledged version; with
+ * the watermark moved and version the newest known, the copy counts as
+ * confirmed at acked_ms. */
+bool fc_propagated(struct fc_copy *c, uint64_t prev, uint64_t version,
+		   const uint32_t *invalidate, size_t n_invalidate,
+		   uint64_t acked_ms);
+
+/* Anti-entropy: the primary's version was v when asked at asked_ms and
+ * every present block older at the primary has been pulled since: the
+ * watermark becomes v and the copy is confirmed at asked_ms. */
+void fc_confirmed(struct fc_copy *c, uint64_t v, uint64_t asked_ms);
+
+/* Remember the primary's highest version (for lag); never goes back. */
+void fc_primary_seen(struct fc_copy *c, uint64_t v, uint64_t now_ms);
+
+/* Drop blocks first .. first+n-1 from present; returns how many were. */
+uint32_t fc_drop(struct fc_copy *c, uint32_t first, uint32_t n);
+
+/* Lag in versions (sequence units, same epoch; the primary's newer epoch
+ * counts the sequence of its version) and in ms (0 when current). */
+uint64_t fc_lag_versions(const struct fc_copy *c);
+uint64_t fc_lag_ms(const struct fc_copy *c, uint64_t now_ms);
+
+/* Why a foreign read may not be served. */
+enum fc_refusal {
+	FC_OK = 0,
+	FC_NOT_PRESENT,	 /* some requested block is not held */
+	FC_BEHIND,	 /* watermark < min_version */
+	FC_STALE,	 /* not confirmed within max_staleness_ms */
+	FC_NO_READ_LEASE /* BOUNDED read while the node lease is invalid */
+};
+
+/* May the copy serve blocks first .. first+n-1 for a read asking
+ * min_version (0 = none) and max_staleness_ms (0 = none)?  lease_valid:
+ * the node's lease from metad (the read lease).  On refusal, msg (len
+ * bytes) says why with the numbers. */
+enum fc_refusal fc_check_read(const struct fc_copy *c, uint32_t first,
+			      uint32_t n, uint64_t min_version,
+			      uint64_t max_staleness_ms, bool lease_valid,
+			      uint64_t now_ms, char *msg, size_t len);
+
+/* Count a read served at now_ms. */
+void fc_read_served(struct fc_copy *c, uint64_t now_ms);
+
+#endif

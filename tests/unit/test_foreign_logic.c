@@ -1,0 +1,200 @@
+/* test_foreign_logic.c: the watermark and present-block rules of foreign
+ * copies (stored/foreign_logic.c, docs/shadows.md): pulls into an empty
+ * and a non-empty copy, propagation in chain order, out of order, with
+ * a gap and with invalidated partial blocks, anti-entropy, drops, lag,
+ * and every reason a foreign read is refused.  Also the request-id LRU
+ * remembering a write's prev_version (stored/wlogic.c).
+ *
+ * Failure: a cmocka assertion names the expectation that did not hold. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "foreign_logic.h"
+#include "wlogic.h"
+
+#define V(seq) ((UINT64_C(1) << 40) | (seq))
+
+static void test_pull_empty_then_partial(void **state)
+{
+	struct fc_copy c;
+
+	(void)state;
+	fc_init(&c, 7, 2, FC_CACHE, 16, 1000);
+	assert_int_equal(c.n_present, 0);
+	assert_false(fc_all_present(&c, 0, 1));
+	fc_pulled(&c, 4, 4, V(10), 1100);
+	assert_int_equal(c.n_present, 4);
+	assert_true(fc_all_present(&c, 4, 4));
+	assert_false(fc_all_present(&c, 3, 2));
+	assert_int_equal(c.watermark, V(10)); /* held nothing: V */
+	assert_int_equal(c.confirmed_ms, 1100);
+	/* A later pull of other blocks at a newer version: the old blocks
+	 * are only as new as V(10). */
+	fc_pulled(&c, 8, 2, V(12), 1200);
+	assert_int_equal(c.watermark, V(10));
+	assert_int_equal(c.confirmed_ms, 1100);
+	assert_int_equal(c.n_present, 6);
+	/* A pull at an older version (a lagging replica) lowers it. */
+	fc_pulled(&c, 0, 1, V(9), 1300);
+	assert_int_equal(c.watermark, V(9));
+	assert_int_equal(c.confirmed_ms, 1300);
+	/* Out of range blocks are ignored. */
+	fc_pulled(&c, 15, 4, V(9), 1300);
+	assert_int_equal(c.n_present, 8);
+	assert_false(fc_all_present(&c, 15, 2));
+}
+
+static void test_propagation_chain(void **state)
+{
+	struct fc_copy c;
+	uint32_t inval[] = {5};
+
+	(void)state;
+	fc_init(&c, 1, 0, FC_SHADOW, 16, 0);
+	fc_pulled(&c, 0, 16, V(3), 10);
+	assert_true(fc_propagated(&c, V(3), V(4), NULL, 0, 20));
+	assert_int_equal(c.watermark, V(4));
+	assert_int_equal(c.confirmed_ms, 20);
+	/* Out of order: 5 -> 6 before 4 -> 5 does not move it... */
+	assert_false(fc_propagated(&c, V(5), V(6), NULL, 0, 40));
+	assert_int_equal(c.watermark, V(4));
+	assert_int_equal(c.primary_version, V(6));
+	assert_int_equal(fc_lag_versions(&c), 2);
+	/* ...and the late 4 -> 5 moves it to 5 only (6 was missed in
+	 * between for all the copy knows: anti-entropy repairs it). */
+	assert_true(fc_propagated(&c, V(4), V(5), NULL, 0, 30));
+	assert_int_equal(c.watermark, V(5));
+	assert_int_equal(c.confirmed_ms, 20); /* 5 was not the newest */
+	/* A replayed message changes nothing. */
+	assert_false(fc_propagated(&c, V(4), V(5), NULL, 0, 30));
+	assert_int_equal(c.watermark, V(5));
+	/* An unaligned write's partial block is dropped from present even
+	 * when the chain is broken. */
+	assert_false(fc_propagated(&c, V(7), V(8), inval, 1, 50));
+	assert_false(fc_present(&c, 5));
+	assert_int_equal(c.n_present, 15);
+	assert_int_equal(c.watermark, V(5));
+	/* Anti-entropy: primary at 8 asked at 60. */
+	fc_confirmed(&c, V(8), 60);
+	assert_int_equal(c.watermark, V(8));
+	assert_int_equal(c.confirmed_ms, 60);
+	assert_int_equal(fc_lag_versions(&c), 0);
+	assert_int_equal(fc_lag_ms(&c, 100), 0);
+}
+
+static void test_new_epoch_lag(void **state)
+{
+	struct fc_copy c;
+
+	(void)state;
+	fc_init(&c, 1, 0, FC_SHADOW, 16, 0);
+	fc_pulled(&c, 0, 16, V(3), 10);
+	fc_primary_seen(&c, (UINT64_C(2) << 40) | 4, 20);
+	assert_int_equal(fc_lag_versions(&c), 4);
+	assert_int_equal(fc_lag_ms(&c, 110), 100);
+	fc_primary_seen(&c, V(1), 30); /* never goes back */
+	assert_int_equal(c.primary_version, (UINT64_C(2) << 40) | 4);
+}
+
+static void test_drop(void **state)
+{
+	struct fc_copy c;
+
+	(void)state;
+	fc_init(&c, 1, 0, FC_CACHE, 16, 0);
+	fc_pulled(&c, 0, 8, V(3), 10);
+	assert_int_equal(fc_drop(&c, 6, 10), 2);
+	assert_int_equal(c.n_present, 6);
+	assert_int_equal(c.watermark, V(3));
+	assert_int_equal(fc_drop(&c, 6, 10), 0);
+	assert_int_equal(fc_drop(&c, 0, 16), 6);
+	assert_int_equal(c.watermark, 0); /* nothing held, nothing claimed */
+	/* Pulled again after the drop: the watermark is the new pull's. */
+	fc_pulled(&c, 0, 1, V(9), 20);
+	assert_int_equal(c.watermark, V(9));
+}
+
+static void test_check_read(void **state)
+{
+	struct fc_copy c;
+	char msg[256];
+
+	(void)state;
+	fc_init(&c, 1, 0, FC_SHADOW, 16, 0);
+	assert_int_equal(
+	    fc_check_read(&c, 0, 1, 0, 0, true, 100, msg, sizeof(msg)),
+	    FC_NOT_PRESENT);
+	assert_non_null(strstr(msg, "not present"));
+	fc_pulled(&c, 0, 4, V(5), 1000);
+	/* EVENTUAL: any present data, lease or not. */
+	assert_int_equal(
+	    fc_check_read(&c, 0, 4, 0, 0, false, 5000, msg, sizeof(msg)),
+	    FC_OK);
+	assert_int_equal(
+	    fc_check_read(&c, 2, 3, 0, 0, true, 5000, msg, sizeof(msg)),
+	    FC_NOT_PRESENT);
+	/* min_version. */
+	assert_int_equal(
+	    fc_check_read(&c, 0, 4, V(5), 0, true, 5000, msg, sizeof(msg)),
+	    FC_OK);
+	assert_int_equal(
+	    fc_check_read(&c, 0, 4, V(6), 0, true, 5000, msg, sizeof(msg)),
+	    FC_BEHIND);
+	assert_non_null(strstr(msg, "watermark"));
+	/* BOUNDED: confirmed at 1000. */
+	assert_int_equal(
+	    fc_check_read(&c, 0, 4, 0, 500, true, 1400, msg, sizeof(msg)),
+	    FC_OK);
+	assert_int_equal(
+	    fc_check_read(&c, 0, 4, 0, 500, true, 1600, msg, sizeof(msg)),
+	    FC_STALE);
+	assert_non_null(strstr(msg, "600 ms ago"));
+	assert_int_equal(
+	    fc_check_read(&c, 0, 4, 0, 500, false, 1400, msg, sizeof(msg)),
+	    FC_NO_READ_LEASE);
+	/* A confirmation time ahead of our clock is age 0, not huge. */
+	fc_confirmed(&c, V(5), 2000);
+	assert_int_equal(
+	    fc_check_read(&c, 0, 4, 0, 10, true, 1900, msg, sizeof(msg)),
+	    FC_OK);
+	fc_read_served(&c, 1900);
+	assert_int_equal(c.reads, 1);
+	assert_int_equal(c.last_read_ms, 1900);
+}
+
+static void test_lru_prev_version(void **state)
+{
+	struct wl_lru *l = wl_lru_create(2);
+	uint64_t prev = 99;
+
+	(void)state;
+	assert_non_null(l);
+	wl_lru_put_chain(l, "a", V(5), V(4));
+	wl_lru_put(l, "b", V(6));
+	assert_int_equal(wl_lru_get_chain(l, "a", &prev), V(5));
+	assert_int_equal(prev, V(4));
+	assert_int_equal(wl_lru_get_chain(l, "b", &prev), V(6));
+	assert_int_equal(prev, 0);
+	assert_int_equal(wl_lru_get_chain(l, "zz", &prev), 0);
+	assert_int_equal(prev, 0);
+	wl_lru_destroy(l);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_pull_empty_then_partial),
+	    cmocka_unit_test(test_propagation_chain),
+	    cmocka_unit_test(test_new_epoch_lag),
+	    cmocka_unit_test(test_drop),
+	    cmocka_unit_test(test_check_read),
+	    cmocka_unit_test(test_lru_prev_version),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
