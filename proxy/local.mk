@@ -8,6 +8,7 @@ proxy_ombra_proxy_SOURCES = \
 	proxy/metad_client.c \
 	proxy/volcache.c \
 	proxy/nodes.c proxy/route_lat.c proxy/route_lat.h \
+	proxy/route.c proxy/route.h proxy/segver.c proxy/segver.h \
 	proxy/watch.c \
 	proxy/io.c \
 	proxy/wtrack.c proxy/wtrack.h \
@@ -24,7 +25,7 @@ proxy_ombra_proxy_LDADD = $(OMBRA_BASE_LIBS) $(ISAL_LIBS)
 # Unit tests of the proxy's pure parts.
 PROXY_UNIT_TESTS = tests/unit/test_wtrack tests/unit/test_pcache \
 	tests/unit/test_propq tests/unit/test_access \
-	tests/unit/test_route_lat
+	tests/unit/test_route_lat tests/unit/test_route tests/unit/test_segver
 check_PROGRAMS += $(PROXY_UNIT_TESTS)
 TESTS += $(PROXY_UNIT_TESTS)
 tests_unit_test_wtrack_SOURCES = tests/unit/test_wtrack.c proxy/wtrack.c
@@ -45,3 +46,9 @@ tests_unit_test_route_lat_SOURCES = tests/unit/test_route_lat.c \
 	proxy/route_lat.c
 tests_unit_test_route_lat_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_route_lat_LDADD = $(CMOCKA_LIBS) -lm
+tests_unit_test_route_SOURCES = tests/unit/test_route.c proxy/route.c
+tests_unit_test_route_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_route_LDADD = $(CMOCKA_LIBS)
+tests_unit_test_segver_SOURCES = tests/unit/test_segver.c proxy/segver.c
+tests_unit_test_segver_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_segver_LDADD = $(CMOCKA_LIBS)
