@@ -384,6 +384,10 @@ const char *cmd_kind(const Ombra__V1__MetaCommand *cmd)
 		return "volume_lease";
 	case OMBRA__V1__META_COMMAND__CMD_PROMOTE_SHADOW:
 		return "promote_shadow";
+	case OMBRA__V1__META_COMMAND__CMD_SET_SHADOW_POLICY:
+		return "set_shadow_policy";
+	case OMBRA__V1__META_COMMAND__CMD_SHADOW_CHANGES:
+		return "shadow_changes";
 	default:
 		return "none";
 	}

@@ -8,5 +8,6 @@ metad_ombra_metad_SOURCES = \
 	metad/service.h metad/service.c \
 	metad/service_admin.c metad/service_cluster.c metad/service_meta.c \
 	metad/watch.c metad/health.c \
-	metad/service_vlease.c metad/failover.c metad/failover.h
+	metad/service_vlease.c metad/failover.c metad/failover.h \
+	metad/shadowpol_run.c metad/shadowpol_run.h
 metad_ombra_metad_LDADD = $(METAD_FSM_LIBS) $(OMBRA_BASE_LIBS)

@@ -133,6 +133,19 @@ int fsm_shard_map_by_id(struct fsm *f, uint64_t volume_id, uint64_t first,
 			char *errmsg);
 void fsm_free_shard_map(Ombra__V1__GetVolumeShardingInfoResponse *resp);
 
+/* Shadows (fsm_shadow.c, for the leader's shadow policy evaluator).
+ * fsm_volume_shadows: the stored placements of volume_id that have
+ * shadows, by segment; free with fsm_free_list(*out, *n).
+ * fsm_placements_of: the current placement of each of segments[0..n)
+ * (each < vol->segment_count) of vol; *out is an array of n, free with
+ * fsm_free_list(*out, n).  OMBRA_ENOMEM / OMBRA_EIO with errmsg. */
+int fsm_volume_shadows(struct fsm *f, uint64_t volume_id,
+		       Ombra__V1__SegmentPlacement ***out, size_t *n,
+		       char *errmsg);
+int fsm_placements_of(struct fsm *f, const Ombra__V1__Volume *vol,
+		      const uint64_t *segments, size_t n,
+		      Ombra__V1__SegmentPlacement ***out, char *errmsg);
+
 void fsm_free_list(void *items, size_t n);
 
 #endif

@@ -554,6 +554,12 @@ static int fsm_dispatch(struct fsm *f, MDB_txn *txn, uint64_t index,
 	case OMBRA__V1__META_COMMAND__CMD_REPLICA_CHANGE:
 		return fsm_lease_replica_change(f, txn, cmd->replica_change,
 						res, ch, errmsg);
+	case OMBRA__V1__META_COMMAND__CMD_SET_SHADOW_POLICY:
+		return fsm_shadow_set_policy(
+		    f, txn, index, cmd->set_shadow_policy, res, ch, errmsg);
+	case OMBRA__V1__META_COMMAND__CMD_SHADOW_CHANGES:
+		return fsm_shadow_changes(f, txn, now, cmd->shadow_changes, res,
+					  ch, errmsg);
 	case OMBRA__V1__META_COMMAND__CMD_VOLUME_LEASE:
 		return fsm_vlease_apply(f, txn, index, now, cmd->volume_lease,
 					res, ch, errmsg);

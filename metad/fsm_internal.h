@@ -287,6 +287,19 @@ int fsm_promote_apply(struct fsm *f, MDB_txn *txn, uint64_t index,
 		      struct fsm_result *res, struct fsm_change *ch,
 		      char *errmsg);
 
+/* ---- fsm_shadow.c: CmdSetShadowPolicy (also drops the shadows in
+ * regions the new policy does not allow) and CmdShadowChanges (each
+ * change re-checked, failing ones skipped; res->object_id = changes
+ * applied).  Refusals in res.  now_ms: the command's time_unix_ms. */
+int fsm_shadow_set_policy(struct fsm *f, MDB_txn *txn, uint64_t index,
+			  const Ombra__V1__CmdSetShadowPolicy *c,
+			  struct fsm_result *res, struct fsm_change *ch,
+			  char *errmsg);
+int fsm_shadow_changes(struct fsm *f, MDB_txn *txn, uint64_t now_ms,
+		       const Ombra__V1__CmdShadowChanges *c,
+		       struct fsm_result *res, struct fsm_change *ch,
+		       char *errmsg);
+
 /* ---- fsm_dedup.c */
 
 /* Stored result of an earlier command with request id rid, if any

@@ -20,9 +20,10 @@
  * leader down once it has not heard from a majority for that long), hence
  * the extra election timeout in its grace.  The same check drives region
  * failover (failover.c: shadow promotion when every home copy of a
- * segment is DOWN).  Failure: a proposal that fails
- * (leadership lost) is logged and retried by the next check; nothing here
- * answers a client. */
+ * segment is DOWN) and the shadow policy (shadowpol_run.c: shadows added
+ * and removed from the access statistics, every check).  Failure: a proposal
+ * that fails (leadership lost) is logged and retried by the next check; nothing
+ * here answers a client. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,6 +34,7 @@
 #include "log.h"
 #include "metad.h"
 #include "raftnode.h"
+#include "shadowpol_run.h"
 
 #define HEALTH_CHECK_MS 1000
 
@@ -51,6 +53,7 @@ struct health {
 	struct node_soft *nodes;
 	size_t n, cap;
 	struct failover *failover; /* region failover rounds (failover.c) */
+	struct shadowpol_run *shadowpol; /* shadow policy (shadowpol_run.c) */
 };
 
 struct state_change {
@@ -157,6 +160,7 @@ void health_set_leader(struct health *h, bool is_leader)
 	h->leader = is_leader;
 	h->generation++;
 	h->n = 0; /* soft state is rebuilt after every election */
+	shadowpol_run_set_leader(h->shadowpol, is_leader);
 	if (is_leader) {
 		log_info("health: leader now; nodes get %u ms of grace to "
 			 "heartbeat (node timeout + election timeout)",
@@ -306,6 +310,12 @@ static void on_check(uv_timer_t *t)
 	if (any_down) {
 		failover_tick(h->failover);
 	}
+	shadowpol_run_tick(h->shadowpol);
+}
+
+struct shadowpol_run *health_shadowpol(struct health *h)
+{
+	return h->shadowpol;
 }
 
 int health_create(struct metad *md, struct health **out, char *errmsg)
@@ -321,6 +331,11 @@ int health_create(struct metad *md, struct health **out, char *errmsg)
 		free(h);
 		return OMBRA_ENOMEM;
 	}
+	if (shadowpol_run_create(md, &h->shadowpol, errmsg) != 0) {
+		failover_close(h->failover);
+		free(h);
+		return OMBRA_ENOMEM;
+	}
 	uv_timer_init(md->loop, &h->timer);
 	h->timer.data = h;
 	uv_timer_start(&h->timer, on_check, HEALTH_CHECK_MS, HEALTH_CHECK_MS);
@@ -332,6 +347,7 @@ static void on_closed(uv_handle_t *handle)
 {
 	struct health *h = handle->data;
 
+	shadowpol_run_destroy(h->shadowpol);
 	free(h->nodes);
 	free(h);
 }

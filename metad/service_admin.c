@@ -20,6 +20,7 @@
 #include "fsm.h"
 #include "raftnode.h"
 #include "service.h"
+#include "shadowpol.h"
 #include "volume.pb-c.h"
 
 #define SHARD_MAP_DEFAULT 1024u
@@ -430,6 +431,53 @@ static void handle_get_shard_map(struct rpc_call *call,
 	service_read(data, call, req, r->allow_stale, read_shard_map);
 }
 
+/* ------------------------------------------------------------ policy */
+
+_Static_assert(sizeof(Ombra__V1__GetVolumeResponse) ==
+		       sizeof(Ombra__V1__SetShadowPolicyResponse) &&
+		   offsetof(Ombra__V1__GetVolumeResponse, volume) ==
+		       offsetof(Ombra__V1__SetShadowPolicyResponse, volume),
+	       "SetShadowPolicyResponse must share the volume layout");
+
+static void set_shadow_policy_written(struct metad *md, struct rpc_call *call,
+				      const struct fsm_result *res,
+				      const ProtobufCMessage *req)
+{
+	const Ombra__V1__SetShadowPolicyRequest *r =
+	    (const Ombra__V1__SetShadowPolicyRequest *)req;
+
+	reply_volume(md, call, res->object_id, r->name,
+		     &ombra__v1__set_shadow_policy_response__descriptor);
+}
+
+/* SetShadowPolicy: static checks here (shadowpol_check), the checks that
+ * need the state (regions exist and are not the home region, budget of at
+ * least one segment) in the state machine (fsm_shadow.c), both
+ * INVALID_ARGUMENT.  An absent policy clears it (and the volume's
+ * shadows). */
+static void handle_set_shadow_policy(struct rpc_call *call,
+				     const ProtobufCMessage *req, void *data)
+{
+	const Ombra__V1__SetShadowPolicyRequest *r =
+	    (const Ombra__V1__SetShadowPolicyRequest *)req;
+	Ombra__V1__MetaCommand cmd = OMBRA__V1__META_COMMAND__INIT;
+	Ombra__V1__CmdSetShadowPolicy c =
+	    OMBRA__V1__CMD_SET_SHADOW_POLICY__INIT;
+	char errmsg[OMBRA_ERRMSG_LEN];
+
+	if (cmd_validate_name("volume", r->name, errmsg) != 0 ||
+	    (r->policy != NULL && shadowpol_check(r->policy, errmsg) != 0)) {
+		fail_invalid(call, errmsg);
+		return;
+	}
+	c.volume = r->name;
+	c.policy = r->policy;
+	cmd.request_id = r->request_id;
+	cmd.cmd_case = OMBRA__V1__META_COMMAND__CMD_SET_SHADOW_POLICY;
+	cmd.set_shadow_policy = &c;
+	service_propose(data, call, &cmd, req, set_shadow_policy_written);
+}
+
 /* ------------------------------------------------------------ table */
 
 static const struct service_method admin_methods[] = {
@@ -448,6 +496,7 @@ static const struct service_method admin_methods[] = {
     {.name = "GetShardMap", .fn = handle_get_shard_map},
     {.name = "Watch", .fn = watch_handle},
     {.name = "ListFailovers", .fn = vlease_handle_list_failovers},
+    {.name = "SetShadowPolicy", .fn = handle_set_shadow_policy},
 };
 
 int service_admin_register(struct metad *md, struct rpc_server *srv,

@@ -13,6 +13,15 @@
  * state machine, deduplicated by request_id) and answered with the
  * segment's placement after the change.
  *
+ * ReportAccessStats (leader only): a proxy's per-segment reads and writes
+ * of the last interval in its region, added to the leader's decayed
+ * access table (access.h, soft state) that drives the shadow policy
+ * (shadowpol_run.c); answered with report_interval_ms.  The region must
+ * be registered (NOT_FOUND), at most SHADOWPOL_REPORT_MAX_SEGMENTS
+ * segments, volume ids non-zero (INVALID_ARGUMENT).  Volumes and segments
+ * are not looked up: unknown ones only take (bounded) table room and are
+ * never matched by a policy.
+ *
  * Failure: followers answer UNAVAILABLE with the leader's address; bad ids
  * are INVALID_ARGUMENT; unknown node, volume or segment NOT_FOUND; a stale
  * epoch or a reporter that is not the primary FAILED_PRECONDITION. */
@@ -25,6 +34,7 @@
 #include "meta.pb-c.h"
 #include "raftnode.h"
 #include "service.h"
+#include "shadowpol_run.h"
 
 static void handle_node_heartbeat(struct rpc_call *call,
 				  const ProtobufCMessage *req, void *data)
@@ -148,11 +158,73 @@ static void handle_replica_synced(struct rpc_call *call,
 	replica_report(call, req, data, true);
 }
 
+static void handle_report_access(struct rpc_call *call,
+				 const ProtobufCMessage *req, void *data)
+{
+	const Ombra__V1__AccessStatsRequest *r =
+	    (const Ombra__V1__AccessStatsRequest *)req;
+	Ombra__V1__AccessStatsResponse resp =
+	    OMBRA__V1__ACCESS_STATS_RESPONSE__INIT;
+	struct metad *md = data;
+	Ombra__V1__Region *region = NULL;
+	char errmsg[OMBRA_ERRMSG_LEN];
+	size_t i;
+	int rv;
+
+	if (!raftnode_is_leader(md->rn)) {
+		service_fail_not_leader(md, call);
+		return;
+	}
+	if (cmd_validate_name("region", r->region, errmsg) != 0) {
+		rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+			      "access statistics: %s", errmsg);
+		return;
+	}
+	if (r->n_segments > SHADOWPOL_REPORT_MAX_SEGMENTS) {
+		rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+			      "access statistics carry %zu segments; at most "
+			      "%u per report",
+			      r->n_segments, SHADOWPOL_REPORT_MAX_SEGMENTS);
+		return;
+	}
+	for (i = 0; i < r->n_segments; i++) {
+		if (r->segments[i]->volume_id == 0) {
+			rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
+				      "access statistics: segment entry %zu "
+				      "has volume_id 0",
+				      i);
+			return;
+		}
+	}
+	rv = fsm_get_region(md->fsm, r->region, &region, errmsg);
+	if (rv == OMBRA_ENOTFOUND) {
+		rpc_call_fail(call, GRPC_STATUS_NOT_FOUND,
+			      "region '%s' does not exist; add it with "
+			      "`ombractl region add %s`",
+			      r->region, r->region);
+		return;
+	}
+	if (rv != 0) {
+		service_fail(md, call, rv, errmsg);
+		return;
+	}
+	protobuf_c_message_free_unpacked(&region->base, NULL);
+	rv = shadowpol_run_report(health_shadowpol(md->health), r, errmsg);
+	if (rv != 0) {
+		rpc_call_fail(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "%s",
+			      errmsg);
+		return;
+	}
+	resp.report_interval_ms = SHADOWPOL_REPORT_INTERVAL_MS;
+	rpc_call_reply(call, &resp.base);
+}
+
 static const struct service_method meta_methods[] = {
     {.name = "NodeHeartbeat", .fn = handle_node_heartbeat},
     {.name = "ReportReplicaFailure", .fn = handle_replica_failure},
     {.name = "ReportReplicaSynced", .fn = handle_replica_synced},
     {.name = "VolumeLease", .fn = vlease_handle},
+    {.name = "ReportAccessStats", .fn = handle_report_access},
 };
 
 int service_meta_register(struct metad *md, struct rpc_server *srv,

@@ -5,9 +5,11 @@ FSM_TEST_LDADD = $(METAD_FSM_LIBS) $(OMBRA_BASE_LIBS) $(CMOCKA_LIBS)
 
 check_PROGRAMS += tests/unit/test_cmd tests/unit/test_fsm \
 	tests/unit/test_fsm_lease tests/unit/test_placement \
-	tests/unit/test_vlease
+	tests/unit/test_vlease tests/unit/test_shadowpol \
+	tests/unit/test_shadowpol_fsm
 TESTS += tests/unit/test_cmd tests/unit/test_fsm tests/unit/test_fsm_lease \
-	tests/unit/test_placement tests/unit/test_vlease
+	tests/unit/test_placement tests/unit/test_vlease \
+	tests/unit/test_shadowpol tests/unit/test_shadowpol_fsm
 
 tests_unit_test_cmd_SOURCES = tests/unit/test_cmd.c
 tests_unit_test_cmd_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
@@ -31,3 +33,12 @@ tests_unit_test_placement_LDADD = $(FSM_TEST_LDADD)
 tests_unit_test_vlease_SOURCES = tests/unit/test_vlease.c $(FSM_TESTLIB)
 tests_unit_test_vlease_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_vlease_LDADD = $(FSM_TEST_LDADD)
+
+tests_unit_test_shadowpol_SOURCES = tests/unit/test_shadowpol.c
+tests_unit_test_shadowpol_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_shadowpol_LDADD = $(FSM_TEST_LDADD)
+
+tests_unit_test_shadowpol_fsm_SOURCES = tests/unit/test_shadowpol_fsm.c \
+	$(FSM_TESTLIB)
+tests_unit_test_shadowpol_fsm_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_shadowpol_fsm_LDADD = $(FSM_TEST_LDADD)
