@@ -102,6 +102,10 @@ static bool cmd_has_body(const Ombra__V1__MetaCommand *m)
 		return m->volume_lease != NULL;
 	case OMBRA__V1__META_COMMAND__CMD_PROMOTE_SHADOW:
 		return m->promote_shadow != NULL;
+	case OMBRA__V1__META_COMMAND__CMD_SET_SHADOW_POLICY:
+		return m->set_shadow_policy != NULL;
+	case OMBRA__V1__META_COMMAND__CMD_SHADOW_CHANGES:
+		return m->shadow_changes != NULL;
 	default:
 		return false;
 	}
