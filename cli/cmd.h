@@ -14,4 +14,7 @@ extern const struct cli_command cmd_volume_shards;
 /* cmd_failovers.c: "volume failovers". */
 extern const struct cli_command cmd_volume_failovers;
 
+/* cmd_policy.c: "volume policy". */
+extern const struct cli_command cmd_volume_policy;
+
 #endif

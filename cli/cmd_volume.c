@@ -51,6 +51,17 @@ static const char cmd_volume_help[] =
     "      home copy of a segment was DOWN), oldest first: old and new\n"
     "      primary node, new lease epoch, the shadow's watermark, the last\n"
     "      version metad knew, and the loss (RPO) in versions and time.\n"
+    "  policy NAME [--regions R1,R2|all] [--max-shadows N]\n"
+    "         [--create-reads-per-s X] [--idle-ms MS] [--budget SIZE]\n"
+    "         [--fill-rate SIZE] [--auto-promote on|off] [--clear]\n"
+    "      Show the volume's shadow policy, or change the fields given\n"
+    "      (the others keep their values): regions that may hold shadows\n"
+    "      (all = every region but home), shadows per segment (1..8), the\n"
+    "      read rate of a segment in a region that makes a shadow there,\n"
+    "      the idle time after which a shadow is dropped, shadow bytes per\n"
+    "      region, background fill rate per node (bytes/s), promotion of\n"
+    "      the freshest shadow when the home region is lost.  --clear\n"
+    "      removes the policy and the volume's shadows.\n"
     "\n"
     "  --stale  answer from the member asked, without a Raft barrier\n"
     "           (fast, works without a leader, may be out of date)\n"
@@ -58,7 +69,8 @@ static const char cmd_volume_help[] =
     "--json prints the AdminService response message (CreateVolumeResponse,\n"
     "GetVolumeResponse, ListVolumesResponse, ResizeVolumeResponse,\n"
     "DeleteVolumeResponse, GetVolumeShardingInfoResponse,\n"
-    "ListFailoversResponse) as JSON; for\n"
+    "ListFailoversResponse, GetVolumeResponse or SetShadowPolicyResponse\n"
+    "for policy) as JSON; for\n"
     "shards each asked segment also gets \"primary_info\": {\"version\",\n"
     "\"tier\"} or {\"error\"}.\n";
 
@@ -306,7 +318,7 @@ static const struct cli_command cmd_volume_delete = {
 static const struct cli_command *const cmd_volume_commands[] = {
     &cmd_volume_create,	   &cmd_volume_get,    &cmd_volume_list,
     &cmd_volume_resize,	   &cmd_volume_delete, &cmd_volume_shards,
-    &cmd_volume_failovers,
+    &cmd_volume_failovers, &cmd_volume_policy,
 };
 
 const struct cli_group cmd_volume_group = {

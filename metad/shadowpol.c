@@ -408,7 +408,11 @@ static int decide_additions(struct decide *d)
 	for (i = 0; i < in->n_access; i++) {
 		const struct shadowpol_access *a = &in->access[i];
 
+		/* The decayed rate outlives the reads (half-life 10 s): a
+		 * segment not read for idle_ms would get a shadow that is
+		 * dropped as idle at once, every round. */
 		if (a->reads_per_s >= in->policy.create_reads_per_s &&
+		    a->last_read_ms + in->policy.idle_ms > in->now_ms &&
 		    a->segment < in->segment_count &&
 		    shadowpol_region_allowed(&in->policy, in->home_region,
 					     a->region))

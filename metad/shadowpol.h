@@ -133,7 +133,9 @@ struct shadowpol_change {
  *     a region (segment_size each), the coldest first (lowest read rate in
  *     its region, then the newest, then the highest node id);
  *  3. additions: every (segment, region) whose read rate is at least
- *     create_reads_per_s and that has no shadow there, hottest first, while
+ *     create_reads_per_s, that was read within idle_ms (else the shadow
+ *     would be idle at birth) and that has no shadow there, hottest first,
+ *     while
  *     the segment has fewer than max_shadows and the region's budget has
  *     room; the node is the first by weighted rendezvous hashing of
  *     (volume, segment) over the region's nodes that does not hold a copy

@@ -200,7 +200,7 @@ def run(c, m, st):
             ot.expect(e.lost_versions == 0, "segment %d lost %d versions though every write "
                       "was propagated before the loss", e.segment_index, e.lost_versions)
         ctl = ot.find_binary("ombractl", "cli")
-        out = subprocess.run([ctl, "--endpoints", ",".join(c.metad_endpoints), "volume",
+        out = subprocess.run([ctl, "--endpoints", c.metad_endpoints, "volume",
                               "failovers", "v"], capture_output=True, text=True, timeout=30)
         ot.expect(out.returncode == 0 and len(out.stdout.strip().splitlines()) == SEGS + 1,
                   "ombractl volume failovers v: %s %s", out.stdout, out.stderr)

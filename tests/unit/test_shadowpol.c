@@ -123,6 +123,13 @@ static void test_hot_segment_gets_shadow(void **state)
 	assert_int_equal(again[0].node_id, out[0].node_id);
 	free(again);
 	free(out);
+	/* Reads stopped idle_ms ago: the decayed rate is still above the
+	 * threshold, but no shadow is made (it would be idle at birth). */
+	acc[0].last_read_ms = NOW - 10000;
+	assert_int_equal(shadowpol_decide(&in, &out, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(out);
+	acc[0].last_read_ms = NOW - 100;
 	/* max_adds 0: nothing. */
 	in.max_adds = 0;
 	assert_int_equal(shadowpol_decide(&in, &out, &n), 0);
