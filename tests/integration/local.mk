@@ -21,6 +21,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test_membership.py \
 	tests/integration/test_ombractl.sh \
 	tests/integration/test_launcher.sh \
+	tests/integration/test_testbed.sh \
 	tests/integration/test_http.py \
 	tests/integration/test_watch.py \
 	tests/integration/test_tls.py
