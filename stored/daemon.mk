@@ -13,7 +13,10 @@ stored_ombra_stored_SOURCES = \
 	stored/node.c stored/mapcache.c stored/meta.c stored/work.c \
 	stored/wop.h stored/svc_write.c stored/wrepl.c stored/svc_read.c \
 	stored/svc_misc.c \
-	stored/scrub.c stored/resync.c
+	stored/scrub.c stored/resync.c \
+	stored/foreign_t.h stored/foreign.h stored/foreign.c \
+	stored/foreign_pull.c stored/foreign_rep.c stored/foreign_shadow.c \
+	stored/svc_copy.c
 stored_ombra_stored_LDADD = libstored.a $(SEGSTORE_LIBS) $(OMBRA_BASE_LIBS)
 
 # The watermark / present-block rules of foreign copies (pure).

@@ -16,6 +16,7 @@
 
 #include "admin.pb-c.h"
 #include "err.h"
+#include "foreign.h"
 #include "log.h"
 #include "stored.h"
 #include "volume.pb-c.h"
@@ -306,6 +307,7 @@ static void first_maps_done(struct stored *sd, int rv)
 	uv_timer_start(&sd->hb_timer, hb_tick, 0, sd->hb_interval_ms);
 	scrub_start(sd);
 	resync_start(sd);
+	foreign_start(sd);
 	ready_cb(sd, 0, "");
 }
 
@@ -405,6 +407,7 @@ void node_init(struct stored *sd)
 	uv_timer_init(sd->loop, &sd->hb_timer);
 	sd->hb_timer.data = sd;
 	sd->timers_open += 2;
+	foreign_init(sd);
 }
 
 int node_start(struct stored *sd,
@@ -428,4 +431,5 @@ void node_stop_timers(struct stored *sd)
 		uv_close((uv_handle_t *)&retry_timer, timer_closed);
 		uv_close((uv_handle_t *)&sd->hb_timer, timer_closed);
 	}
+	foreign_stop(sd);
 }

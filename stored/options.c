@@ -20,6 +20,8 @@ enum {
 	OPT_TIER,
 	OPT_HTTP,
 	OPT_SCRUB_RATE,
+	OPT_CACHE_BYTES,
+	OPT_SHADOW_CHECK_MS,
 	OPT_LOG_LEVEL,
 	OPT_TLS_CA,
 	OPT_TLS_CERT,
@@ -36,6 +38,8 @@ static const struct option options[] = {
     {"tier", required_argument, NULL, OPT_TIER},
     {"http", required_argument, NULL, OPT_HTTP},
     {"scrub-rate", required_argument, NULL, OPT_SCRUB_RATE},
+    {"cache-bytes", required_argument, NULL, OPT_CACHE_BYTES},
+    {"shadow-check-ms", required_argument, NULL, OPT_SHADOW_CHECK_MS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"tls-ca", required_argument, NULL, OPT_TLS_CA},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
@@ -70,6 +74,12 @@ const char *stored_config_usage(void)
 	       "  --scrub-rate N           blocks verified per second in "
 	       "the background\n"
 	       "                           (default 2000, 0 = off)\n"
+	       "  --cache-bytes SIZE       capacity of the cache entries "
+	       "pulled by proxies'\n"
+	       "                           prefetch (COPY_CACHE), like "
+	       "512MiB (default 256MiB)\n"
+	       "  --shadow-check-ms N      anti-entropy period of shadows, "
+	       "ms (default 5000)\n"
 	       "  --log-level LEVEL        debug|info|warn|error (default "
 	       "info)\n"
 	       "  --tls-ca FILE --tls-cert FILE --tls-key FILE\n"
@@ -234,6 +244,28 @@ static int parse_one(struct stored_config *cfg, int opt, const char *arg,
 			return OMBRA_ECONFIG;
 		}
 		break;
+	case OPT_CACHE_BYTES:
+		if (size_parse(arg, &cfg->cache_bytes) != 0) {
+			ombra_errmsg_printf(
+			    errmsg,
+			    "--cache-bytes '%s': expected a size "
+			    "like 256MiB",
+			    arg);
+			return OMBRA_ECONFIG;
+		}
+		break;
+	case OPT_SHADOW_CHECK_MS:
+		cfg->shadow_check_ms = strtoull(arg, &end, 10);
+		if (*end != '\0' || arg[0] == '\0' || arg[0] == '-' ||
+		    cfg->shadow_check_ms < 100 ||
+		    cfg->shadow_check_ms > 3600000) {
+			ombra_errmsg_printf(errmsg,
+					    "--shadow-check-ms '%s': expected "
+					    "milliseconds, 100..3600000",
+					    arg);
+			return OMBRA_ECONFIG;
+		}
+		break;
 	case OPT_LOG_LEVEL:
 		lvl = log_level_parse(arg);
 		if (lvl < 0) {
@@ -312,6 +344,8 @@ int stored_config_parse(struct stored_config *cfg, int argc, char **argv,
 
 	*cfg = (struct stored_config){
 	    .scrub_rate = STORED_DEFAULT_SCRUB_RATE,
+	    .cache_bytes = STORED_DEFAULT_CACHE_BYTES,
+	    .shadow_check_ms = STORED_DEFAULT_SHADOW_CHECK_MS,
 	    .log_level = LOG_INFO,
 	};
 	optind = 0; /* full reset, also of GNU getopt's internal state */

@@ -14,6 +14,8 @@
 #include "segstore.h"
 
 #define STORED_DEFAULT_SCRUB_RATE 2000
+#define STORED_DEFAULT_CACHE_BYTES (UINT64_C(256) << 20)
+#define STORED_DEFAULT_SHADOW_CHECK_MS 5000
 /* Default tier capacity when the free space cannot be measured. */
 #define STORED_DEFAULT_TIER_BYTES (UINT64_C(10) << 30)
 
@@ -31,6 +33,8 @@ struct stored_config {
 	const char *data_dir; /* index in DATA/index */
 	const char *http;     /* NULL = no HTTP endpoint */
 	uint64_t scrub_rate;  /* blocks per second; 0 = off */
+	uint64_t cache_bytes; /* COPY_CACHE capacity, bytes (default 256 MiB) */
+	uint64_t shadow_check_ms; /* shadow anti-entropy period (default 5 s) */
 	enum log_level log_level;
 	const char *tls_ca, *tls_cert, *tls_key; /* all or none */
 	struct stored_tier tiers[SEGSTORE_MAX_TIERS];

@@ -8,9 +8,12 @@
  * run in the thread pool), work.c (thread-pool jobs, segment table,
  * peers), svc_write.c + wrepl.c (Write at the primary: queue and local
  * write; replication and replica reports), svc_read.c (Read and block
- * repair), svc_misc.c (Replicate, GetSegmentInfo, Flush, Probe, service
- * table), scrub.c, resync.c; pure helpers in options.c, wlogic.c,
- * shardmap.c (unit-tested).
+ * repair, reads from foreign copies), svc_misc.c (Replicate,
+ * GetSegmentInfo, Flush, Probe, service table), scrub.c, resync.c,
+ * foreign.c + foreign_pull.c + foreign_shadow.c + foreign_rep.c +
+ * svc_copy.c (foreign
+ * copies: shadows and cache entries, see foreign.h); pure helpers in
+ * options.c, wlogic.c, shardmap.c, foreign_logic.c (unit-tested).
  *
  * Failure: handlers answer every call with a gRPC status and a message;
  * nothing here aborts on bad input. */
@@ -23,6 +26,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "foreign_t.h"
 #include "meta.pb-c.h"
 #include "metrics.h"
 #include "options.h"
@@ -141,6 +145,9 @@ struct stored {
 	bool resync_running;
 	uint64_t resync_batch; /* segments re-synced since the last idle */
 
+	/* Foreign copies: shadows and cache entries (foreign*.c). */
+	struct foreign fg;
+
 	void (*on_drained)(struct stored *sd); /* inflight reached 0 */
 };
 
@@ -247,6 +254,21 @@ int wop_next_version(struct segstore *s, uint64_t vol, uint64_t seg,
 		     char *errmsg);
 void svc_write(struct rpc_call *call, const ProtobufCMessage *req, void *data);
 void svc_read(struct rpc_call *call, const ProtobufCMessage *req, void *data);
+/* Check the blocks of a Replicate against the segment's volume block
+ * range [first, end) and their crcs, and fill out (q->n_blocks entries,
+ * pointing into q).  0, or OMBRA_EINVAL with errmsg (nothing applied). */
+int replicate_blocks_check(const Ombra__V1__ReplicateRequest *q, uint64_t first,
+			   uint64_t end, struct segstore_block *out,
+			   char *errmsg);
+/* svc_copy.c: Pull, DropCopy, ListCopies; foreign_rep.c: Replicate with
+ * shadow=true (svc_replicate hands those over). */
+void svc_pull(struct rpc_call *call, const ProtobufCMessage *req, void *data);
+void svc_drop_copy(struct rpc_call *call, const ProtobufCMessage *req,
+		   void *data);
+void svc_list_copies(struct rpc_call *call, const ProtobufCMessage *req,
+		     void *data);
+void svc_replicate_shadow(struct rpc_call *call, const ProtobufCMessage *req,
+			  void *data);
 
 /* Repair the given bad blocks of (vol, seg) from another copy (Read with
  * any_copy), verify and store them (segstore_repair), then call

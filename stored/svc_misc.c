@@ -9,6 +9,8 @@
  * (a returning replica may hold blocks from a write that was never
  * acknowledged, which a repair replaces).
  *
+ * Replicate with shadow = true goes to foreign_rep.c (foreign copies).
+ *
  * Failure: INVALID_ARGUMENT (bad blocks, crc mismatch: nothing applied),
  * FAILED_PRECONDITION (stale epoch), NOT_FOUND (volume), UNAVAILABLE
  * (starting), INTERNAL (store). */
@@ -108,6 +110,47 @@ static void rep_done(void *arg)
 	rep_end(op);
 }
 
+int replicate_blocks_check(const Ombra__V1__ReplicateRequest *q, uint64_t first,
+			   uint64_t end, struct segstore_block *out,
+			   char *errmsg)
+{
+	for (size_t i = 0; i < q->n_blocks; i++) {
+		const Ombra__V1__BlockData *b = q->blocks[i];
+
+		if (b->block_index < first || b->block_index >= end ||
+		    b->version == 0 ||
+		    (b->data.len != 0 && b->data.len != SEGSTORE_BLOCK_SIZE)) {
+			ombra_errmsg_printf(
+			    errmsg,
+			    "block %zu (index %llu, version %llu, %zu "
+			    "bytes): must lie in segment %llu (blocks "
+			    "%llu..%llu), version > 0, 0 or 4096 bytes",
+			    i, (unsigned long long)b->block_index,
+			    (unsigned long long)b->version, b->data.len,
+			    (unsigned long long)q->segment_index,
+			    (unsigned long long)first,
+			    (unsigned long long)(end - 1));
+			return OMBRA_EINVAL;
+		}
+		if (crc_block(b->data.len != 0 ? b->data.data : NULL,
+			      q->volume_id, b->block_index,
+			      b->version) != b->crc32c) {
+			ombra_errmsg_printf(
+			    errmsg,
+			    "block %llu: crc32c mismatch (corrupted in "
+			    "transit); nothing applied",
+			    (unsigned long long)b->block_index);
+			return OMBRA_EINVAL;
+		}
+		out[i] = (struct segstore_block){
+		    .block = b->block_index,
+		    .version = b->version,
+		    .crc = b->crc32c,
+		    .data = b->data.len != 0 ? b->data.data : NULL};
+	}
+	return 0;
+}
+
 static void rep_mapped(void *arg, int rv)
 {
 	struct rep *op = arg;
@@ -173,37 +216,9 @@ static void rep_mapped(void *arg, int rv)
 		rep_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
-	for (size_t i = 0; i < q->n_blocks; i++) {
-		const Ombra__V1__BlockData *b = q->blocks[i];
-
-		if (b->block_index < first || b->block_index >= end ||
-		    b->version == 0 ||
-		    (b->data.len != 0 && b->data.len != SEGSTORE_BLOCK_SIZE)) {
-			rep_fail(op, GRPC_STATUS_INVALID_ARGUMENT,
-				 "block %zu (index %llu, version %llu, %zu "
-				 "bytes): must lie in segment %llu (blocks "
-				 "%llu..%llu), version > 0, 0 or 4096 bytes",
-				 i, (unsigned long long)b->block_index,
-				 (unsigned long long)b->version, b->data.len,
-				 (unsigned long long)q->segment_index,
-				 (unsigned long long)first,
-				 (unsigned long long)(end - 1));
-			return;
-		}
-		if (crc_block(b->data.len != 0 ? b->data.data : NULL,
-			      q->volume_id, b->block_index,
-			      b->version) != b->crc32c) {
-			rep_fail(op, GRPC_STATUS_INVALID_ARGUMENT,
-				 "block %llu: crc32c mismatch (corrupted in "
-				 "transit); nothing applied",
-				 (unsigned long long)b->block_index);
-			return;
-		}
-		op->blk[i] = (struct segstore_block){
-		    .block = b->block_index,
-		    .version = b->version,
-		    .crc = b->crc32c,
-		    .data = b->data.len != 0 ? b->data.data : NULL};
+	if (replicate_blocks_check(q, first, end, op->blk, op->errmsg) != 0) {
+		rep_fail(op, GRPC_STATUS_INVALID_ARGUMENT, "%s", op->errmsg);
+		return;
 	}
 	if (work_submit(sd, rep_work, rep_done, op) != 0) {
 		rep_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -221,6 +236,10 @@ static void svc_replicate(struct rpc_call *call, const ProtobufCMessage *req,
 	if (sd->stopping || !sd->serving) {
 		rpc_call_fail(call, GRPC_STATUS_UNAVAILABLE, "%s",
 			      sd->stopping ? "shutting down" : "starting");
+		return;
+	}
+	if (q->shadow) {
+		svc_replicate_shadow(call, req, data); /* foreign_rep.c */
 		return;
 	}
 	if (q->volume_id == 0 || q->lease_epoch == 0 || q->n_blocks == 0) {
@@ -377,9 +396,15 @@ int svc_register(struct stored *sd, char *errmsg)
 		const char *name;
 		rpc_handler_fn fn;
 	} table[] = {
-	    {"Read", svc_read},		  {"Write", svc_write},
-	    {"Replicate", svc_replicate}, {"GetSegmentInfo", svc_segment_info},
-	    {"Flush", svc_flush},	  {"Probe", svc_probe},
+	    {"Read", svc_read},
+	    {"Write", svc_write},
+	    {"Replicate", svc_replicate},
+	    {"GetSegmentInfo", svc_segment_info},
+	    {"Flush", svc_flush},
+	    {"Probe", svc_probe},
+	    {"Pull", svc_pull},
+	    {"DropCopy", svc_drop_copy},
+	    {"ListCopies", svc_list_copies},
 	};
 	rpc_handler_fn handlers[16] = {0};
 

@@ -17,14 +17,25 @@
  * before and after the data (see read_work), so the data is at least as
  * new as the segment was at that version.
  *
+ * Foreign reads (foreign_ok, docs/shadows.md "Which copy may serve a
+ * read"): a node that is not an in-sync copy of the segment but holds a
+ * foreign copy of it answers from that copy when fc_check_read() allows
+ * (every block present; watermark >= min_version; confirmed within
+ * max_staleness_ms with a valid node lease, the read lease), checked
+ * before and again after the data is read; segment_version is then the
+ * copy's watermark and foreign is true.  A block failing its checksum is
+ * dropped from the copy (no repair) and the read refused.
+ *
  * Failure: INVALID_ARGUMENT (range), NOT_FOUND (volume), FAILED_PRECONDITION
- * (not an in-sync copy), UNAVAILABLE (starting, lease expired), DATA_LOSS
- * (a block no copy could repair, named in the message). */
+ * (not an in-sync copy; a foreign copy that may not serve the read, with
+ * "not present" / "stale copy" and the numbers), UNAVAILABLE (starting, lease
+ * expired), DATA_LOSS (a block no copy could repair, named in the message). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "crc.h"
 #include "err.h"
+#include "foreign.h"
 #include "log.h"
 #include "stored.h"
 
@@ -248,7 +259,9 @@ struct rop {
 	uint32_t repaired;
 	uint64_t seg_version; /* segment_version of the answer */
 	bool retried;
-	bool refetched; /* map refetched once because we were not in sync */
+	bool refetched;	   /* map refetched once because we were not in sync */
+	uint64_t fgen;	   /* foreign read: the record's generation */
+	uint64_t seg_base; /* foreign read: first volume block of the seg */
 	int rv;
 	char errmsg[OMBRA_ERRMSG_LEN];
 };
@@ -421,6 +434,121 @@ static void read_done(void *arg)
 	rop_end(op);
 }
 
+/* ------------------------------------------------ foreign reads */
+
+/* May the foreign copy e serve op?  Sets msg when not. */
+static bool foreign_may_serve(struct rop *op, struct fcent *e, char *msg,
+			      size_t len)
+{
+	struct fc_copy *c = &e->c;
+	uint64_t seg_first = op->r.first_block - op->seg_base;
+
+	if (c->kind == FC_SHADOW && c->filling) {
+		snprintf(msg, len,
+			 "not present: the shadow is being filled (%u of %u "
+			 "blocks)",
+			 c->n_present, c->n_blocks);
+		return false;
+	}
+	return fc_check_read(c, (uint32_t)seg_first, (uint32_t)op->r.n_blocks,
+			     op->req->min_version, op->req->max_staleness_ms,
+			     node_lease_valid(op->sd), foreign_unix_ms(), msg,
+			     len) == FC_OK;
+}
+
+static void foreign_read_work(void *arg)
+{
+	struct rop *op = arg;
+
+	op->n_bad = 0;
+	op->rv = segstore_read(op->sd->ss, op->req->volume_id, op->r.aoff,
+			       op->r.alen, op->buf, op->versions, op->bad,
+			       &op->n_bad, op->errmsg);
+	if (op->rv == 0) {
+		fill_crcs(op);
+	}
+}
+
+static void foreign_read_done(void *arg)
+{
+	struct rop *op = arg;
+	const Ombra__V1__StoreReadRequest *q = op->req;
+	struct fcent *e = foreign_find(op->sd, q->volume_id, q->segment_index);
+	Ombra__V1__StoreReadResponse resp =
+	    OMBRA__V1__STORE_READ_RESPONSE__INIT;
+	char msg[OMBRA_ERRMSG_LEN];
+
+	if (e == NULL || e->gen != op->fgen) {
+		rop_fail(op, GRPC_STATUS_FAILED_PRECONDITION,
+			 "not present: the foreign copy was dropped during "
+			 "the read");
+		return;
+	}
+	if (op->rv == OMBRA_EIO && op->n_bad > 0) {
+		/* No repair of a foreign copy: forget the bad blocks (a
+		 * pull or the fill brings them back) and read elsewhere. */
+		for (size_t i = 0; i < op->n_bad; i++) {
+			fc_drop(&e->c, (uint32_t)(op->bad[i] - op->seg_base),
+				1);
+		}
+		snprintf(msg, sizeof(msg),
+			 "not present: block %llu of the foreign copy failed "
+			 "its checksum and was dropped from it",
+			 (unsigned long long)op->bad[0]);
+		rop_fail(op, GRPC_STATUS_FAILED_PRECONDITION, msg);
+		return;
+	}
+	if (op->rv != 0) {
+		rop_fail(op, ombra_err_to_grpc(op->rv), op->errmsg);
+		return;
+	}
+	/* Checked again: the copy may have changed while the data was read
+	 * (the answer claims the lower of the two watermarks). */
+	if (!foreign_may_serve(op, e, msg, sizeof(msg))) {
+		rop_fail(op, GRPC_STATUS_FAILED_PRECONDITION, msg);
+		return;
+	}
+	if (e->c.watermark < op->seg_version) {
+		op->seg_version = e->c.watermark;
+	}
+	fc_read_served(&e->c, foreign_unix_ms());
+	resp.data.data = op->buf;
+	resp.data.len = op->r.alen;
+	resp.block_versions = op->versions;
+	resp.n_block_versions = op->r.n_blocks;
+	resp.block_crcs = op->crcs;
+	resp.n_block_crcs = op->r.n_blocks;
+	resp.segment_version = op->seg_version;
+	resp.foreign = true;
+	metric_inc(op->sd->m.bytes_read, (double)op->r.alen);
+	rpc_call_reply(op->call, &resp.base);
+	rop_end(op);
+}
+
+/* Serve op from the foreign copy e or refuse FAILED_PRECONDITION. */
+static void foreign_read(struct rop *op, struct fcent *e)
+{
+	size_t n = op->r.n_blocks;
+	char msg[OMBRA_ERRMSG_LEN];
+
+	if (!foreign_may_serve(op, e, msg, sizeof(msg))) {
+		rop_fail(op, GRPC_STATUS_FAILED_PRECONDITION, msg);
+		return;
+	}
+	op->fgen = e->gen;
+	op->seg_version = e->c.watermark;
+	op->buf = malloc(op->r.alen);
+	op->versions = calloc(n, sizeof(uint64_t));
+	op->bad = calloc(n, sizeof(uint64_t));
+	op->crcs = calloc(n, sizeof(uint32_t));
+	if (op->buf == NULL || op->versions == NULL || op->bad == NULL ||
+	    op->crcs == NULL ||
+	    work_submit(op->sd, foreign_read_work, foreign_read_done, op) !=
+		0) {
+		rop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	}
+}
+
 static void read_mapped(void *arg, int rv)
 {
 	struct rop *op = arg;
@@ -467,6 +595,18 @@ static void read_mapped(void *arg, int rv)
 		rop_fail(op, GRPC_STATUS_INVALID_ARGUMENT, msg);
 		return;
 	}
+	if (q->foreign_ok && !q->any_copy &&
+	    !sm_seg_in_sync(&v->segs[q->segment_index], sd->node_id)) {
+		struct fcent *e =
+		    foreign_find(sd, q->volume_id, q->segment_index);
+
+		if (e != NULL) {
+			op->seg_base = q->segment_index *
+				       (v->segsize / SEGSTORE_BLOCK_SIZE);
+			foreign_read(op, e);
+			return;
+		}
+	}
 	if (!q->any_copy) {
 		if (!node_lease_valid(sd)) {
 			rop_fail(op, GRPC_STATUS_UNAVAILABLE,
@@ -481,11 +621,15 @@ static void read_mapped(void *arg, int rv)
 			return;
 		}
 		if (!sm_seg_in_sync(&v->segs[q->segment_index], sd->node_id)) {
-			snprintf(msg, sizeof(msg),
-				 "node %llu is not an in-sync copy of segment "
-				 "%llu of volume %s",
-				 (unsigned long long)sd->node_id,
-				 (unsigned long long)q->segment_index, v->name);
+			snprintf(
+			    msg, sizeof(msg),
+			    "%snode %llu is not an in-sync copy of segment "
+			    "%llu of volume %s",
+			    q->foreign_ok ? "not present: no foreign copy "
+					    "here and "
+					  : "",
+			    (unsigned long long)sd->node_id,
+			    (unsigned long long)q->segment_index, v->name);
 			rop_fail(op, GRPC_STATUS_FAILED_PRECONDITION, msg);
 			return;
 		}

@@ -1,0 +1,300 @@
+/* foreign.c: the table of foreign copies (shadows, cache entries) of
+ * ombra-stored: lookup, creation, removal, the COPY_CACHE capacity with
+ * least-recently-used eviction, and reclaiming a volume's space in the
+ * store once its last foreign copy is gone (see foreign.h).
+ *
+ * The segment store has no call that frees one segment, so a dropped or
+ * evicted copy's blocks stay in the store (never served: only records
+ * make data servable) until the volume holds no foreign copy here and
+ * this node holds no home copy of it; then segstore_delete_volume()
+ * removes the volume's data.  The cache capacity therefore bounds the
+ * bytes held by live cache entries, not the disk space of their
+ * leftovers.
+ *
+ * Failure: out of memory is reported to the caller (NULL / OMBRA_ENOMEM);
+ * a failed volume deletion is logged (the data stays, nothing is
+ * served from it). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "foreign.h"
+#include "log.h"
+
+static size_t bucket(uint64_t vol, uint64_t seg)
+{
+	uint64_t h =
+	    vol * 0x9e3779b97f4a7c15ULL ^ (seg + 0x632be59bd9b4e019ULL);
+
+	return (size_t)((h ^ (h >> 29)) % FOREIGN_BUCKETS);
+}
+
+uint64_t foreign_unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void foreign_init(struct stored *sd)
+{
+	memset(&sd->fg, 0, sizeof(sd->fg));
+	uv_timer_init(sd->loop, &sd->fg.timer);
+	uv_timer_init(sd->loop, &sd->fg.fill_timer);
+	sd->fg.timer.data = sd;
+	sd->fg.fill_timer.data = sd;
+	sd->fg.timer_open = true;
+}
+
+static void fg_timer_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+void foreign_stop(struct stored *sd)
+{
+	if (sd->fg.timer_open) {
+		sd->fg.timer_open = false;
+		uv_close((uv_handle_t *)&sd->fg.timer, fg_timer_closed);
+		uv_close((uv_handle_t *)&sd->fg.fill_timer, fg_timer_closed);
+	}
+	for (size_t i = 0; i < FOREIGN_BUCKETS; i++) {
+		while (sd->fg.b[i] != NULL) {
+			struct fcent *e = sd->fg.b[i];
+
+			sd->fg.b[i] = e->hnext;
+			free(e);
+		}
+	}
+	sd->fg.count = 0;
+}
+
+struct fcent *foreign_find(struct stored *sd, uint64_t vol, uint64_t seg)
+{
+	for (struct fcent *e = sd->fg.b[bucket(vol, seg)]; e != NULL;
+	     e = e->hnext) {
+		if (e->c.vol == vol && e->c.seg == seg) {
+			return e;
+		}
+	}
+	return NULL;
+}
+
+struct fcent *foreign_get(struct stored *sd, uint64_t vol, uint64_t seg,
+			  enum fc_kind kind, uint32_t n_blocks)
+{
+	struct fcent *e = foreign_find(sd, vol, seg);
+	size_t b;
+
+	if (e != NULL) {
+		if (kind == FC_SHADOW) {
+			e->c.kind = FC_SHADOW; /* a shadow is never evicted */
+		}
+		return e;
+	}
+	e = calloc(1, sizeof(*e));
+	if (e == NULL) {
+		return NULL;
+	}
+	fc_init(&e->c, vol, seg, kind, n_blocks, foreign_unix_ms());
+	e->gen = ++sd->fg.next_gen;
+	b = bucket(vol, seg);
+	e->hnext = sd->fg.b[b];
+	sd->fg.b[b] = e;
+	sd->fg.count++;
+	return e;
+}
+
+uint32_t foreign_seg_blocks(const struct sm_volume *v, uint64_t seg)
+{
+	uint64_t start = seg * v->segsize, end = start + v->segsize;
+
+	if (seg >= v->n_segs) {
+		return 0;
+	}
+	if (v->size != 0 && end > v->size) {
+		end = v->size;
+	}
+	return end > start ? (uint32_t)((end - start) / SEGSTORE_BLOCK_SIZE)
+			   : 0;
+}
+
+bool foreign_is_home(const struct sm_seg *s, uint64_t node)
+{
+	if (sm_seg_in_sync(s, node)) {
+		return true;
+	}
+	for (unsigned i = 0; i < s->n_resync; i++) {
+		if (s->resync[i] == node) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ------------------------------------------------ reclaiming space */
+
+struct reclaim {
+	struct stored *sd;
+	uint64_t vol;
+	int rv;
+	char errmsg[OMBRA_ERRMSG_LEN];
+};
+
+static void reclaim_work(void *arg)
+{
+	struct reclaim *r = arg;
+
+	r->rv = segstore_delete_volume(r->sd->ss, r->vol, r->errmsg);
+}
+
+static void reclaim_done(void *arg)
+{
+	struct reclaim *r = arg;
+
+	if (r->rv != 0) {
+		log_warn("volume %llu: deleting the data of dropped foreign "
+			 "copies: %s",
+			 (unsigned long long)r->vol, r->errmsg);
+	} else {
+		log_info("volume %llu: no foreign copy left here, its data "
+			 "was deleted",
+			 (unsigned long long)r->vol);
+	}
+	stored_call_end(r->sd);
+	free(r);
+}
+
+static bool volume_has_copies(struct stored *sd, uint64_t vol)
+{
+	for (size_t i = 0; i < FOREIGN_BUCKETS; i++) {
+		for (struct fcent *e = sd->fg.b[i]; e != NULL; e = e->hnext) {
+			if (e->c.vol == vol) {
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* Delete vol's data when nothing here needs it any more. */
+static void maybe_reclaim(struct stored *sd, uint64_t vol)
+{
+	struct sm_volume *v = sm_find(&sd->maps, vol);
+	struct reclaim *r;
+
+	/* Only a volume homed elsewhere of which this node holds no home
+	 * copy (a region failover may have made it one). */
+	if (sd->stopping || v == NULL || volume_has_copies(sd, vol) ||
+	    sm_volume_has_home_role(v, sd->node_id) ||
+	    strcmp(v->home_region, sd->cfg.region) == 0) {
+		return;
+	}
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		return;
+	}
+	r->sd = sd;
+	r->vol = vol;
+	stored_call_begin(sd);
+	if (work_submit(sd, reclaim_work, reclaim_done, r) != 0) {
+		stored_call_end(sd);
+		free(r);
+	}
+}
+
+void foreign_remove(struct stored *sd, struct fcent *e)
+{
+	uint64_t vol = e->c.vol;
+
+	for (struct fcent **p = &sd->fg.b[bucket(e->c.vol, e->c.seg)];
+	     *p != NULL; p = &(*p)->hnext) {
+		if (*p == e) {
+			*p = e->hnext;
+			sd->fg.count--;
+			free(e);
+			maybe_reclaim(sd, vol);
+			return;
+		}
+	}
+}
+
+void foreign_each(struct stored *sd,
+		  void (*fn)(struct stored *sd, struct fcent *e, void *arg),
+		  void *arg)
+{
+	for (size_t i = 0; i < FOREIGN_BUCKETS; i++) {
+		struct fcent *e = sd->fg.b[i];
+
+		while (e != NULL) {
+			struct fcent *next = e->hnext;
+
+			fn(sd, e, arg);
+			e = next;
+		}
+	}
+}
+
+uint64_t foreign_bytes(struct stored *sd, enum fc_kind kind)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < FOREIGN_BUCKETS; i++) {
+		for (struct fcent *e = sd->fg.b[i]; e != NULL; e = e->hnext) {
+			if (e->c.kind == kind) {
+				n += (uint64_t)e->c.n_present *
+				     SEGSTORE_BLOCK_SIZE;
+			}
+		}
+	}
+	return n;
+}
+
+/* The least recently used cache record that may be evicted, or NULL. */
+static struct fcent *lru_victim(struct stored *sd, const struct fcent *keep)
+{
+	struct fcent *best = NULL;
+
+	for (size_t i = 0; i < FOREIGN_BUCKETS; i++) {
+		for (struct fcent *e = sd->fg.b[i]; e != NULL; e = e->hnext) {
+			if (e->c.kind != FC_CACHE || e == keep ||
+			    e->pulls > 0 || e->c.n_present == 0) {
+				continue;
+			}
+			if (best == NULL ||
+			    e->c.last_use_ms < best->c.last_use_ms) {
+				best = e;
+			}
+		}
+	}
+	return best;
+}
+
+int foreign_cache_room(struct stored *sd, uint64_t add,
+		       const struct fcent *keep)
+{
+	uint64_t cap = sd->cfg.cache_bytes;
+	uint64_t used = foreign_bytes(sd, FC_CACHE);
+
+	if (add > cap) {
+		return OMBRA_ENOMEM;
+	}
+	while (used + add > cap) {
+		struct fcent *v = lru_victim(sd, keep);
+
+		if (v == NULL) {
+			return OMBRA_ENOMEM;
+		}
+		used -= (uint64_t)v->c.n_present * SEGSTORE_BLOCK_SIZE;
+		log_debug(
+		    "cache full: evicting volume %llu segment %llu "
+		    "(%u blocks, last used %llu ms ago)",
+		    (unsigned long long)v->c.vol, (unsigned long long)v->c.seg,
+		    v->c.n_present,
+		    (unsigned long long)(foreign_unix_ms() - v->c.last_use_ms));
+		foreign_remove(sd, v);
+	}
+	return 0;
+}

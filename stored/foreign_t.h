@@ -1,0 +1,38 @@
+/* foreign_t.h: the types of ombra-stored's table of foreign copies
+ * (types only, so that stored.h can embed the table; the functions are in
+ * foreign.h).  Loop thread only.  Failure: none (types). */
+#ifndef OMBRA_STORED_FOREIGN_T_H
+#define OMBRA_STORED_FOREIGN_T_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "foreign_logic.h"
+
+struct fcent {
+	struct fc_copy c;
+	uint64_t gen;	  /* unique per record: a read checks it is the same */
+	int pulls;	  /* pulls running into it */
+	bool ae_running;  /* anti-entropy round running */
+	bool from_map;	  /* a shadow placed by the shard map (dropped when
+			     the map no longer lists this node) */
+	uint64_t ae_next; /* loop ms of the next anti-entropy round */
+	struct fcent *hnext;
+};
+
+#define FOREIGN_BUCKETS 1024
+
+struct foreign {
+	struct fcent *b[FOREIGN_BUCKETS];
+	size_t count;
+	uint64_t next_gen;
+	uv_timer_t timer; /* foreign_shadow.c: shadows, fill, anti-entropy */
+	bool timer_open;
+	bool scan_running;     /* ListVolumes for shadow volumes in flight */
+	uint64_t last_list_ms; /* loop ms of the last ListVolumes */
+	bool fill_running;     /* one shadow segment filled at a time */
+	uv_timer_t fill_timer; /* paces the fill */
+};
+
+#endif

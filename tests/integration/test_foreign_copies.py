@@ -1,0 +1,237 @@
+"""test_foreign_copies: foreign copies (cache entries) on ombra-stored,
+docs/shadows.md and docs/stored.md "Foreign copies".
+
+A real cluster from deploy/ombra-local with two regions (r1, r2: one
+metad, two stored, one proxy each).  Volume "f" (2 segments of 1 MiB,
+home r1, 2 copies) written through r1's proxy.  Checked against the
+StoreService of the nodes themselves:
+- Pull of 64 KiB of segment 0 (COPY_CACHE) into a node of r2 answers the
+  bytes pulled, the primary's segment version as watermark and the
+  source; ListCopies shows the entry (kind, present/total blocks,
+  watermark, cache bytes and capacity);
+- a foreign_ok read there with min_version = the current version answers
+  the same bytes as the primary with foreign = true; a block outside the
+  pulled range is refused "not present";
+- two writes W1 (block 0) and W2 (block 1) at the primary: the read with
+  min_version = W2's version is refused (FAILED_PRECONDITION, "stale");
+  W2's Replicate shadow=true sent first (out of order) does not move the
+  watermark; W1's moves it to W1's version; W2 again moves it to W2's,
+  and the read with min_version = W2 answers the new bytes;
+- a BOUNDED read (max_staleness_ms) is served while the copy was confirmed
+  recently; an EVENTUAL read (neither) always;
+- DropCopy of the whole segment: ListCopies is empty, reads are refused,
+  a Replicate shadow=true to it is refused FAILED_PRECONDITION;
+- bad input: unaligned offsets, an unknown volume, a range past the
+  segment, a segment past the volume get INVALID_ARGUMENT with a message;
+  a Pull at a home copy of the segment FAILED_PRECONDITION.
+
+Fails (exit 1) with the step, what was seen and the process logs."""
+
+import os
+import sys
+
+import grpc
+
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
+import ombra_cluster as oc  # noqa: E402
+import ombra_test as ot  # noqa: E402
+
+MIB = 1 << 20
+BLOCK = 4096
+BUDGET_S = 120
+
+
+def code_of(fn):
+    """(grpc.StatusCode, details) of a call expected to fail."""
+    try:
+        fn()
+    except grpc.RpcError as e:
+        return e.code(), e.details()
+    raise ot.TestError("the call succeeded but was expected to fail")
+
+
+def main():
+    st = oc.stubs()
+    s = st.store
+    with oc.LocalCluster("foreigncp", regions=2) as c:
+        with ot.step("two regions start"):
+            c.up()
+        with ot.step("volume f in r1, written through r1's proxy"):
+            vol = c.create_volume("f", 2 * MIB, segment_size=MIB, replicas=2, region="r1")
+            c.wait_volume_served("f", i=1)
+            data = bytes((i * 7 + 3) % 251 for i in range(MIB))
+            c.volume_stub(1).Write(st.volume.WriteRequest(
+                volume="f", offset_bytes=0, data=data), timeout=20)
+            _, segs, nodes = c.shard_map("f")
+            p0 = segs[0]
+            prim = c.store_stub(nodes[p0.primary_node_id].address)
+            home = c.store_stub(nodes[p0.replica_node_ids[0]].address) \
+                if p0.replica_node_ids else prim
+            r2 = c.stored(2)[0]
+            fnode = c.store_stub(r2["grpc"])
+            epoch = p0.lease_epoch or 1
+
+        def read(stub, off, length, **kw):
+            return stub.Read(s.StoreReadRequest(
+                volume_id=vol.id, segment_index=0, segment_size_bytes=MIB,
+                offset_bytes=off, length_bytes=length, **kw), timeout=10)
+
+        def copies():
+            return list(fnode.ListCopies(s.ListCopiesRequest(volume_id=vol.id),
+                                         timeout=5).copies)
+
+        with ot.step("Pull 64 KiB of segment 0 into a node of r2 (COPY_CACHE)"):
+            v0 = read(prim, 0, 64 * 1024).segment_version
+            ot.expect(v0 != 0, "the primary answers segment_version 0 after a write")
+            r = fnode.Pull(s.PullRequest(volume_id=vol.id, segment_index=0,
+                                         segment_size_bytes=MIB, offset_bytes=0,
+                                         length_bytes=64 * 1024,
+                                         kind=s.COPY_CACHE), timeout=20)
+            ot.expect(r.pulled_bytes == 64 * 1024, "pulled_bytes %d", r.pulled_bytes)
+            ot.expect(r.watermark == v0, "watermark %d, primary's version %d",
+                      r.watermark, v0)
+            ot.expect(r.source_node_id in (p0.primary_node_id, *p0.replica_node_ids),
+                      "source %d is not a home copy", r.source_node_id)
+            again = fnode.Pull(s.PullRequest(volume_id=vol.id, segment_index=0,
+                                             offset_bytes=0, length_bytes=64 * 1024,
+                                             kind=s.COPY_CACHE), timeout=20)
+            ot.expect(again.pulled_bytes == 0, "a second pull copied %d bytes",
+                      again.pulled_bytes)
+
+        with ot.step("ListCopies shows the cache entry"):
+            lc = fnode.ListCopies(s.ListCopiesRequest(volume_id=vol.id), timeout=5)
+            ot.expect(len(lc.copies) == 1, "copies %s", lc.copies)
+            ci = lc.copies[0]
+            ot.expect(ci.volume_id == vol.id and ci.segment_index == 0 and
+                      ci.kind == s.COPY_CACHE and ci.present_blocks == 16 and
+                      ci.total_blocks == 256 and ci.watermark == v0 and
+                      ci.confirmed_unix_ms != 0 and ci.lag_versions == 0,
+                      "copy %s", ci)
+            ot.expect(lc.cache_bytes == 64 * 1024 and lc.cache_capacity_bytes >= MIB,
+                      "cache bytes %d capacity %d", lc.cache_bytes, lc.cache_capacity_bytes)
+
+        with ot.step("a foreign_ok read with min_version = current is served"):
+            fr = read(fnode, 0, 64 * 1024, foreign_ok=True, min_version=v0)
+            ot.expect(fr.foreign, "not answered from the foreign copy")
+            ot.expect(fr.data == data[:64 * 1024], "foreign copy answers other bytes")
+            ot.expect(fr.segment_version == v0, "segment_version %d, want %d",
+                      fr.segment_version, v0)
+            code, msg = code_of(lambda: read(fnode, 64 * 1024, BLOCK, foreign_ok=True))
+            ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION and "not present" in msg,
+                      "read outside the pulled range: %s %s", code, msg)
+            code, msg = code_of(lambda: read(fnode, 0, BLOCK))
+            ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION,
+                      "read without foreign_ok: %s %s", code, msg)
+
+        def write_block(block, fill):
+            w = prim.Write(s.StoreWriteRequest(
+                volume_id=vol.id, segment_index=0, segment_size_bytes=MIB,
+                lease_epoch=epoch, offset_bytes=block * BLOCK,
+                data=bytes([fill]) * BLOCK, request_id=ot.request_id()), timeout=10)
+            got = read(prim, block * BLOCK, BLOCK)
+            ot.expect(got.block_versions[0] == w.version, "block %d version %d, write %d",
+                      block, got.block_versions[0], w.version)
+            return w, s.BlockData(block_index=block, version=w.version,
+                                  crc32c=got.block_crcs[0], data=got.data)
+
+        def replicate(w, blk):
+            return fnode.Replicate(s.ReplicateRequest(
+                volume_id=vol.id, segment_index=0, segment_size_bytes=MIB,
+                lease_epoch=epoch, shadow=True, prev_version=w.prev_version,
+                version=w.version, blocks=[blk],
+                primary_node_id=p0.primary_node_id), timeout=10)
+
+        with ot.step("new writes at the primary: the copy is stale until propagated"):
+            w1, b1 = write_block(0, 0xA1)
+            w2, b2 = write_block(1, 0xB2)
+            ot.expect(w1.prev_version == v0 and w2.prev_version == w1.version,
+                      "chain %d -> %d -> %d from %d", w1.prev_version, w1.version,
+                      w2.version, v0)
+            code, msg = code_of(lambda: read(fnode, 0, 2 * BLOCK, foreign_ok=True,
+                                             min_version=w2.version))
+            ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION and "stale" in msg,
+                      "stale read: %s %s", code, msg)
+
+        with ot.step("an out-of-order Replicate does not move the watermark"):
+            rr = replicate(w2, b2)
+            ot.expect(rr.watermark == v0, "watermark %d after W2 first, want %d",
+                      rr.watermark, v0)
+            code, msg = code_of(lambda: read(fnode, 0, 2 * BLOCK, foreign_ok=True,
+                                             min_version=w2.version))
+            ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION, "%s %s", code, msg)
+
+        with ot.step("Replicates in chain order move the watermark"):
+            rr = replicate(w1, b1)
+            ot.expect(rr.watermark == w1.version, "watermark %d after W1, want %d",
+                      rr.watermark, w1.version)
+            rr = replicate(w2, b2)
+            ot.expect(rr.watermark == w2.version, "watermark %d after W2, want %d",
+                      rr.watermark, w2.version)
+            fr = read(fnode, 0, 64 * 1024, foreign_ok=True, min_version=w2.version)
+            want = read(prim, 0, 64 * 1024).data
+            ot.expect(fr.foreign and fr.data == want, "the copy does not answer the new "
+                      "bytes (foreign %s)", fr.foreign)
+            ot.expect(fr.data[:BLOCK] == bytes([0xA1]) * BLOCK and
+                      fr.data[BLOCK:2 * BLOCK] == bytes([0xB2]) * BLOCK,
+                      "blocks 0/1 are not the written ones")
+
+        with ot.step("BOUNDED and EVENTUAL reads from the copy"):
+            fr = read(fnode, 0, BLOCK, foreign_ok=True, max_staleness_ms=60000)
+            ot.expect(fr.foreign, "bounded read not served from the copy")
+            fr = read(fnode, 4 * BLOCK, BLOCK, foreign_ok=True)
+            ot.expect(fr.foreign and fr.data == data[4 * BLOCK:5 * BLOCK],
+                      "eventual read")
+            ci = copies()[0]
+            ot.expect(ci.reads >= 4 and ci.last_read_unix_ms != 0, "counters %s", ci)
+
+        with ot.step("bad input is refused with a message"):
+            bad = [
+                ("unaligned offset", s.PullRequest(volume_id=vol.id, segment_index=0,
+                                                   offset_bytes=100, length_bytes=BLOCK)),
+                ("unaligned length", s.PullRequest(volume_id=vol.id, segment_index=0,
+                                                   offset_bytes=0, length_bytes=100)),
+                ("unknown volume", s.PullRequest(volume_id=vol.id + 1000, segment_index=0,
+                                                 offset_bytes=0, length_bytes=BLOCK)),
+                ("range past the segment", s.PullRequest(
+                    volume_id=vol.id, segment_index=0, offset_bytes=MIB - BLOCK,
+                    length_bytes=2 * BLOCK)),
+                ("segment past the volume", s.PullRequest(
+                    volume_id=vol.id, segment_index=5, offset_bytes=0, length_bytes=BLOCK)),
+                ("wrong segment size", s.PullRequest(
+                    volume_id=vol.id, segment_index=0, segment_size_bytes=2 * MIB,
+                    offset_bytes=0, length_bytes=BLOCK)),
+            ]
+            for what, req in bad:
+                code, msg = code_of(lambda: fnode.Pull(req, timeout=10))
+                ot.log("%s: %s %s", what, code, msg)
+                ot.expect(code == grpc.StatusCode.INVALID_ARGUMENT and msg,
+                          "%s: %s %s", what, code, msg)
+            code, msg = code_of(lambda: fnode.DropCopy(s.DropCopyRequest(
+                volume_id=vol.id, segment_index=0, offset_bytes=10), timeout=5))
+            ot.expect(code == grpc.StatusCode.INVALID_ARGUMENT, "DropCopy: %s %s", code, msg)
+            code, msg = code_of(lambda: home.Pull(s.PullRequest(
+                volume_id=vol.id, segment_index=0, offset_bytes=0, length_bytes=BLOCK,
+                kind=s.COPY_CACHE), timeout=10))
+            ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION and "home" in msg,
+                      "Pull at a home copy: %s %s", code, msg)
+
+        with ot.step("DropCopy removes the copy"):
+            d = fnode.DropCopy(s.DropCopyRequest(volume_id=vol.id, segment_index=0),
+                               timeout=5)
+            ot.expect(d.dropped_bytes == 64 * 1024, "dropped %d bytes", d.dropped_bytes)
+            ot.expect(copies() == [], "copies left %s", copies())
+            code, msg = code_of(lambda: read(fnode, 0, BLOCK, foreign_ok=True))
+            ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION, "%s %s", code, msg)
+            code, msg = code_of(lambda: replicate(w2, b2))
+            ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION and "no foreign copy" in msg,
+                      "Replicate to a dropped copy: %s %s", code, msg)
+            d = fnode.DropCopy(s.DropCopyRequest(volume_id=vol.id, segment_index=0),
+                               timeout=5)
+            ot.expect(d.dropped_bytes == 0, "dropping nothing dropped %d", d.dropped_bytes)
+
+        c.check_sanitizers()
+
+
+if __name__ == "__main__":
+    ot.run_test(main, BUDGET_S)
