@@ -36,3 +36,9 @@ REPLAY_TESTS = \
 	tests/tools/test_replay_engine.py
 TESTS += $(REPLAY_TESTS)
 EXTRA_DIST += $(REPLAY_TESTS) tests/tools/replay_helpers.py
+
+# The consistency checker of the multi-region tests (tests/checker:
+# linearizability of STRONG reads, BOUNDED staleness, monotonic versions)
+# on known-good and known-bad histories.
+TESTS += tests/tools/test_checker.py
+EXTRA_DIST += tests/tools/test_checker.py tests/checker
