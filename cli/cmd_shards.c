@@ -1,11 +1,12 @@
 /* cmd_shards.c: "ombractl volume shards NAME": one page of a volume's shard
  * map (AdminService.GetShardMap) as a table, one row per segment: primary,
- * in-sync replicas, nodes waiting for a re-sync, shadows, the write-lease
- * epoch, and the version and tier the primary holds (asked from the
- * primary's StoreService.GetSegmentInfo, seginfo.h; --no-versions skips
- * those calls and shows metad's record instead).  --json prints the
+ * in-sync replicas, nodes waiting for a re-sync, shadows (with their fill
+ * progress and lag as their nodes report it, StoreService.ListCopies), the
+ * write-lease epoch, and the version and tier the primary holds (asked
+ * from the primary's StoreService.GetSegmentInfo, seginfo.h; --no-versions
+ * skips those calls and shows metad's record instead).  --json prints the
  * GetVolumeShardingInfoResponse with a "primary_info" object added to each
- * segment that was asked.
+ * segment that was asked and a "shadow_info" array to each with shadows.
  *
  * Failure: bad --first/--max exit 2 before anything is sent; metad errors
  * exit 1.  A primary that cannot answer does not fail the command: its
@@ -114,6 +115,33 @@ cmd_shards_add_nodes(struct cmd_shards_cell *c,
 	}
 }
 
+/* A shadow's state as its node reported it: "(lag 3v 120ms)", "(current)",
+ * "(filling 40%)", "(not held)" (placed, not yet created there) or "(?)"
+ * (the node did not answer; the note after the table says why). */
+static void cmd_shards_add_copy(struct cmd_shards_cell *c,
+				const struct seginfo_copy *sc)
+{
+	char a[FMT_LEN];
+
+	if (!sc->ok) {
+		cmd_shards_cell_add(c, "(?)");
+	} else if (!sc->found) {
+		cmd_shards_cell_add(c, "(not held)");
+	} else if (sc->filling || sc->present_blocks < sc->total_blocks) {
+		cmd_shards_cell_add(c, "(filling %" PRIu64 "%%)",
+				    sc->total_blocks == 0
+					? 0
+					: sc->present_blocks * 100 /
+					      sc->total_blocks);
+	} else if (sc->lag_versions == 0 && sc->lag_ms == 0) {
+		cmd_shards_cell_add(c, "(current)");
+	} else {
+		cmd_shards_cell_add(c, "(lag %" PRIu64 "v %s)",
+				    sc->lag_versions,
+				    fmt_duration_ms(sc->lag_ms, a, sizeof(a)));
+	}
+}
+
 /* One table row.  info: what the primary said, NULL with --no-versions
  * (then metad's version and tier override are shown). */
 static void cmd_shards_row(struct table *t,
@@ -140,8 +168,12 @@ static void cmd_shards_row(struct table *t,
 
 		cmd_shards_add_node(&shadows, r, sh->node_id, i == 0 ? "" : ",",
 				    true);
-		cmd_shards_cell_add(&shadows, "(%s)",
-				    fmt_version(sh->version, v, sizeof(v)));
+		if (info != NULL && info->copies != NULL)
+			cmd_shards_add_copy(&shadows, &info->copies[i]);
+		else
+			cmd_shards_cell_add(
+			    &shadows, "(%s)",
+			    fmt_version(sh->version, v, sizeof(v)));
 	}
 	table_cellf(t, "%" PRIu64, s->index);
 	table_cell(t, cmd_shards_cell_str(&primary));
@@ -184,6 +216,18 @@ static void cmd_shards_notes(const struct seginfo *info, size_t n)
 		}
 		if (j == n_seen && n_seen < CMD_SHARDS_MAX_NOTES) {
 			seen[n_seen++] = info[i].error;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; info[i].copies != NULL && j < info[i].n_copies;
+		     j++) {
+			if (!info[i].copies[j].ok) {
+				printf(
+				    "note: '(?)' after a shadow: its node did "
+				    "not answer ListCopies\n");
+				i = n;
+				break;
+			}
 		}
 	}
 	if (failed == 0) {
@@ -260,6 +304,54 @@ static struct json_object *cmd_shards_info_json(const struct seginfo *info)
 	return o;
 }
 
+/* seg["shadow_info"] = [{"present_blocks", "total_blocks", "filling",
+ * "lag_versions", "lag_ms"} or {"error": "..."}], one per shadow in the
+ * order of "shadows"; nothing when the segment has none.  -1 on ENOMEM. */
+static int cmd_shards_copies_json(struct json_object *seg,
+				  const struct seginfo *info)
+{
+	struct json_object *arr;
+
+	if (info->copies == NULL)
+		return 0;
+	arr = json_object_new_array();
+	if (arr == NULL)
+		return -1;
+	for (size_t j = 0; j < info->n_copies; j++) {
+		const struct seginfo_copy *sc = &info->copies[j];
+		struct json_object *o = json_object_new_object();
+
+		if (o == NULL) {
+			json_object_put(arr);
+			return -1;
+		}
+		if (!sc->ok || !sc->found) {
+			json_object_object_add(
+			    o, "error",
+			    json_object_new_string(
+				!sc->ok ? "node did not answer ListCopies"
+					: "not held by the node"));
+		} else {
+			json_object_object_add(
+			    o, "present_blocks",
+			    json_object_new_uint64(sc->present_blocks));
+			json_object_object_add(
+			    o, "total_blocks",
+			    json_object_new_uint64(sc->total_blocks));
+			json_object_object_add(
+			    o, "filling", json_object_new_boolean(sc->filling));
+			json_object_object_add(
+			    o, "lag_versions",
+			    json_object_new_uint64(sc->lag_versions));
+			json_object_object_add(
+			    o, "lag_ms", json_object_new_uint64(sc->lag_ms));
+		}
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(seg, "shadow_info", arr);
+	return 0;
+}
+
 static int cmd_shards_json(const Ombra__V1__GetVolumeShardingInfoResponse *r,
 			   const struct seginfo *info)
 {
@@ -280,7 +372,8 @@ static int cmd_shards_json(const Ombra__V1__GetVolumeShardingInfoResponse *r,
 			continue;
 		}
 		o = cmd_shards_info_json(&info[i]);
-		if (o == NULL) {
+		if (o == NULL || cmd_shards_copies_json(seg, &info[i]) != 0) {
+			json_object_put(o);
 			rc = cli_fail("out of memory while formatting JSON");
 			break;
 		}
@@ -319,6 +412,7 @@ static int cmd_shards_exec(struct cli_run *run)
 	}
 	rc = run->cli->json ? cmd_shards_json(r, info)
 			    : cmd_shards_print(run, r, info);
+	seginfo_free(info, r->n_segments);
 	free(info);
 	protobuf_c_message_free_unpacked(resp, NULL);
 	return rc;

@@ -196,7 +196,7 @@ def run(c):
             time.sleep(0.5)
             sh = shadows(c, "v")
             ot.expect(sum(len(ns) for ns in sh.values()) <= 3, "budget exceeded: %s", sh)
-        out = ctl.ok("volume", "shards", "v", "--no-versions")
+        out = ctl.ok("volume", "shards", "v")
         ot.expect(out.count("@r2") >= 3, "ombractl volume shards shows no r2 shadows:\n%s",
                   out)
 
