@@ -25,6 +25,18 @@ StoreService of the nodes themselves:
   segment, a segment past the volume get INVALID_ARGUMENT with a message;
   a Pull at a home copy of the segment FAILED_PRECONDITION.
 
+Then volume "g" (2 segments, home r1) with ShadowPolicy {regions [r2],
+create_reads_per_s 0.01, idle_ms 3000}, read through r2's proxy until
+metad places a shadow of each segment in r2:
+- the shadow nodes' ListCopies show whole COPY_SHADOW copies, not filling,
+  with the primary's version as watermark;
+- a write through r1's proxy reaches them (propagation), a write at the
+  primary alone is caught up by anti-entropy (GetSegmentInfo, pull), and
+  foreign_ok reads with the new min_version answer the new bytes;
+- a DropCopy of a shadow still placed there is re-created and filled;
+- once the reads stop and metad removes the idle shadows, the nodes drop
+  their copies.
+
 Fails (exit 1) with the step, what was seen and the process logs."""
 
 import os
@@ -39,7 +51,7 @@ import ombra_test as ot  # noqa: E402
 
 MIB = 1 << 20
 BLOCK = 4096
-BUDGET_S = 120
+BUDGET_S = 150
 
 
 def code_of(fn):
@@ -230,7 +242,115 @@ def main():
                                timeout=5)
             ot.expect(d.dropped_bytes == 0, "dropping nothing dropped %d", d.dropped_bytes)
 
+        shadow_steps(c, vol)
         c.check_sanitizers()
+
+
+def shadow_steps(c, fvol):
+    """Shadows placed by metad's shadow policy: filled, kept current by
+    propagation and anti-entropy, re-created after a DropCopy, dropped when
+    metad removes them."""
+    st = oc.stubs()
+    s, m = st.store, ot.pb()
+    admin = c.admin()
+    r2_ids = {n.id for n in c.nodes().values() if n.region == "r2"}
+
+    def read_in_r2():
+        for seg in range(2):
+            c.volume_stub(2).Read(st.volume.ReadRequest(
+                volume="g", offset_bytes=seg * MIB, length_bytes=BLOCK,
+                consistency=m.common.EVENTUAL), timeout=10)
+
+    def shadows():
+        """{segment: (node id, address)} of g's shadows in r2."""
+        _, segs, nodes = c.shard_map("g")
+        out = {}
+        for p in segs:
+            for sh in p.shadows:
+                if sh.node_id in r2_ids:
+                    out[p.index] = (sh.node_id, nodes[sh.node_id].address)
+        return out
+
+    def copy_of(seg, where):
+        lc = c.store_stub(where[seg][1]).ListCopies(
+            s.ListCopiesRequest(volume_id=gvol.id), timeout=5)
+        for ci in lc.copies:
+            if ci.segment_index == seg:
+                return ci
+        return None
+
+    def primary_version(seg):
+        _, segs, nodes = c.shard_map("g")
+        prim = c.store_stub(nodes[segs[seg].primary_node_id].address)
+        return prim.GetSegmentInfo(s.SegmentInfoRequest(
+            volume_id=gvol.id, segment_index=seg), timeout=5).version
+
+    def wait_current(where, what, timeout=30):
+        def ok():
+            read_in_r2()
+            for seg in range(2):
+                ci = copy_of(seg, where)
+                if (ci is None or ci.filling or ci.kind != s.COPY_SHADOW or
+                        ci.present_blocks != ci.total_blocks or
+                        ci.watermark != primary_version(seg)):
+                    return False
+            return True
+        ot.wait_until(ok, timeout, what, interval=0.3)
+
+    with ot.step("volume g with a shadow policy: shadows placed in r2 are filled"):
+        gvol = c.create_volume("g", 2 * MIB, segment_size=MIB, replicas=2, region="r1")
+        c.wait_volume_served("g", i=1)
+        c.volume_stub(1).Write(st.volume.WriteRequest(
+            volume="g", offset_bytes=0, data=bytes([0x5A]) * (2 * MIB)), timeout=20)
+        admin.call("SetShadowPolicy", m.admin.SetShadowPolicyRequest(
+            name="g", policy=m.common.ShadowPolicy(
+                regions=["r2"], create_reads_per_s=0.01, idle_ms=3000),
+            request_id=ot.request_id()))
+        where = {}
+
+        def placed():
+            read_in_r2()
+            where.update(shadows())
+            return len(where) == 2
+        ot.wait_until(placed, 40, "shadows of both segments of g in r2", interval=0.3)
+        wait_current(where, "whole, current shadows")
+        ot.log("shadows %s", where)
+
+    with ot.step("a write through r1's proxy is propagated to the shadows"):
+        c.volume_stub(1).Write(st.volume.WriteRequest(
+            volume="g", offset_bytes=BLOCK, data=bytes([0x6B]) * BLOCK), timeout=20)
+        wait_current(where, "the shadow of segment 0 to follow the write", timeout=10)
+        fr = c.store_stub(where[0][1]).Read(s.StoreReadRequest(
+            volume_id=gvol.id, segment_index=0, offset_bytes=BLOCK, length_bytes=BLOCK,
+            foreign_ok=True, min_version=primary_version(0)), timeout=10)
+        ot.expect(fr.foreign and fr.data == bytes([0x6B]) * BLOCK, "shadow read")
+
+    with ot.step("a write at the primary alone is caught up by anti-entropy"):
+        _, segs, nodes = c.shard_map("g")
+        p1 = segs[1]
+        w = c.store_stub(nodes[p1.primary_node_id].address).Write(s.StoreWriteRequest(
+            volume_id=gvol.id, segment_index=1, segment_size_bytes=MIB,
+            lease_epoch=p1.lease_epoch or 1, offset_bytes=MIB + 2 * BLOCK,
+            data=bytes([0x7C]) * BLOCK, request_id=ot.request_id()), timeout=10)
+        wait_current(where, "anti-entropy to bring the shadow of segment 1 to %d" % w.version,
+                     timeout=20)
+        fr = c.store_stub(where[1][1]).Read(s.StoreReadRequest(
+            volume_id=gvol.id, segment_index=1, offset_bytes=MIB + 2 * BLOCK,
+            length_bytes=BLOCK, foreign_ok=True, min_version=w.version), timeout=10)
+        ot.expect(fr.foreign and fr.data == bytes([0x7C]) * BLOCK, "shadow read after AE")
+
+    with ot.step("a dropped shadow still placed is created and filled again"):
+        c.store_stub(where[0][1]).DropCopy(s.DropCopyRequest(
+            volume_id=gvol.id, segment_index=0), timeout=5)
+        wait_current(where, "the shadow of segment 0 to be filled again")
+
+    with ot.step("shadows removed by metad (idle) are dropped by their nodes"):
+        ot.wait_until(lambda: not shadows(), 30, "metad to remove g's idle shadows",
+                      interval=0.5)
+        ot.wait_until(lambda: copy_of(0, where) is None and copy_of(1, where) is None,
+                      10, "the nodes to drop the removed shadows", interval=0.3)
+        lc = c.store_stub(where[0][1]).ListCopies(s.ListCopiesRequest(), timeout=5)
+        ot.expect(all(ci.volume_id != gvol.id for ci in lc.copies), "copies %s", lc.copies)
 
 
 if __name__ == "__main__":
