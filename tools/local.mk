@@ -42,3 +42,6 @@ EXTRA_DIST += $(REPLAY_TESTS) tests/tools/replay_helpers.py
 # on known-good and known-bad histories.
 TESTS += tests/tools/test_checker.py
 EXTRA_DIST += tests/tools/test_checker.py tests/checker
+# Structure of deploy/docker-compose.yml (Docker is not run by the tests).
+TESTS += tests/tools/test_compose.py
+EXTRA_DIST += tests/tools/test_compose.py
