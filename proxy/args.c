@@ -28,6 +28,10 @@ enum {
 	OPT_PROP_MAX,
 	OPT_ACCESS_MAX,
 	OPT_PCACHE_SEGS,
+	OPT_SINGLE_WRITER,
+	OPT_WRITER_LEASE,
+	OPT_WRITER_IDLE,
+	OPT_NBD_CONSISTENCY,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -46,6 +50,10 @@ static const struct option options[] = {
     {"propagate-max-bytes", required_argument, NULL, OPT_PROP_MAX},
     {"access-max-segments", required_argument, NULL, OPT_ACCESS_MAX},
     {"pcache-segments", required_argument, NULL, OPT_PCACHE_SEGS},
+    {"single-writer", required_argument, NULL, OPT_SINGLE_WRITER},
+    {"writer-lease-ms", required_argument, NULL, OPT_WRITER_LEASE},
+    {"writer-idle-ms", required_argument, NULL, OPT_WRITER_IDLE},
+    {"nbd-consistency", required_argument, NULL, OPT_NBD_CONSISTENCY},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -84,6 +92,23 @@ const char *proxy_args_usage(void)
 	       "  --pcache-segments N    cache entries remembered for the "
 	       "prefetch engine\n"
 	       "                         (default 65536)\n"
+	       "  --single-writer on|off take the volume writer lease on "
+	       "the first write and\n"
+	       "                         on NBD attach (default on; off: "
+	       "writes are not\n"
+	       "                         fenced, STRONG reads use home "
+	       "copies only)\n"
+	       "  --writer-lease-ms MS   writer lease duration asked of "
+	       "metad (default 10000)\n"
+	       "  --writer-idle-ms MS    release a writer lease after this "
+	       "long without\n"
+	       "                         writes or NBD attachment (default "
+	       "30000)\n"
+	       "  --nbd-consistency strong|eventual|bounded:MS\n"
+	       "                         what NBD reads may return (default "
+	       "strong; bounded:MS\n"
+	       "                         at most MS ms stale, from the "
+	       "nearest copy)\n"
 	       "  --help, --version\n"
 	       "\n"
 	       "Exit status: 0 after SIGTERM/SIGINT, 1 if start-up fails, 2 "
@@ -127,6 +152,28 @@ static int parse_count(const char *flag, const char *v, uint64_t max,
 	return 0;
 }
 
+/* --nbd-consistency: "strong", "eventual" or "bounded:MS" (MS 1 ..
+ * 86400000) into a; -1 if it is none of them. */
+static int nbd_consistency_parse(struct proxy_args *a, const char *v)
+{
+	char *end;
+	unsigned long long ms;
+
+	if (strcmp(v, "strong") == 0 || strcmp(v, "eventual") == 0) {
+		a->nbd_consistency = v[0] == 's' ? 1 : 3;
+		a->nbd_staleness_ms = 0;
+		return 0;
+	}
+	if (strncmp(v, "bounded:", 8) != 0 || v[8] < '0' || v[8] > '9')
+		return -1;
+	ms = strtoull(v + 8, &end, 10);
+	if (*end != '\0' || ms == 0 || ms > 86400000ull)
+		return -1;
+	a->nbd_consistency = 2;
+	a->nbd_staleness_ms = ms;
+	return 0;
+}
+
 static int check_metad(const char *list, char *errmsg)
 {
 	char buf[1024];
@@ -156,6 +203,10 @@ int proxy_args_parse(struct proxy_args *a, int argc, char **argv,
 	a->propagate_max_bytes = 64u << 20;
 	a->access_max_segments = 4096;
 	a->pcache_segments = 65536;
+	a->single_writer = true;
+	a->writer_lease_ms = 10000;
+	a->writer_idle_ms = 30000;
+	a->nbd_consistency = 1; /* STRONG */
 	*action = PROXY_ARGS_RUN;
 	opterr = 0;
 	optind = 1;
@@ -212,6 +263,32 @@ int proxy_args_parse(struct proxy_args *a, int argc, char **argv,
 			if (parse_count("pcache-segments", optarg, 1u << 24,
 					&a->pcache_segments, errmsg) != 0)
 				return OMBRA_EINVAL;
+			break;
+		case OPT_SINGLE_WRITER:
+			if (strcmp(optarg, "on") != 0 &&
+			    strcmp(optarg, "off") != 0)
+				return bad(errmsg, "single-writer", optarg,
+					   "expected on or off");
+			a->single_writer = strcmp(optarg, "on") == 0;
+			break;
+		case OPT_WRITER_LEASE:
+			if (parse_count("writer-lease-ms", optarg, 60000,
+					&a->writer_lease_ms, errmsg) != 0)
+				return OMBRA_EINVAL;
+			if (a->writer_lease_ms < 300)
+				return bad(errmsg, "writer-lease-ms", optarg,
+					   "expected 300 to 60000 ms");
+			break;
+		case OPT_WRITER_IDLE:
+			if (parse_count("writer-idle-ms", optarg, 86400000,
+					&a->writer_idle_ms, errmsg) != 0)
+				return OMBRA_EINVAL;
+			break;
+		case OPT_NBD_CONSISTENCY:
+			if (nbd_consistency_parse(a, optarg) != 0)
+				return bad(errmsg, "nbd-consistency", optarg,
+					   "expected strong, eventual or "
+					   "bounded:MS (MS 1 to 86400000)");
 			break;
 		case OPT_HELP:
 			*action = PROXY_ARGS_HELP;

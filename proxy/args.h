@@ -24,6 +24,13 @@ struct proxy_args {
 	uint64_t propagate_max_bytes; /* queue bound, bytes */
 	uint64_t access_max_segments; /* per access report */
 	uint64_t pcache_segments;     /* prefetch cache entries tracked */
+	bool single_writer;	      /* --single-writer on|off (vlease.h) */
+	uint64_t writer_lease_ms;     /* lease duration asked of metad */
+	uint64_t writer_idle_ms;      /* release after this long unused */
+	/* --nbd-consistency strong|eventual|bounded:MS: NBD reads'
+	 * consistency (ombra.v1.Consistency value) and staleness bound. */
+	int nbd_consistency;
+	uint64_t nbd_staleness_ms;
 	struct rpc_tls tls;
 	bool use_tls;
 };

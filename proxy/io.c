@@ -2,18 +2,24 @@
  *
  * A request is split at segment boundaries into parts; each part is one
  * StoreService call (Read/Write) on one node, sent with rpc_channel_* on
- * the loop.  Reads go to the lowest-latency STRONG copy (primary or in-sync
- * replica, ranked by nodes_rank) and are widened to whole 4 KiB blocks;
- * writes and zeroes go to the segment's primary with its lease epoch and a
- * request id "<client id>/<segment>" that is reused on every retry, so a
- * retried write is applied once.  Flush sends StoreService.Flush to every
- * distinct primary of the volume.
+ * the loop.  Reads are widened to whole 4 KiB blocks and go to the copies
+ * route_plan() allows for their consistency (route.h: home copies, shadows,
+ * copy is asked with foreign_ok and its bound, and an answer whose
+ * watermark is below the asked min_version is treated as stale.  Writes
+ * and zeroes go to the segment's primary with its lease epoch, the
+ * volume's writer epoch (vlease.h, taken before the first part is sent)
+ * and a request id "<client id>/<segment>" that is reused on every retry,
+ * so a retried write is applied once.  Write answers and reads at the
+ * primary teach segver.h the segments' latest versions.  Flush sends
+ * StoreService.Flush to every distinct primary of the volume.
  *
  * Retries: FAILED_PRECONDITION (stale epoch, not a copy), UNAVAILABLE,
- * DEADLINE_EXCEEDED and connection failures are retried.  A read tries the
- * next copy at once; when every copy of the round failed, and for writes
- * at once, the part asks for a fresh shard map (volcache_refresh) and
- * retries after a backoff (50 ms doubling to 1 s) until IO_BUDGET_MS has
+ * DEADLINE_EXCEEDED and connection failures are retried; a foreign copy's
+ * failure of any kind only moves the read on.  A write refused for a stale
+ * writer epoch is not retried: the lease is lost (vlease_fenced()).  A
+ * read tries the next copy at once; when every copy of the round failed, and
+ * for writes at once, the part asks for a fresh shard map (volcache_refresh)
+ * and retries after a backoff (50 ms doubling to 1 s) until IO_BUDGET_MS has
  * passed since the part started; then it fails UNAVAILABLE with the last
  * node's message.  Any other status fails the part with the node's
  * message.  A request completes when every part has; its status is the
@@ -26,11 +32,15 @@
 #include <string.h>
 
 #include "access.h"
+#include "args.h"
 #include "log.h"
 #include "metrics.h"
+#include "pcache.h"
 #include "propagate.h"
 #include "proxy.h"
+#include "route.h"
 #include "store.pb-c.h"
+#include "vlease.h"
 #include "wtrack.h"
 
 #define IO_BLOCK 4096u
@@ -50,9 +60,11 @@ struct io_part {
 	uint64_t off, len; /* volume range (reads: as requested) */
 	uint64_t deadline_ms;
 	unsigned attempt;
-	uint64_t copies[IO_MAX_COPIES];
+	struct route_try tries[ROUTE_MAX_CANDS]; /* writes: the primary */
 	unsigned n_copies, next_copy;
-	uint64_t node; /* node of the call in flight */
+	uint64_t primary;	      /* reads: the segment's primary */
+	uint64_t wepoch, writes_sent; /* reads: segver facts at the send */
+	uint64_t node;		      /* node of the call in flight */
 	uint64_t sent_ns;
 	grpc_status_code last_code;
 	char last_msg[OMBRA_ERRMSG_LEN];
@@ -69,6 +81,8 @@ struct io_req {
 	uint8_t *rbuf;
 	const uint8_t *wbuf;
 	bool fua;
+	struct proxy_read_opts ro; /* reads */
+	uint64_t writer_epoch;	   /* writes: vlease epoch, 0 = none */
 	char reqid[80];
 	proxy_io_cb cb;
 	void *arg;
@@ -84,9 +98,13 @@ struct io_engine {
 	uv_timer_t timer;
 	struct io_part *retry; /* parts waiting for their due time */
 	bool stopped;
+	/* Read parts served, [local?][kind]; foreign copies that refused. */
+	struct metric *served[2][ROUTE_KINDS];
+	struct metric *foreign_refused;
 };
 
 static void part_send(struct io_part *pt);
+static void part_start(void *arg);
 static void on_timer(uv_timer_t *t);
 
 /* ------------------------------------------------------------ status */
@@ -171,6 +189,8 @@ static void part_done(struct io_part *pt, grpc_status_code code,
 	if (pt->done)
 		return;
 	pt->done = true;
+	if (code != GRPC_STATUS_OK && (r->op == IO_WRITE || r->op == IO_ZERO))
+		segver_write_failed(proxy_volume_segver(r->vol), pt->seg);
 	if (code != GRPC_STATUS_OK && r->st.code == GRPC_STATUS_OK) {
 		va_list ap;
 
@@ -345,6 +365,13 @@ static bool read_is_stale(struct io_part *pt,
 	return false;
 }
 
+/* The read's current attempt is at a foreign copy (shadow, cache). */
+static bool part_foreign(const struct io_part *pt)
+{
+	return pt->r->op == IO_READ && pt->n_copies > 0 &&
+	       pt->tries[pt->next_copy].foreign_ok;
+}
+
 /* Common reply handling: latency, node health; returns true if the caller
  * should go on with a successful reply. */
 static bool part_reply_check(struct io_part *pt, const struct rpc_status *st)
@@ -353,6 +380,7 @@ static bool part_reply_check(struct io_part *pt, const struct rpc_status *st)
 	double ms = (double)(uv_hrtime() - pt->sent_ns) / 1e6;
 	bool transport = st->code == GRPC_STATUS_UNAVAILABLE ||
 			 st->code == GRPC_STATUS_DEADLINE_EXCEEDED;
+	bool write = pt->r->op == IO_WRITE || pt->r->op == IO_ZERO;
 
 	nodes_inflight(p->nodes, pt->node, -1);
 	if (st->code == GRPC_STATUS_OK) {
@@ -369,6 +397,21 @@ static bool part_reply_check(struct io_part *pt, const struct rpc_status *st)
 	ombra_errmsg_printf(pt->last_msg, "node %s: %s: %s",
 			    nodes_address(p->nodes, pt->node),
 			    rpc_status_name(st->code), st->message);
+	/* Fenced: another proxy took the volume's writer lease since. */
+	if (write && st->code == GRPC_STATUS_FAILED_PRECONDITION &&
+	    strstr(st->message, "stale writer epoch") != NULL) {
+		vlease_fenced(pt->r->vol, st->message);
+		part_done(pt, st->code, "%s", pt->last_msg);
+		return false;
+	}
+	/* A foreign copy that cannot serve the read (stale, not present,
+	 * an older node that does not know foreign reads): the next. */
+	if (part_foreign(pt)) {
+		if (pt->r->e->foreign_refused != NULL)
+			metric_inc(pt->r->e->foreign_refused, 1);
+		part_next_copy(pt);
+		return false;
+	}
 	/* A copy that finds a range the proxy checked against the current
 	 * map "beyond volume size" has a stale view of the volume (just
 	 * resized): another copy may already know. */
@@ -383,6 +426,39 @@ static bool part_reply_check(struct io_part *pt, const struct rpc_status *st)
 	}
 	part_next_copy(pt);
 	return false;
+}
+
+/* A foreign answer must prove the bound it was asked for: its watermark
+ * (segment_version) at least the min_version (a node that ignores
+ * foreign_ok and answers from some other state fails this).  fills
+ * pt->last_msg. */
+static bool foreign_is_stale(struct io_part *pt,
+			     const Ombra__V1__StoreReadResponse *rr)
+{
+	const struct route_try *t = &pt->tries[pt->next_copy];
+
+	if (!t->foreign_ok || t->min_version == 0 ||
+	    rr->segment_version >= t->min_version)
+		return false;
+	ombra_errmsg_printf(pt->last_msg,
+			    "%s copy on node %s answered at version %" PRIu64
+			    ", below the %" PRIu64 " asked (stale copy)",
+			    route_kind_name(t->kind),
+			    nodes_address(pt->r->e->p->nodes, pt->node),
+			    rr->segment_version, t->min_version);
+	return true;
+}
+
+/* Count a served read part by locality and copy kind (/metrics). */
+static void read_served(struct io_part *pt)
+{
+	struct io_engine *e = pt->r->e;
+	const struct route_try *t = &pt->tries[pt->next_copy];
+	const char *region = nodes_region(e->p->nodes, pt->node);
+	int local = e->p->region != NULL && strcmp(region, e->p->region) == 0;
+
+	if (e->served[local][t->kind] != NULL)
+		metric_inc(e->served[local][t->kind], 1);
 }
 
 static void on_read(void *arg, const struct rpc_status *st,
@@ -405,11 +481,20 @@ static void on_read(void *arg, const struct rpc_status *st,
 			  a1 - a0);
 		return;
 	}
-	if (read_is_stale(pt, rr, a0)) {
+	if (read_is_stale(pt, rr, a0) || foreign_is_stale(pt, rr)) {
 		pt->last_code = GRPC_STATUS_FAILED_PRECONDITION;
+		if (part_foreign(pt) && r->e->foreign_refused != NULL)
+			metric_inc(r->e->foreign_refused, 1);
 		part_next_copy(pt);
 		return;
 	}
+	/* The primary's answer (never a foreign one) tells the segment's
+	 * latest version under the writer lease the read was sent under. */
+	if (pt->node == pt->primary && !rr->foreign)
+		segver_read_primary(proxy_volume_segver(r->vol), pt->wepoch,
+				    pt->seg, rr->segment_version,
+				    pt->writes_sent);
+	read_served(pt);
 	memcpy(r->rbuf + (pt->off - r->off), rr->data.data + (pt->off - a0),
 	       pt->len);
 	for (size_t i = 0; i < rr->n_block_versions; i++)
@@ -452,6 +537,8 @@ static void on_write(void *arg, const struct rpc_status *st,
 	else
 		wtrack_written(proxy_volume_wtrack(pt->r->vol), first, n,
 			       wr->version);
+	segver_write_acked(proxy_volume_segver(pt->r->vol), pt->r->writer_epoch,
+			   pt->seg, wr->version);
 	if (wr->version > pt->r->version)
 		pt->r->version = wr->version;
 	io_propagate(pt, wr);
@@ -471,10 +558,71 @@ static void on_flush(void *arg, const struct rpc_status *st,
 
 /* ------------------------------------------------------------ sending */
 
+/* Add n nodes of one kind to the candidates c (at most ROUTE_MAX_CANDS). */
+static unsigned cands_add(struct nodes *nodes, struct route_cand *c, unsigned k,
+			  const uint64_t *ids, unsigned n, enum route_kind kind)
+{
+	for (unsigned i = 0; i < n && k < ROUTE_MAX_CANDS; i++) {
+		c[k].node = ids[i];
+		c[k].kind = kind;
+		c[k].cost = nodes_expected_ms(nodes, ids[i]);
+		k++;
+	}
+	return k;
+}
+
+/* The read part's attempts for this round (route.h): home copies, and the
+ * foreign copies its consistency may use (shadows, the cache holder of
+ * the whole block range), by expected latency. */
+static unsigned read_plan(struct io_part *pt)
+{
+	struct io_req *r = pt->r;
+	struct proxy *p = r->e->p;
+	struct route_cand c[ROUTE_MAX_CANDS];
+	struct route_want w = {
+	    .level = (enum route_level)r->ro.consistency,
+	    .min_version = r->ro.min_version,
+	    .max_staleness_ms = r->ro.max_staleness_ms,
+	};
+	uint64_t ids[ROUTE_MAX_CANDS], epoch = 0, wepoch;
+	unsigned n, k;
+
+	n = proxy_volume_copies(r->vol, pt->seg, ids, IO_MAX_COPIES, &epoch);
+	if (n == 0)
+		return 0;
+	pt->primary = ids[0];
+	k = cands_add(p->nodes, c, 0, ids, n, ROUTE_HOME);
+	wepoch = vlease_valid_epoch(r->vol);
+	if (w.level == ROUTE_UNSPECIFIED || w.level == ROUTE_STRONG) {
+		w.level = ROUTE_STRONG;
+		w.writer_version =
+		    segver_latest(proxy_volume_segver(r->vol), wepoch, pt->seg);
+	}
+	if (w.level != ROUTE_STRONG || w.writer_version != 0) {
+		uint64_t s0 = pt->seg * proxy_volume_seg_size(r->vol);
+		uint64_t b0 = (pt->off - s0) / IO_BLOCK;
+		uint64_t b1 =
+		    (pt->off + pt->len - s0 + IO_BLOCK - 1) / IO_BLOCK;
+
+		n = proxy_volume_shadows(r->vol, pt->seg, ids,
+					 ROUTE_MAX_CANDS - k);
+		k = cands_add(p->nodes, c, k, ids, n, ROUTE_SHADOW);
+		if (p->pcache != NULL && b1 <= PCACHE_MAX_BLOCKS) {
+			ids[0] = pcache_lookup(
+			    p->pcache, proxy_volume_id(r->vol), pt->seg,
+			    (uint32_t)b0, (uint32_t)(b1 - b0));
+			if (ids[0] != 0)
+				k = cands_add(p->nodes, c, k, ids, 1,
+					      ROUTE_CACHE);
+		}
+	}
+	return route_plan(&w, c, k, pt->tries, ROUTE_MAX_CANDS);
+}
+
 static bool part_pick(struct io_part *pt)
 {
 	struct io_req *r = pt->r;
-	uint64_t epoch;
+	uint64_t ids[IO_MAX_COPIES], epoch;
 
 	if (r->op == IO_FLUSH) {
 		pt->node = pt->seg;
@@ -482,17 +630,19 @@ static bool part_pick(struct io_part *pt)
 	}
 
 	if (pt->n_copies == 0) {
-		pt->n_copies = proxy_volume_copies(r->vol, pt->seg, pt->copies,
-						   IO_MAX_COPIES, &epoch);
 		pt->next_copy = 0;
+		if (r->op == IO_READ) {
+			pt->n_copies = read_plan(pt);
+		} else if (proxy_volume_copies(r->vol, pt->seg, ids,
+					       IO_MAX_COPIES, &epoch) > 0) {
+			memset(&pt->tries[0], 0, sizeof(pt->tries[0]));
+			pt->tries[0].node = ids[0]; /* the primary only */
+			pt->n_copies = 1;
+		}
 		if (pt->n_copies == 0)
 			return false;
-		if (r->op == IO_READ)
-			nodes_rank(r->e->p->nodes, pt->copies, pt->n_copies);
-		else
-			pt->n_copies = 1; /* the primary only */
 	}
-	pt->node = pt->copies[pt->next_copy];
+	pt->node = pt->tries[pt->next_copy].node;
 	return true;
 }
 
@@ -508,6 +658,33 @@ static bool still_primary(struct io_part *pt)
 		if (ids[i] == pt->seg)
 			return true;
 	return false;
+}
+
+/* A STRONG read at a foreign copy asks for the segment's latest version
+ * as known now (a write acknowledged since the plan raised it); false
+ * (pt->last_msg says why) if the writer lease is no longer valid or the
+ * version no longer known. */
+static bool strong_foreign_bound(struct io_part *pt)
+{
+	struct io_req *r = pt->r;
+	struct route_try *t = &pt->tries[pt->next_copy];
+	uint64_t v;
+
+	if (!t->foreign_ok || (r->ro.consistency != ROUTE_STRONG &&
+			       r->ro.consistency != ROUTE_UNSPECIFIED))
+		return true;
+	v = segver_latest(proxy_volume_segver(r->vol),
+			  vlease_valid_epoch(r->vol), pt->seg);
+	if (v == 0) {
+		ombra_errmsg_printf(pt->last_msg,
+				    "writer lease of volume %s no longer "
+				    "valid: STRONG reads go home",
+				    proxy_volume_name(r->vol));
+		return false;
+	}
+	if (v > t->min_version)
+		t->min_version = v;
+	return true;
 }
 
 static void part_send(struct io_part *pt)
@@ -533,6 +710,16 @@ static void part_send(struct io_part *pt)
 		part_done(pt, GRPC_STATUS_OK, " ");
 		return;
 	}
+	/* A write under a lease that is no longer valid would be fenced
+	 * (or, worse, race the new writer): fail it with the reason. */
+	if (r->writer_epoch != 0 &&
+	    vlease_valid_epoch(r->vol) != r->writer_epoch) {
+		struct proxy_status why;
+
+		vlease_why(r->vol, &why);
+		part_done(pt, why.code, "%s", why.message);
+		return;
+	}
 	if (!part_pick(pt)) {
 		snprintf(pt->last_msg, sizeof(pt->last_msg),
 			 "segment %" PRIu64 " has no placement", pt->seg);
@@ -551,6 +738,10 @@ static void part_send(struct io_part *pt)
 		}
 		return;
 	}
+	if (r->op == IO_READ && !strong_foreign_bound(pt)) {
+		part_next_copy(pt);
+		return;
+	}
 	pt->sent_ns = uv_hrtime();
 	if (r->op == IO_READ) {
 		Ombra__V1__StoreReadRequest q =
@@ -564,6 +755,11 @@ static void part_send(struct io_part *pt)
 		q.segment_size_bytes = proxy_volume_seg_size(r->vol);
 		q.offset_bytes = a0;
 		q.length_bytes = a1 - a0;
+		q.foreign_ok = pt->tries[pt->next_copy].foreign_ok;
+		q.min_version = pt->tries[pt->next_copy].min_version;
+		q.max_staleness_ms = pt->tries[pt->next_copy].max_staleness_ms;
+		pt->wepoch = vlease_valid_epoch(r->vol);
+		pt->writes_sent = segver_writes(proxy_volume_segver(r->vol));
 		rv = rpc_channel_unary(
 		    ch, &ombra__v1__store_service__descriptor, "Read", &q.base,
 		    IO_CALL_MS, on_read, pt, NULL);
@@ -586,6 +782,7 @@ static void part_send(struct io_part *pt)
 		q.segment_index = pt->seg;
 		q.segment_size_bytes = proxy_volume_seg_size(r->vol);
 		q.lease_epoch = epoch;
+		q.writer_epoch = r->writer_epoch;
 		q.offset_bytes = pt->off;
 		q.fua = r->fua;
 		q.request_id = rid;
@@ -648,10 +845,29 @@ static void io_answer(struct proxy *p, proxy_io_cb cb, void *arg,
 	defer_call(p->defer, early_run, x);
 }
 
-/* Validate and split [off, off+len) into per-segment parts, then send. */
+/* vlease_cb: the write's lease is held (or refused): send the parts. */
+static void write_leased(void *arg, const struct proxy_status *st,
+			 uint64_t epoch)
+{
+	struct io_req *r = arg;
+
+	if (st->code != GRPC_STATUS_OK) {
+		r->st = *st;
+		req_finish(r); /* no part was sent */
+		return;
+	}
+	r->writer_epoch = epoch;
+	/* Through the loop: a part may finish (and free r) at once. */
+	for (unsigned i = 0; i < r->n_parts; i++)
+		defer_call(r->e->p->defer, part_start, &r->parts[i]);
+}
+
+/* Validate and split [off, off+len) into per-segment parts, then send
+ * (writes once the volume's writer lease is held).  ro: reads only. */
 static void io_submit(struct proxy_volume *vol, enum io_op op, uint64_t off,
 		      uint64_t len, void *rbuf, const void *wbuf, bool fua,
-		      const char *request_id, proxy_io_cb cb, void *arg)
+		      const struct proxy_read_opts *ro, const char *request_id,
+		      proxy_io_cb cb, void *arg)
 {
 	struct proxy *p = proxy_volume_proxy(vol);
 	uint64_t size = proxy_volume_size(vol);
@@ -687,6 +903,10 @@ static void io_submit(struct proxy_volume *vol, enum io_op op, uint64_t off,
 		io_answer(p, cb, arg, GRPC_STATUS_INVALID_ARGUMENT, msg);
 		return;
 	}
+	if (ro != NULL && !proxy_read_opts_check(ro, msg, sizeof(msg))) {
+		io_answer(p, cb, arg, GRPC_STATUS_INVALID_ARGUMENT, msg);
+		return;
+	}
 	if (len == 0 || seg_size == 0) {
 		io_answer(p, cb, arg, GRPC_STATUS_OK, "");
 		return;
@@ -710,6 +930,8 @@ static void io_submit(struct proxy_volume *vol, enum io_op op, uint64_t off,
 	r->rbuf = rbuf;
 	r->wbuf = wbuf;
 	r->fua = fua;
+	if (ro != NULL)
+		r->ro = *ro;
 	r->cb = cb;
 	r->arg = arg;
 	r->t0_ns = uv_hrtime();
@@ -731,27 +953,57 @@ static void io_submit(struct proxy_volume *vol, enum io_op op, uint64_t off,
 		access_note(p->access, proxy_volume_id(vol), s, op != IO_READ,
 			    pt->len);
 	}
+	if (op != IO_READ) {
+		vlease_acquire(vol, write_leased, r); /* answers via the loop */
+		return;
+	}
 	for (unsigned i = 0; i < r->n_parts; i++)
 		defer_call(p->defer, part_start, &r->parts[i]);
+}
+
+bool proxy_read_opts_check(const struct proxy_read_opts *o, char *errmsg,
+			   size_t len)
+{
+	return route_check(o->consistency, o->max_staleness_ms, o->min_version,
+			   errmsg, len);
 }
 
 void proxy_io_read(struct proxy_volume *vol, uint64_t off, uint64_t len,
 		   void *buf, proxy_io_cb cb, void *arg)
 {
-	io_submit(vol, IO_READ, off, len, buf, NULL, false, NULL, cb, arg);
+	const struct proxy_args *a = proxy_volume_proxy(vol)->args;
+	struct proxy_read_opts o = {ROUTE_STRONG, 0, 0};
+
+	if (a != NULL) {
+		o.consistency = a->nbd_consistency;
+		o.max_staleness_ms = a->nbd_staleness_ms;
+	}
+	io_submit(vol, IO_READ, off, len, buf, NULL, false, &o, NULL, cb, arg);
+}
+
+void proxy_io_read_opts(struct proxy_volume *vol, uint64_t off, uint64_t len,
+			void *buf, const struct proxy_read_opts *o,
+			proxy_io_cb cb, void *arg)
+{
+	static const struct proxy_read_opts strong = {ROUTE_STRONG, 0, 0};
+
+	io_submit(vol, IO_READ, off, len, buf, NULL, false,
+		  o != NULL ? o : &strong, NULL, cb, arg);
 }
 
 void proxy_io_write(struct proxy_volume *vol, uint64_t off, uint64_t len,
 		    const void *buf, bool fua, const char *request_id,
 		    proxy_io_cb cb, void *arg)
 {
-	io_submit(vol, IO_WRITE, off, len, NULL, buf, fua, request_id, cb, arg);
+	io_submit(vol, IO_WRITE, off, len, NULL, buf, fua, NULL, request_id, cb,
+		  arg);
 }
 
 void proxy_io_zero(struct proxy_volume *vol, uint64_t off, uint64_t len,
 		   bool fua, const char *request_id, proxy_io_cb cb, void *arg)
 {
-	io_submit(vol, IO_ZERO, off, len, NULL, NULL, fua, request_id, cb, arg);
+	io_submit(vol, IO_ZERO, off, len, NULL, NULL, fua, NULL, request_id, cb,
+		  arg);
 }
 
 void proxy_io_flush(struct proxy_volume *vol, proxy_io_cb cb, void *arg)
@@ -805,6 +1057,27 @@ int io_engine_create(struct proxy *p, struct io_engine **out, char *errmsg)
 		return OMBRA_ENOMEM;
 	}
 	e->p = p;
+	if (p->metrics != NULL) {
+		char labels[64];
+
+		for (int local = 0; local < 2; local++)
+			for (int k = 0; k < ROUTE_KINDS; k++) {
+				snprintf(labels, sizeof(labels),
+					 "where=\"%s\",copy=\"%s\"",
+					 local ? "local" : "remote",
+					 route_kind_name((enum route_kind)k));
+				e->served[local][k] = metrics_counter(
+				    p->metrics, "ombra_proxy_read_parts_total",
+				    "Read parts served, by the copy's region "
+				    "(local: this proxy's) and kind",
+				    labels);
+			}
+		e->foreign_refused = metrics_counter(
+		    p->metrics, "ombra_proxy_read_foreign_refused_total",
+		    "Read parts a foreign copy (shadow, cache) could not serve "
+		    "(stale, not present, unreachable): read elsewhere",
+		    NULL);
+	}
 	uv_timer_init(p->loop, &e->timer);
 	e->timer.data = e;
 	*out = e;

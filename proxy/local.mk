@@ -13,6 +13,7 @@ proxy_ombra_proxy_SOURCES = \
 	proxy/io.c \
 	proxy/wtrack.c proxy/wtrack.h \
 	proxy/pcache.c proxy/pcache.h \
+	proxy/vlease.c proxy/vlease.h \
 	proxy/propq.c proxy/propagate.c proxy/propagate.h \
 	proxy/access.c proxy/access_table.c proxy/access.h \
 	stored/crc.c stored/crc.h \

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Autoconf's config.h (PACKAGE_VERSION). */
 #include <config.h>
@@ -30,6 +31,7 @@
 #include "propagate.h"
 #include "proxy.h"
 #include "rpc.h"
+#include "vlease.h"
 
 struct daemon {
 	struct proxy p;
@@ -177,6 +179,9 @@ static void finish(struct daemon *d)
 	d->p.prop = NULL;
 	access_destroy(d->p.access);
 	d->p.access = NULL;
+	/* After the metad jobs drained (the lease releases among them). */
+	vlease_mgr_destroy(d->p.vlease);
+	d->p.vlease = NULL;
 	if (d->signals_ok) {
 		uv_close((uv_handle_t *)&d->sigint, on_handle_closed);
 		uv_close((uv_handle_t *)&d->sigterm, on_handle_closed);
@@ -250,6 +255,7 @@ static void daemon_shutdown(struct daemon *d)
 		io_engine_stop(p->io);
 	propagate_stop(p->prop);
 	access_stop(p->access);
+	vlease_mgr_stop(p->vlease); /* releases held writer leases */
 	d->closing = 1;
 	if (d->rpc != NULL) {
 		d->closing++;
@@ -272,9 +278,33 @@ static void on_signal(uv_signal_t *s, int signum)
 
 /* ------------------------------------------------------------ start-up */
 
+/* This proxy's writer-lease identity (docs/metad.md "Volume writer
+ * lease"): "<region>/<listen>", with this host's name for a wildcard or
+ * empty listen host; printable, no spaces, at most 128 bytes. */
+static void writer_identity(const struct proxy_args *a, char *out, size_t len)
+{
+	const char *colon = strrchr(a->listen, ':');
+	size_t hlen = colon != NULL ? (size_t)(colon - a->listen) : 0;
+	char host[64] = "";
+
+	if (colon != NULL &&
+	    (hlen == 0 || strncmp(a->listen, "0.0.0.0", hlen) == 0 ||
+	     strncmp(a->listen, "[::]", hlen) == 0) &&
+	    gethostname(host, sizeof(host) - 1) == 0)
+		snprintf(out, len, "%s/%s%s", a->region, host, colon);
+	else
+		snprintf(out, len, "%s/%s", a->region, a->listen);
+	for (char *c = out; *c != '\0'; c++)
+		if (*c <= ' ' || *c > '~')
+			*c = '_';
+	if (strlen(out) > 128)
+		out[128] = '\0';
+}
+
 static int daemon_start(struct daemon *d, char *errmsg)
 {
 	struct proxy *p = &d->p;
+	char holder[160];
 	int port = 0;
 	int rv;
 
@@ -295,6 +325,14 @@ static int daemon_start(struct daemon *d, char *errmsg)
 				(size_t)d->args.access_max_segments, &p->access,
 				errmsg)) != 0)
 		return rv;
+	writer_identity(&d->args, holder, sizeof(holder));
+	rv = vlease_mgr_create(p, d->args.single_writer,
+			       d->args.writer_lease_ms, d->args.writer_idle_ms,
+			       holder, &p->vlease, errmsg);
+	if (rv != 0)
+		return rv;
+	log_info("single-writer volumes: %s (writer identity %s)",
+		 d->args.single_writer ? "on" : "off", holder);
 	if (p->pcache == NULL &&
 	    pcache_create((size_t)d->args.pcache_segments, &p->pcache) != 0) {
 		ombra_errmsg_printf(errmsg, "prefetch cache table: out of "
@@ -381,6 +419,7 @@ int main(int argc, char **argv)
 	}
 	d.p.loop = &d.loop;
 	d.p.region = d.args.region;
+	d.p.args = &d.args;
 	d.p.tls = d.args.use_tls ? &d.args.tls : NULL;
 	rv = daemon_start(&d, errmsg);
 	if (rv != 0) {

@@ -38,6 +38,7 @@ static void nbd_conn_free(struct nbd_conn *c)
 	struct nbd_server *s = c->srv;
 
 	if (c->vol != NULL) {
+		proxy_volume_attach(c->vol, -1);
 		proxy_volume_release(c->vol);
 	}
 	if (c->prev != NULL) {

@@ -183,6 +183,8 @@ static void nbd_opt_open_cb(void *arg, const struct proxy_status *st,
 		free(c->opt_data);
 		c->opt_data = NULL;
 		c->vol = vol;
+		/* Read-write attach: the volume's writer lease (vlease.h). */
+		proxy_volume_attach(vol, +1);
 		log_info("nbd %s: export %s (%llu bytes) attached", c->peer,
 			 c->export_name,
 			 (unsigned long long)proxy_volume_size(vol));

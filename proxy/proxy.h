@@ -11,6 +11,10 @@
  *   watch.c           the AdminService.Watch stream on its own thread
  *   nodes.c           stored nodes: channels, latency EWMA, probes, health
  *   io.c              the engine: proxy_io_* (proxy_io.h), splits and retries
+ *   route.c           copy choice per read part by consistency (route.h)
+ *   route_lat.c       per-node latency estimator (route_lat.h)
+ *   segver.c          latest segment versions under a writer lease
+ *   vlease.c          volume writer leases, single-writer volumes
  *   propagate.c       acknowledged writes -> shadows and cache holders
  *                     (propagate.h; the queue itself is propq.c)
  *   access.c          per-segment access counts -> metad (access.h)
@@ -40,6 +44,8 @@ struct io_engine;
 struct pcache;
 struct propagate;
 struct access_stats;
+struct vlease_mgr;
+struct proxy_args;
 
 /* Counters and histograms of the data path (created once at start). */
 struct proxy_metrics {
@@ -66,6 +72,8 @@ struct proxy {
 	struct pcache *pcache;
 	struct propagate *prop;	     /* propagate.h */
 	struct access_stats *access; /* access.h */
+	struct vlease_mgr *vlease;   /* writer leases (vlease.h) */
+	const struct proxy_args *args; /* the command line (args.h) */
 	bool stopping;
 };
 

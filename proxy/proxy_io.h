@@ -3,8 +3,8 @@
  * use to reach volume data.  It resolves a volume by name (cached volume
  * record and shard map, kept current by metad's Watch stream), splits I/O
  * at segment boundaries, sends writes to each segment's primary with its
- * lease epoch, reads from the lowest-latency STRONG copy (primary or in-sync
- * replica), and retries on a refreshed shard map when a node refuses
+ * lease epoch, reads from the lowest-latency copy the read's consistency
+ * allows (route.h), and retries on a refreshed shard map when a node refuses
  * (FAILED_PRECONDITION: stale epoch / not an in-sync copy) or is
  * unreachable.
  *
@@ -65,6 +65,13 @@ typedef void (*proxy_list_cb)(void *arg, const struct proxy_status *st,
 			      const char *const *names, const uint64_t *sizes,
 			      size_t n);
 
+/* A block-device client attached vol read-write (delta +1: take the
+ * volume's writer lease now rather than at the first write, and keep it
+ * while attached) or detached (-1: the last detach releases it).  No-op
+ * with single-writer volumes off.  Never fails: a lease that cannot be
+ * taken is logged, and writes then fail with the reason. */
+void proxy_volume_attach(struct proxy_volume *vol, int delta);
+
 /* Every volume in the cluster (for NBD_OPT_LIST). */
 void proxy_volume_list(struct proxy *p, proxy_list_cb cb, void *arg);
 
@@ -74,14 +81,45 @@ typedef void (*proxy_io_cb)(void *arg, const struct proxy_status *st,
 			    uint64_t version);
 
 /* Read len bytes at off into buf (len bytes, caller-owned, must stay valid
- * until cb).  len 0 succeeds at once (still through cb). */
+ * until cb) at the proxy's block-device consistency (--nbd-consistency,
+ * STRONG by default).  len 0 succeeds at once (still through cb). */
 void proxy_io_read(struct proxy_volume *vol, uint64_t off, uint64_t len,
 		   void *buf, proxy_io_cb cb, void *arg);
 
+/* What a read may return (ReadRequest.consistency and its bounds,
+ * docs/proxy.md "Routing and consistency"): consistency is the raw
+ * ombra.v1.Consistency value (0 = STRONG); max_staleness_ms and
+ * min_version (a WriteResponse.version_token) apply to BOUNDED only. */
+struct proxy_read_opts {
+	int consistency;
+	uint64_t max_staleness_ms;
+	uint64_t min_version;
+};
+
+/* true if o is valid; otherwise false with errmsg (len bytes) saying why
+ * (answered INVALID_ARGUMENT). */
+bool proxy_read_opts_check(const struct proxy_read_opts *o, char *errmsg,
+			   size_t len);
+
+/* proxy_io_read() at the consistency o (copied; NULL = STRONG; checked
+ * with proxy_read_opts_check(), INVALID_ARGUMENT through cb otherwise).
+ * STRONG reads go to home copies (and, while this proxy holds the
+ * volume's writer lease, to foreign copies at the segment's latest
+ * version); BOUNDED and EVENTUAL reads may be served by shadows and cache
+ * entries, the nearest first. */
+void proxy_io_read_opts(struct proxy_volume *vol, uint64_t off, uint64_t len,
+			void *buf, const struct proxy_read_opts *o,
+			proxy_io_cb cb, void *arg);
+
 /* Write len bytes from buf (caller-owned until cb).  Acknowledged (OK) only
  * when durable on the primary and every in-sync replica; fua is implied and
- * accepted.  request_id: NULL (the engine makes one) or the client's id,
- * reused on retries so a retried write is not applied twice. */
+ * accepted.  With single-writer volumes (vlease.h) the first write takes
+ * the volume's writer lease and every write carries its epoch; a write
+ * fails FAILED_PRECONDITION (another proxy holds the lease, or a node
+ * fenced this one) or UNAVAILABLE (the lease expired, metad unreachable)
+ * while this proxy does not hold it.  request_id: NULL (the engine makes one)
+ * or the client's id, reused on retries so a retried write is not applied
+ * twice. */
 void proxy_io_write(struct proxy_volume *vol, uint64_t off, uint64_t len,
 		    const void *buf, bool fua, const char *request_id,
 		    proxy_io_cb cb, void *arg);

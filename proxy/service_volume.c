@@ -148,8 +148,9 @@ struct dp {
 	uint64_t off, len;
 	const uint8_t *wdata;
 	bool fua;
-	const char *request_id; /* owned by the call's request */
-	uint8_t *buf;		/* reads */
+	const char *request_id;	   /* owned by the call's request */
+	uint8_t *buf;		   /* reads */
+	struct proxy_read_opts ro; /* reads: consistency */
 	struct proxy_volume *vol;
 	bool refreshed; /* the map was refetched once for a range check */
 };
@@ -258,7 +259,8 @@ static void dp_run(struct dp *d)
 			dp_free(d);
 			return;
 		}
-		proxy_io_read(vol, d->off, d->len, d->buf, dp_io_done, d);
+		proxy_io_read_opts(vol, d->off, d->len, d->buf, &d->ro,
+				   dp_io_done, d);
 		break;
 	case DP_WRITE:
 		proxy_io_write(vol, d->off, d->len, d->wdata, d->fua,
@@ -288,10 +290,12 @@ static void dp_opened(void *arg, const struct proxy_status *st,
 	dp_run(d);
 }
 
-/* Checks shared by every data-path call; starts the open on success. */
+/* Checks shared by every data-path call; starts the open on success.
+ * ro: reads' consistency (copied), NULL otherwise. */
 static void dp_start(struct proxy *p, struct rpc_call *call, enum dp_op op,
 		     const char *volume, uint64_t off, uint64_t len,
-		     const uint8_t *wdata, bool fua, const char *request_id)
+		     const uint8_t *wdata, bool fua, const char *request_id,
+		     const struct proxy_read_opts *ro)
 {
 	struct dp *d;
 
@@ -328,6 +332,8 @@ static void dp_start(struct proxy *p, struct rpc_call *call, enum dp_op op,
 	d->wdata = wdata;
 	d->fua = fua;
 	d->request_id = request_id;
+	if (ro != NULL)
+		d->ro = *ro;
 	proxy_volume_open(p, volume, dp_opened, d);
 }
 
@@ -335,11 +341,20 @@ static void h_read(struct rpc_call *call, const ProtobufCMessage *req,
 		   void *data)
 {
 	const Ombra__V1__ReadRequest *r = (const Ombra__V1__ReadRequest *)req;
+	struct proxy_read_opts ro = {
+	    .consistency = (int)r->consistency,
+	    .max_staleness_ms = r->max_staleness_ms,
+	    .min_version = r->min_version,
+	};
+	char msg[OMBRA_ERRMSG_LEN];
 
-	/* Every consistency level is served STRONG for now (the strongest
-	 * satisfies them all). */
+	/* The level decides which copies may answer (proxy_io.h). */
+	if (!proxy_read_opts_check(&ro, msg, sizeof(msg))) {
+		rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT, "%s", msg);
+		return;
+	}
 	dp_start(data, call, DP_READ, r->volume, r->offset_bytes,
-		 r->length_bytes, NULL, false, NULL);
+		 r->length_bytes, NULL, false, NULL, &ro);
 }
 
 static void h_write(struct rpc_call *call, const ProtobufCMessage *req,
@@ -353,7 +368,7 @@ static void h_write(struct rpc_call *call, const ProtobufCMessage *req,
 		return;
 	}
 	dp_start(data, call, DP_WRITE, r->volume, r->offset_bytes, r->data.len,
-		 r->data.data, r->fua, r->request_id);
+		 r->data.data, r->fua, r->request_id, NULL);
 }
 
 static void h_flush(struct rpc_call *call, const ProtobufCMessage *req,
@@ -361,7 +376,8 @@ static void h_flush(struct rpc_call *call, const ProtobufCMessage *req,
 {
 	const Ombra__V1__FlushRequest *r = (const Ombra__V1__FlushRequest *)req;
 
-	dp_start(data, call, DP_FLUSH, r->volume, 0, 0, NULL, false, NULL);
+	dp_start(data, call, DP_FLUSH, r->volume, 0, 0, NULL, false, NULL,
+		 NULL);
 }
 
 static void h_trim(struct rpc_call *call, const ProtobufCMessage *req,
@@ -370,7 +386,7 @@ static void h_trim(struct rpc_call *call, const ProtobufCMessage *req,
 	const Ombra__V1__TrimRequest *r = (const Ombra__V1__TrimRequest *)req;
 
 	dp_start(data, call, DP_TRIM, r->volume, r->offset_bytes,
-		 r->length_bytes, NULL, false, r->request_id);
+		 r->length_bytes, NULL, false, r->request_id, NULL);
 }
 
 /* ------------------------------------------------------------ prefetch */

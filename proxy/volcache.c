@@ -24,6 +24,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy.h"
+#include "vlease.h"
 #include "wtrack.h"
 
 /* Pages of the shard map: the metad maximum per call. */
@@ -68,6 +69,7 @@ struct proxy_volume {
 	bool loaded, deleted, in_cache;
 	bool fetching, again;
 	struct wtrack wt;
+	struct vlease vl; /* writer lease and segment versions (vlease.h) */
 	struct waiter *cur, *pending; /* this fetch's / the next fetch's */
 	struct proxy_volume *prev, *next;
 };
@@ -110,6 +112,11 @@ uint64_t proxy_volume_segments(const struct proxy_volume *vol)
 struct wtrack *proxy_volume_wtrack(struct proxy_volume *vol)
 {
 	return &vol->wt;
+}
+
+struct vlease *proxy_volume_vlease(struct proxy_volume *vol)
+{
+	return &vol->vl;
 }
 
 struct proxy *proxy_volume_proxy(const struct proxy_volume *vol)
@@ -204,6 +211,7 @@ void proxy_volume_release(struct proxy_volume *vol)
 		return;
 	vol_unlink(vol);
 	wtrack_reset(&vol->wt);
+	vlease_volume_free(&vol->vl);
 	free(vol->segs);
 	free(vol->reps);
 	free(vol->name);
@@ -437,8 +445,11 @@ static void fetch_apply(struct proxy_volume *vol, struct fetch *f)
 	vol->reps = f->reps;
 	f->segs = NULL;
 	f->reps = NULL;
-	if (vol->id != f->id)
-		wtrack_reset(&vol->wt); /* re-created under the same name */
+	if (vol->id != f->id) {
+		/* Re-created under the same name: forget what was known. */
+		wtrack_reset(&vol->wt);
+		segver_reset(&vol->vl.sv, 0);
+	}
 	vol->id = f->id;
 	vol->size = f->size;
 	vol->seg_size = f->seg_size;

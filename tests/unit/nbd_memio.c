@@ -283,6 +283,13 @@ void proxy_volume_open(struct proxy *p, const char *name, proxy_open_cb cb,
 	memio_call_go(call);
 }
 
+/* No writer leases in the fake: attachments change nothing. */
+void proxy_volume_attach(struct proxy_volume *vol, int delta)
+{
+	(void)vol;
+	(void)delta;
+}
+
 void proxy_volume_release(struct proxy_volume *vol)
 {
 	atomic_fetch_sub(&vol->p->refs, 1);
