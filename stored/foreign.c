@@ -7,7 +7,9 @@
  * evicted copy's blocks stay in the store (never served: only records
  * make data servable) until the volume holds no foreign copy here and
  * this node holds no home copy of it; then segstore_delete_volume()
- * removes the volume's data.  The cache capacity therefore bounds the
+ * removes the volume's data.  While that deletion runs no pull into the
+ * volume starts (foreign_reclaiming()), so nothing pulled is deleted
+ * after being marked present.  The cache capacity therefore bounds the
  * bytes held by live cache entries, not the disk space of their
  * leftovers.
  *
@@ -141,7 +143,19 @@ struct reclaim {
 	uint64_t vol;
 	int rv;
 	char errmsg[OMBRA_ERRMSG_LEN];
+	struct reclaim *next; /* sd->fg.reclaims */
 };
+
+bool foreign_reclaiming(struct stored *sd, uint64_t vol)
+{
+	for (const struct reclaim *r = sd->fg.reclaims; r != NULL;
+	     r = r->next) {
+		if (r->vol == vol) {
+			return true;
+		}
+	}
+	return false;
+}
 
 static void reclaim_work(void *arg)
 {
@@ -154,6 +168,13 @@ static void reclaim_done(void *arg)
 {
 	struct reclaim *r = arg;
 
+	for (struct reclaim **p = &r->sd->fg.reclaims; *p != NULL;
+	     p = &(*p)->next) {
+		if (*p == r) {
+			*p = r->next;
+			break;
+		}
+	}
 	if (r->rv != 0) {
 		log_warn("volume %llu: deleting the data of dropped foreign "
 			 "copies: %s",
@@ -188,6 +209,7 @@ static void maybe_reclaim(struct stored *sd, uint64_t vol)
 	/* Only a volume homed elsewhere of which this node holds no home
 	 * copy (a region failover may have made it one). */
 	if (sd->stopping || v == NULL || volume_has_copies(sd, vol) ||
+	    foreign_reclaiming(sd, vol) ||
 	    sm_volume_has_home_role(v, sd->node_id) ||
 	    strcmp(v->home_region, sd->cfg.region) == 0) {
 		return;
@@ -202,7 +224,10 @@ static void maybe_reclaim(struct stored *sd, uint64_t vol)
 	if (work_submit(sd, reclaim_work, reclaim_done, r) != 0) {
 		stored_call_end(sd);
 		free(r);
+		return;
 	}
+	r->next = sd->fg.reclaims;
+	sd->fg.reclaims = r;
 }
 
 void foreign_remove(struct stored *sd, struct fcent *e)

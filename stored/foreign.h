@@ -53,6 +53,9 @@ struct fcent *foreign_get(struct stored *sd, uint64_t vol, uint64_t seg,
  * holds no home copy of the volume, the volume's data is deleted from the
  * store in the background (space reclaimed). */
 void foreign_remove(struct stored *sd, struct fcent *e);
+/* True while the data of vol's dropped foreign copies is being deleted
+ * (no pull into vol may start then: its blocks could be deleted). */
+bool foreign_reclaiming(struct stored *sd, uint64_t vol);
 /* Call fn on every record (fn may remove the record it is given). */
 void foreign_each(struct stored *sd,
 		  void (*fn)(struct stored *sd, struct fcent *e, void *arg),

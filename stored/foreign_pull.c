@@ -274,6 +274,14 @@ void foreign_pull(struct stored *sd, struct fcent *e, uint32_t first,
 			fp_add_cand(p, s->rep[i]);
 		}
 	}
+	if (foreign_reclaiming(sd, p->vol)) {
+		ombra_errmsg_printf(p->errmsg,
+				    "the data of volume %llu's dropped foreign "
+				    "copies is being deleted here; retry",
+				    (unsigned long long)p->vol);
+		fp_finish(p, OMBRA_EUNAVAIL);
+		return;
+	}
 	if (p->n_cand == 0 || n == 0) {
 		ombra_errmsg_printf(p->errmsg,
 				    n == 0 ? "nothing to pull"

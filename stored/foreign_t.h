@@ -10,6 +10,8 @@
 
 #include "foreign_logic.h"
 
+struct reclaim;
+
 struct fcent {
 	struct fc_copy c;
 	uint64_t gen;	  /* unique per record: a read checks it is the same */
@@ -29,10 +31,11 @@ struct foreign {
 	uint64_t next_gen;
 	uv_timer_t timer; /* foreign_shadow.c: shadows, fill, anti-entropy */
 	bool timer_open;
-	bool scan_running;     /* ListVolumes for shadow volumes in flight */
-	uint64_t last_list_ms; /* loop ms of the last ListVolumes */
-	bool fill_running;     /* one shadow segment filled at a time */
-	uv_timer_t fill_timer; /* paces the fill */
+	bool scan_running;	  /* ListVolumes for shadow volumes in flight */
+	uint64_t last_list_ms;	  /* loop ms of the last ListVolumes */
+	bool fill_running;	  /* one shadow segment filled at a time */
+	uv_timer_t fill_timer;	  /* paces the fill */
+	struct reclaim *reclaims; /* volume data deletions in flight */
 };
 
 #endif
