@@ -58,6 +58,54 @@ static bool clear_present(struct fc_copy *c, uint32_t b)
 	return true;
 }
 
+bool fc_next_missing(const struct fc_copy *c, uint32_t max, uint32_t *first,
+		     uint32_t *n)
+{
+	uint32_t b = 0, k = 0;
+
+	while (b < c->n_blocks && fc_present(c, b)) {
+		b++;
+	}
+	while (b + k < c->n_blocks && k < max && !fc_present(c, b + k)) {
+		k++;
+	}
+	*first = b;
+	*n = k;
+	return k > 0;
+}
+
+bool fc_behind_range(const struct fc_copy *c, const uint64_t *primary,
+		     const uint64_t *local, uint32_t n, uint32_t *lo,
+		     uint32_t *hi)
+{
+	bool any = false;
+
+	for (uint32_t i = 0; i < n && i < c->n_blocks; i++) {
+		if (fc_present(c, i) && primary[i] > local[i]) {
+			if (!any) {
+				*lo = i;
+			}
+			*hi = i;
+			any = true;
+		}
+	}
+	return any;
+}
+
+bool fc_ae_confirm(struct fc_copy *c, const uint64_t *present_then, uint64_t v,
+		   uint64_t asked_ms)
+{
+	for (size_t i = 0; i < FC_MAX_BLOCKS / 64; i++) {
+		if ((c->present[i] & ~present_then[i]) != 0) {
+			return false;
+		}
+	}
+	if (v >= c->watermark) {
+		fc_confirmed(c, v, asked_ms);
+	}
+	return true;
+}
+
 void fc_primary_seen(struct fc_copy *c, uint64_t v, uint64_t now_ms)
 {
 	if (v > c->primary_version) {

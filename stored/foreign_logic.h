@@ -79,6 +79,27 @@ bool fc_propagated(struct fc_copy *c, uint64_t prev, uint64_t version,
  * watermark becomes v and the copy is confirmed at asked_ms. */
 void fc_confirmed(struct fc_copy *c, uint64_t v, uint64_t asked_ms);
 
+/* Fill: the first run of missing blocks, at most max long, in *first and
+ * *n; false when every block is present. */
+bool fc_next_missing(const struct fc_copy *c, uint32_t max, uint32_t *first,
+		     uint32_t *n);
+
+/* Anti-entropy comparison: the smallest range [*lo, *hi] covering every
+ * present block whose version at the primary (primary[i], n entries)
+ * is newer than ours (local[i]); false when there is none. */
+bool fc_behind_range(const struct fc_copy *c, const uint64_t *primary,
+		     const uint64_t *local, uint32_t n, uint32_t *lo,
+		     uint32_t *hi);
+
+/* End of an anti-entropy round: present_then is the present bitmap when
+ * the block versions were compared (and the behind blocks then pulled);
+ * the primary's version was v when asked at asked_ms.  When no block
+ * became present since (it could be older than v), fc_confirmed(v) if v
+ * is not below the watermark (propagation may already have moved it
+ * further) and true; else nothing changes and false (retry). */
+bool fc_ae_confirm(struct fc_copy *c, const uint64_t *present_then, uint64_t v,
+		   uint64_t asked_ms);
+
 /* Remember the primary's highest version (for lag); never goes back. */
 void fc_primary_seen(struct fc_copy *c, uint64_t v, uint64_t now_ms);
 

@@ -292,15 +292,10 @@ static void fill_next(struct stored *sd)
 	if (p.e == NULL) {
 		return;
 	}
-	while (fc_present(&p.e->c, first)) {
-		first++;
-	}
-	while (first + n < p.e->c.n_blocks && n < FOREIGN_FILL_BLOCKS &&
-	       !fc_present(&p.e->c, first + n)) {
-		n++;
-	}
 	f = calloc(1, sizeof(*f));
-	if (f == NULL) {
+	if (f == NULL ||
+	    !fc_next_missing(&p.e->c, FOREIGN_FILL_BLOCKS, &first, &n)) {
+		free(f);
 		return;
 	}
 	v = sm_find(&sd->maps, p.e->c.vol);
@@ -377,14 +372,10 @@ static void ae_pulled(void *arg, int rv, const char *errmsg, uint64_t pulled,
 	}
 	/* A block made present by another pull since the comparison may
 	 * be older than V: confirm only what was compared. */
-	for (size_t i = 0; i < FC_MAX_BLOCKS / 64; i++) {
-		if ((e->c.present[i] & ~a->present[i]) != 0 || e->pulls > 0) {
-			ae_finish(a, "blocks pulled meanwhile, retried");
-			return;
-		}
-	}
-	if (a->version >= e->c.watermark) {
-		fc_confirmed(&e->c, a->version, a->asked_ms);
+	if (e->pulls > 0 ||
+	    !fc_ae_confirm(&e->c, a->present, a->version, a->asked_ms)) {
+		ae_finish(a, "blocks pulled meanwhile, retried");
+		return;
 	}
 	ae_finish(a, NULL);
 }
@@ -404,21 +395,15 @@ static void ae_compared(void *arg)
 {
 	struct ae *a = arg;
 	struct fcent *e = ae_record(a);
-	uint32_t lo = UINT32_MAX, hi = 0;
+	uint32_t lo = 0, hi = 0;
 
 	if (e == NULL || a->sd->stopping) {
 		ae_finish(a, "copy dropped");
 		return;
 	}
 	memcpy(a->present, e->c.present, sizeof(a->present));
-	for (uint32_t i = 0; i < a->n_pv && i < e->c.n_blocks; i++) {
-		if (fc_present(&e->c, i) && a->pv[i] > a->lv[i]) {
-			lo = i < lo ? i : lo;
-			hi = i;
-		}
-	}
 	fc_primary_seen(&e->c, a->version, a->asked_ms);
-	if (lo == UINT32_MAX) {
+	if (!fc_behind_range(&e->c, a->pv, a->lv, a->n_pv, &lo, &hi)) {
 		ae_pulled(a, 0, "", 0, 0);
 		return;
 	}

@@ -182,8 +182,12 @@ static void pull_mapped(void *arg, int rv)
 	if ((e == NULL || e->c.kind == FC_CACHE) && kind == FC_CACHE &&
 	    foreign_cache_room(sd, missing, e) != 0) {
 		snprintf(msg, sizeof(msg),
-			 "cache full: %llu bytes needed, capacity %llu bytes "
-			 "(--cache-bytes) held by entries being pulled",
+			 missing > sd->cfg.cache_bytes
+			     ? "cache full: %llu bytes needed, more than the "
+			       "whole capacity of %llu bytes (--cache-bytes)"
+			     : "cache full: %llu bytes needed, the capacity of "
+			       "%llu bytes (--cache-bytes) is held by entries "
+			       "being pulled",
 			 (unsigned long long)missing,
 			 (unsigned long long)sd->cfg.cache_bytes);
 		cop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);

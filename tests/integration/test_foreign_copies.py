@@ -37,9 +37,16 @@ metad places a shadow of each segment in r2:
 - once the reads stop and metad removes the idle shadows, the nodes drop
   their copies.
 
+Last, a third stored joins r2 with --cache-bytes 128KiB: pulls beyond
+the capacity evict the least recently used cache entry (ListCopies shows
+which), and a pull larger than the capacity is refused
+RESOURCE_EXHAUSTED.
+
 Fails (exit 1) with the step, what was seen and the process logs."""
 
 import os
+import socket
+import subprocess
 import sys
 
 import grpc
@@ -243,7 +250,85 @@ def main():
             ot.expect(d.dropped_bytes == 0, "dropping nothing dropped %d", d.dropped_bytes)
 
         shadow_steps(c, vol)
+        cache_steps(c, vol)
         c.check_sanitizers()
+
+
+def free_port():
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
+def cache_steps(c, vol):
+    """A third stored in r2 with --cache-bytes 128KiB: least recently used
+    cache entries are evicted to make room; a pull larger than the whole
+    capacity is refused RESOURCE_EXHAUSTED."""
+    s = oc.stubs().store
+    d = os.path.join(c.cdir, "r2-cache")
+    for sub in ("data", "fast"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    addr = "127.0.0.1:%d" % free_port()
+    argv = [ot.find_binary("ombra-stored", "stored"), "--name", "r2-cache",
+            "--region", "r2", "--listen", addr, "--metad", c.metad_endpoints,
+            "--data-dir", os.path.join(d, "data"),
+            "--tier", "fast:%s:1GiB" % os.path.join(d, "fast"), "--cache-bytes", "128KiB"]
+    with open(os.path.join(d, "r2-cache.log"), "ab") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    node = c.store_stub(addr)
+    try:
+        def pull(seg, off, length):
+            return node.Pull(s.PullRequest(volume_id=vol.id, segment_index=seg,
+                                           offset_bytes=off, length_bytes=length,
+                                           kind=s.COPY_CACHE), timeout=20)
+
+        def copies():
+            lc = node.ListCopies(s.ListCopiesRequest(volume_id=vol.id), timeout=5)
+            return lc, {ci.segment_index: ci for ci in lc.copies}
+
+        with ot.step("a stored in r2 with --cache-bytes 128KiB starts"):
+            def serving():
+                try:
+                    return pull(0, 0, 64 * 1024)
+                except grpc.RpcError as e:
+                    if e.code() != grpc.StatusCode.UNAVAILABLE:
+                        raise
+                    return None
+            ot.wait_until(serving, 30, "the new stored to serve a Pull", interval=0.3)
+            lc, _ = copies()
+            ot.expect(lc.cache_capacity_bytes == 128 * 1024, "capacity %d",
+                      lc.cache_capacity_bytes)
+
+        with ot.step("least recently used cache entries are evicted for room"):
+            pull(1, 0, 64 * 1024)
+            node.Read(s.StoreReadRequest(volume_id=vol.id, segment_index=0,
+                                         offset_bytes=0, length_bytes=BLOCK,
+                                         foreign_ok=True), timeout=10)
+            lc, cps = copies()
+            ot.expect(lc.cache_bytes == 128 * 1024 and set(cps) == {0, 1},
+                      "before eviction: %d bytes, %s", lc.cache_bytes, cps)
+            pull(0, 64 * 1024, 64 * 1024)  # segment 1 was used last: evicted
+            lc, cps = copies()
+            ot.expect(set(cps) == {0} and cps[0].present_blocks == 32 and
+                      lc.cache_bytes == 128 * 1024,
+                      "after eviction: %d bytes, %s", lc.cache_bytes, cps)
+            code, msg = code_of(lambda: node.Read(s.StoreReadRequest(
+                volume_id=vol.id, segment_index=1, offset_bytes=MIB, length_bytes=BLOCK,
+                foreign_ok=True), timeout=10))
+            ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION, "evicted entry: %s %s",
+                      code, msg)
+            code, msg = code_of(lambda: pull(1, 0, 256 * 1024))
+            ot.log("pull above the capacity: %s %s", code, msg)
+            ot.expect(code == grpc.StatusCode.RESOURCE_EXHAUSTED and "cache" in msg,
+                      "pull above the capacity: %s %s", code, msg)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    ot.expect(proc.returncode == 0, "the extra stored exited with %s", proc.returncode)
 
 
 def shadow_steps(c, fvol):

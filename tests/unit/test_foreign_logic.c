@@ -1,7 +1,8 @@
 /* test_foreign_logic.c: the watermark and present-block rules of foreign
  * copies (stored/foreign_logic.c, docs/shadows.md): pulls into an empty
  * and a non-empty copy, propagation in chain order, out of order, with
- * a gap and with invalidated partial blocks, anti-entropy, drops, lag,
+ * a gap and with invalidated partial blocks, anti-entropy (which blocks
+ * are behind, when a round may confirm), fill runs, drops, lag,
  * and every reason a foreign read is refused.  Also the request-id LRU
  * remembering a write's prev_version (stored/wlogic.c).
  *
@@ -167,6 +168,69 @@ static void test_check_read(void **state)
 	assert_int_equal(c.last_read_ms, 1900);
 }
 
+static void test_fill_runs(void **state)
+{
+	struct fc_copy c;
+	uint32_t first = 99, n = 99;
+
+	(void)state;
+	fc_init(&c, 1, 0, FC_SHADOW, 10, 0);
+	assert_true(fc_next_missing(&c, 4, &first, &n));
+	assert_int_equal(first, 0);
+	assert_int_equal(n, 4);
+	fc_pulled(&c, 0, 4, V(2), 10);
+	fc_pulled(&c, 6, 1, V(2), 10);
+	assert_true(fc_next_missing(&c, 64, &first, &n));
+	assert_int_equal(first, 4); /* 4, 5: stops at the present 6 */
+	assert_int_equal(n, 2);
+	fc_pulled(&c, 4, 2, V(2), 10);
+	assert_true(fc_next_missing(&c, 64, &first, &n));
+	assert_int_equal(first, 7);
+	assert_int_equal(n, 3); /* up to the segment's end */
+	fc_pulled(&c, 7, 3, V(2), 10);
+	assert_false(fc_next_missing(&c, 64, &first, &n));
+}
+
+static void test_anti_entropy(void **state)
+{
+	struct fc_copy c;
+	uint64_t prim[8] = {V(5), V(2), V(7), 0, V(1), V(6), 0, 0};
+	uint64_t loc[8] = {V(5), V(2), V(3), 0, V(1), V(4), 0, 0};
+	uint64_t then[FC_MAX_BLOCKS / 64];
+	uint32_t lo = 0, hi = 0;
+
+	(void)state;
+	fc_init(&c, 1, 0, FC_SHADOW, 8, 0);
+	fc_pulled(&c, 0, 2, V(5), 100);
+	fc_pulled(&c, 4, 1, V(5), 100);
+	/* Only present blocks count: 2 and 5 are newer at the primary but
+	 * not held, 0/1/4 are current. */
+	assert_false(fc_behind_range(&c, prim, loc, 8, &lo, &hi));
+	fc_pulled(&c, 2, 1, V(5), 100);
+	fc_pulled(&c, 5, 1, V(5), 100);
+	assert_true(fc_behind_range(&c, prim, loc, 8, &lo, &hi));
+	assert_int_equal(lo, 2);
+	assert_int_equal(hi, 5);
+	/* A Replicate out of order left the watermark behind; the round
+	 * confirms the primary's version. */
+	memcpy(then, c.present, sizeof(then));
+	assert_true(fc_ae_confirm(&c, then, V(7), 500));
+	assert_int_equal(c.watermark, V(7));
+	assert_int_equal(c.confirmed_ms, 500);
+	assert_int_equal(fc_lag_versions(&c), 0);
+	/* Propagation moved past v meanwhile: kept, not lowered. */
+	assert_true(fc_propagated(&c, V(7), V(9), NULL, 0, 600));
+	assert_true(fc_ae_confirm(&c, then, V(8), 550));
+	assert_int_equal(c.watermark, V(9));
+	/* A block pulled since the comparison (maybe older than v): no
+	 * confirmation, the round is retried. */
+	fc_pulled(&c, 7, 1, V(8), 700);
+	assert_int_equal(c.watermark, V(8));
+	assert_false(fc_ae_confirm(&c, then, V(10), 800));
+	assert_int_equal(c.watermark, V(8));
+	assert_int_equal(c.confirmed_ms, 700);
+}
+
 static void test_lru_prev_version(void **state)
 {
 	struct wl_lru *l = wl_lru_create(2);
@@ -193,6 +257,8 @@ int main(void)
 	    cmocka_unit_test(test_new_epoch_lag),
 	    cmocka_unit_test(test_drop),
 	    cmocka_unit_test(test_check_read),
+	    cmocka_unit_test(test_fill_runs),
+	    cmocka_unit_test(test_anti_entropy),
 	    cmocka_unit_test(test_lru_prev_version),
 	};
 
