@@ -4,6 +4,7 @@
  * StoreService call (Read/Write) on one node, sent with rpc_channel_* on
  * the loop.  Reads are widened to whole 4 KiB blocks and go to the copies
  * route_plan() allows for their consistency (route.h: home copies, shadows,
+ * the prefetch cache holder), the lowest expected latency first; a foreign
  * copy is asked with foreign_ok and its bound, and an answer whose
  * watermark is below the asked min_version is treated as stale.  Writes
  * and zeroes go to the segment's primary with its lease epoch, the
@@ -559,13 +560,16 @@ static void on_flush(void *arg, const struct rpc_status *st,
 /* ------------------------------------------------------------ sending */
 
 /* Add n nodes of one kind to the candidates c (at most ROUTE_MAX_CANDS). */
-static unsigned cands_add(struct nodes *nodes, struct route_cand *c, unsigned k,
-			  const uint64_t *ids, unsigned n, enum route_kind kind)
+static unsigned cands_add(struct nodes *nodes, const char *region,
+			  struct route_cand *c, unsigned k, const uint64_t *ids,
+			  unsigned n, enum route_kind kind)
 {
 	for (unsigned i = 0; i < n && k < ROUTE_MAX_CANDS; i++) {
 		c[k].node = ids[i];
 		c[k].kind = kind;
-		c[k].cost = nodes_expected_ms(nodes, ids[i]);
+		c[k].cost = route_cost(
+		    nodes_expected_ms(nodes, ids[i]),
+		    strcmp(nodes_region(nodes, ids[i]), region) == 0);
 		k++;
 	}
 	return k;
@@ -584,6 +588,7 @@ static unsigned read_plan(struct io_part *pt)
 	    .min_version = r->ro.min_version,
 	    .max_staleness_ms = r->ro.max_staleness_ms,
 	};
+	const char *rg = p->region != NULL ? p->region : "";
 	uint64_t ids[ROUTE_MAX_CANDS], epoch = 0, wepoch;
 	unsigned n, k;
 
@@ -591,12 +596,16 @@ static unsigned read_plan(struct io_part *pt)
 	if (n == 0)
 		return 0;
 	pt->primary = ids[0];
-	k = cands_add(p->nodes, c, 0, ids, n, ROUTE_HOME);
+	k = cands_add(p->nodes, rg, c, 0, ids, n, ROUTE_HOME);
 	wepoch = vlease_valid_epoch(r->vol);
 	if (w.level == ROUTE_UNSPECIFIED || w.level == ROUTE_STRONG) {
 		w.level = ROUTE_STRONG;
 		w.writer_version =
 		    segver_latest(proxy_volume_segver(r->vol), wepoch, pt->seg);
+		/* The writer does not know the segment's version yet: only the
+		 * primary's answer teaches it (segver.h), so ask it first. */
+		if (wepoch != 0 && w.writer_version == 0)
+			c[0].cost = 0;
 	}
 	if (w.level != ROUTE_STRONG || w.writer_version != 0) {
 		uint64_t s0 = pt->seg * proxy_volume_seg_size(r->vol);
@@ -606,13 +615,13 @@ static unsigned read_plan(struct io_part *pt)
 
 		n = proxy_volume_shadows(r->vol, pt->seg, ids,
 					 ROUTE_MAX_CANDS - k);
-		k = cands_add(p->nodes, c, k, ids, n, ROUTE_SHADOW);
+		k = cands_add(p->nodes, rg, c, k, ids, n, ROUTE_SHADOW);
 		if (p->pcache != NULL && b1 <= PCACHE_MAX_BLOCKS) {
 			ids[0] = pcache_lookup(
 			    p->pcache, proxy_volume_id(r->vol), pt->seg,
 			    (uint32_t)b0, (uint32_t)(b1 - b0));
 			if (ids[0] != 0)
-				k = cands_add(p->nodes, c, k, ids, 1,
+				k = cands_add(p->nodes, rg, c, k, ids, 1,
 					      ROUTE_CACHE);
 		}
 	}

@@ -41,6 +41,13 @@ bool route_check(int level, uint64_t max_staleness_ms, uint64_t min_version,
 	}
 }
 
+double route_cost(double expected_ms, bool local)
+{
+	if (local)
+		return expected_ms;
+	return expected_ms * ROUTE_REMOTE_FACTOR + ROUTE_REMOTE_MS;
+}
+
 const char *route_kind_name(enum route_kind k)
 {
 	switch (k) {

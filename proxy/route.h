@@ -81,6 +81,16 @@ bool route_check(int level, uint64_t max_staleness_ms, uint64_t min_version,
 unsigned route_plan(const struct route_want *w, const struct route_cand *c,
 		    unsigned n, struct route_try *out, unsigned max);
 
+/* Cost of a candidate for ordering (ms): its expected latency, times
+ * ROUTE_REMOTE_FACTOR plus ROUTE_REMOTE_MS when it is in another region
+ * than this proxy.  Cross-region reads are billed and share the WAN link,
+ * so a copy in this region wins unless a remote one is clearly faster;
+ * real WAN round trips (tens of ms) dwarf the bias, which mostly decides
+ * between copies that measure alike (a LAN, loopback). */
+#define ROUTE_REMOTE_FACTOR 1.5
+#define ROUTE_REMOTE_MS 0.5
+double route_cost(double expected_ms, bool local);
+
 /* "home", "shadow", "cache" (static). */
 const char *route_kind_name(enum route_kind k);
 

@@ -169,6 +169,28 @@ static void test_down_last(void **state)
 	assert_int_equal(t[2].node, 1);
 }
 
+/* A copy in another region costs 1.5x + 0.5 ms: it loses to a local copy
+ * that measures alike, wins when it is clearly faster. */
+static void test_remote_cost(void **state)
+{
+	struct route_cand c[2];
+	struct route_try t[2];
+	struct route_want w = {.level = ROUTE_EVENTUAL};
+
+	(void)state;
+	assert_true(route_cost(2.0, true) == 2.0);
+	assert_true(route_cost(2.0, false) == 3.5);
+	/* Remote home 1 ms, local cache 1.2 ms: the local one first. */
+	c[0] = (struct route_cand){1, ROUTE_HOME, route_cost(1.0, false)};
+	c[1] = (struct route_cand){2, ROUTE_CACHE, route_cost(1.2, true)};
+	assert_int_equal(route_plan(&w, c, 2, t, 2), 2);
+	assert_int_equal(t[0].node, 2);
+	/* Remote home 1 ms, local cache 5 ms: the remote one first. */
+	c[1].cost = route_cost(5.0, true);
+	assert_int_equal(route_plan(&w, c, 2, t, 2), 2);
+	assert_int_equal(t[0].node, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +200,7 @@ int main(void)
 	    cmocka_unit_test(test_bounded_and_eventual),
 	    cmocka_unit_test(test_ties_dups_and_limits),
 	    cmocka_unit_test(test_down_last),
+	    cmocka_unit_test(test_remote_cost),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

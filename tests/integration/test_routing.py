@@ -1,0 +1,256 @@
+"""test_routing: read routing by consistency level and single-writer
+volumes in ombra-proxy (docs/proxy.md "Routing and consistency",
+"Single-writer volumes"; docs/shadows.md "Which copy may serve a read").
+
+A real cluster from deploy/ombra-local with two regions (r1, r2: one
+metad, two stored, one proxy each).  Volume "rt" (2 segments of 1 MiB,
+home r1, 2 copies):
+- bad read arguments get INVALID_ARGUMENT with a message: BOUNDED without
+  a bound, STRONG or EVENTUAL with a bound, an unknown level;
+- the first write through r1's proxy takes the volume's writer lease
+  (metad's Volume.writer names r1's proxy, its writer-lease gauge is 1)
+  and answers a version token; a write through r2's proxy is refused
+  FAILED_PRECONDITION naming the holder while r1 holds it;
+- a shadow policy (regions r2) and reads in r2 make metad place shadows
+  of both segments on r2's nodes, filled to the primary's version;
+- r2's STRONG reads (it is not the writer) never use them: the shadow and
+  cache read counters stay put, every part is served by a home copy; its
+  EVENTUAL reads are served by a local foreign copy;
+- r1 writes again: BOUNDED reads with that write's token, through either
+  proxy, return the new bytes (read-your-writes), never older ones;
+- r1's proxy stops (releasing the lease); r2's proxy writes and becomes
+  the writer; after a STRONG read at the primary (which tells it the
+  segment's latest version) its STRONG reads are served by the local
+  shadow (metrics show local foreign reads); after each of its writes a
+  STRONG read returns the new bytes (never stale);
+- when the proxy's prefetch engine answers PrefetchData, the same holds
+  for a cache entry it places (skipped, logged, when it does not).
+
+Fails (exit 1) with the step, what was seen and the process logs."""
+
+import os
+import sys
+import time
+
+import grpc
+
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
+import ombra_cluster as oc  # noqa: E402
+import ombra_test as ot  # noqa: E402
+
+MIB = 1 << 20
+KIB = 1024
+BUDGET_S = 150
+STRONG, BOUNDED, EVENTUAL = 1, 2, 3  # ombra.v1.Consistency
+PARTS = "ombra_proxy_read_parts_total"
+
+
+def failure(fn):
+    """(grpc.StatusCode, details) of a call expected to fail."""
+    try:
+        fn()
+    except grpc.RpcError as e:
+        return e.code(), e.details()
+    raise ot.TestError("the call succeeded but was expected to fail")
+
+
+def pattern(seed, n):
+    return bytes((i * 31 + seed) % 251 for i in range(n))
+
+
+def main():
+    st = oc.stubs()
+    v, s = st.volume, st.store
+    with oc.LocalCluster("routing", regions=2) as c:
+        with ot.step("two regions start; volume rt in r1 served by both proxies"):
+            c.up()
+            vol = c.create_volume("rt", 2 * MIB, segment_size=MIB, replicas=2, region="r1")
+            c.wait_volume_served("rt", i=1)
+            c.wait_volume_served("rt", i=2)
+            p1, p2 = c.volume_stub(1), c.volume_stub(2)
+            h1, h2 = c.proxy(1)["http"], c.proxy(2)["http"]
+            r2_ids = {n.id for n in c.nodes().values() if n.region == "r2"}
+
+        def read(stub, off, length, **kw):
+            return stub.Read(v.ReadRequest(volume="rt", offset_bytes=off,
+                                           length_bytes=length, **kw), timeout=20)
+
+        def write(stub, off, data):
+            return stub.Write(v.WriteRequest(volume="rt", offset_bytes=off, data=data,
+                                             request_id=ot.request_id()),
+                              timeout=20).version_token
+
+        def parts(http, where=None, copy=None):
+            labels = {}
+            if where:
+                labels["where"] = where
+            if copy:
+                labels["copy"] = copy
+            return c.metric(http, PARTS, labels)
+
+        def local_foreign(http):
+            return parts(http, "local", "shadow") + parts(http, "local", "cache")
+
+        def routing_metrics(http):
+            """The proxy's routing counters, for failure messages."""
+            return [ln for ln in c.metrics(http).splitlines()
+                    if ln.startswith(("ombra_proxy_read_parts", "ombra_proxy_read_foreign"))]
+
+        def shadows_current():
+            """True once both segments have a whole shadow in r2 at the
+            primary's version."""
+            _, segs, nodes = c.shard_map("rt")
+            for p in segs:
+                sh = [x.node_id for x in p.shadows if x.node_id in r2_ids]
+                if not sh:
+                    return False
+                prim = c.store_stub(nodes[p.primary_node_id].address)
+                want = prim.GetSegmentInfo(s.SegmentInfoRequest(
+                    volume_id=vol.id, segment_index=p.index), timeout=5).version
+                lc = c.store_stub(nodes[sh[0]].address).ListCopies(
+                    s.ListCopiesRequest(volume_id=vol.id), timeout=5)
+                if not any(ci.segment_index == p.index and not ci.filling and
+                           ci.present_blocks == ci.total_blocks and ci.watermark == want
+                           for ci in lc.copies):
+                    return False
+            return True
+
+        with ot.step("bad consistency arguments are INVALID_ARGUMENT"):
+            for kw, what in (({"consistency": BOUNDED}, "BOUNDED reads need"),
+                             ({"consistency": STRONG, "min_version": 5}, "BOUNDED reads only"),
+                             ({"consistency": EVENTUAL, "max_staleness_ms": 10},
+                              "BOUNDED reads only"),
+                             ({"min_version": 5}, "BOUNDED reads only"),
+                             ({"consistency": 9}, "unknown consistency")):
+                code, msg = failure(lambda: read(p1, 0, 4 * KIB, **kw))
+                ot.expect(code == grpc.StatusCode.INVALID_ARGUMENT and what in msg,
+                          "%s: %s %s", kw, code, msg)
+
+        a = pattern(3, 2 * MIB)
+        with ot.step("the first write through r1 takes the writer lease"):
+            t1 = write(p1, 0, a)
+            ot.expect(t1 > 0, "version token %d", t1)
+            got = c.admin().call("GetVolume", v.GetVolumeRequest(name="rt")).volume
+            ot.expect(got.writer.startswith("r1/") and got.writer_epoch >= 1,
+                      "writer %r epoch %d", got.writer, got.writer_epoch)
+            ot.expect(c.metric(h1, "ombra_proxy_writer_leases") == 1,
+                      "r1's proxy holds %s leases", c.metric(h1, "ombra_proxy_writer_leases"))
+
+        with ot.step("r2's write is refused while r1 holds the lease"):
+            code, msg = failure(lambda: write(p2, 0, b"x" * 4096))
+            ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION and "r1/" in msg,
+                      "r2's write: %s %s", code, msg)
+            ot.expect(read(p1, 0, 4 * KIB).data == a[:4 * KIB], "r2's refused write landed")
+
+        rng = 256 * KIB
+        with ot.step("a shadow policy places current shadows of rt in r2"):
+            c.admin().call("SetShadowPolicy", st.admin.SetShadowPolicyRequest(
+                name="rt", policy=st.common.ShadowPolicy(
+                    regions=["r2"], create_reads_per_s=0.01, idle_ms=120000),
+                request_id=ot.request_id()))
+
+            def placed():
+                for seg in range(2):
+                    ot.expect(read(p2, seg * MIB, rng, consistency=EVENTUAL).data ==
+                              a[seg * MIB:seg * MIB + rng], "EVENTUAL read answered other bytes")
+                return shadows_current()
+            ot.wait_until(placed, 40, "current shadows of both segments in r2", interval=0.3)
+
+        with ot.step("r2 (not the writer): STRONG reads never use a foreign copy"):
+            foreign0 = parts(h2, copy="cache") + parts(h2, copy="shadow")
+            home0 = parts(h2, copy="home")
+            for _ in range(5):
+                ot.expect(read(p2, 0, rng, consistency=STRONG).data == a[:rng],
+                          "STRONG read from r2 answered other bytes")
+                ot.expect(read(p2, 0, rng).data == a[:rng],
+                          "default (STRONG) read from r2 answered other bytes")
+            foreign1 = parts(h2, copy="cache") + parts(h2, copy="shadow")
+            ot.expect(foreign1 == foreign0, "STRONG reads used foreign copies (%d -> %d)",
+                      foreign0, foreign1)
+            ot.expect(parts(h2, copy="home") >= home0 + 10, "home parts %d -> %d",
+                      home0, parts(h2, copy="home"))
+
+        with ot.step("r2's EVENTUAL reads are served by a local foreign copy"):
+            local0 = local_foreign(h2)
+
+            def eventual_local():
+                ot.expect(read(p2, 0, rng, consistency=EVENTUAL).data == a[:rng],
+                          "EVENTUAL read from r2 answered other bytes")
+                return local_foreign(h2) >= local0 + 3
+            # A node ranks first once the proxy has measured it (a probe
+            # every second; unmeasured nodes count 10 ms).
+            ot.wait_until(eventual_local, 10, "EVENTUAL reads served in r2")
+
+        b = pattern(7, 64 * KIB)
+        with ot.step("BOUNDED with the write's token reads the written data"):
+            t2 = write(p1, 0, b)
+            ot.expect(t2 > t1, "second token %d after %d", t2, t1)
+            want = b + a[len(b):rng]
+            for stub in (p2, p1, p2):
+                r = read(stub, 0, rng, consistency=BOUNDED, min_version=t2)
+                ot.expect(r.data == want, "BOUNDED min_version=%d answered stale bytes", t2)
+                ot.expect(r.version >= t2, "read version %d < token %d", r.version, t2)
+
+        with ot.step("r1's proxy stops; r2's proxy writes and becomes the writer"):
+            c.kill(c.proxy(1)["name"], sig="TERM")
+            c2 = pattern(11, 4 * KIB)
+            s1 = MIB + 768 * KIB  # segment 1, outside the range read below
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    write(p2, s1, c2)
+                    break
+                except grpc.RpcError as e:
+                    if time.monotonic() > deadline:
+                        raise ot.TestError("r2's write: %s %s" % (e.code(), e.details()))
+                    time.sleep(0.3)
+            got = c.admin().call("GetVolume", v.GetVolumeRequest(name="rt")).volume
+            ot.expect(got.writer.startswith("r2/"), "writer %r", got.writer)
+            ot.expect(c.metric(h2, "ombra_proxy_writer_leases") == 1, "r2 holds no lease")
+
+        base = MIB
+        cur = bytearray(a[base:base + rng])
+        with ot.step("the writer's STRONG reads use its local shadow"):
+            local0 = local_foreign(h2)
+
+            def strong_local():
+                ot.expect(read(p2, base, rng, consistency=STRONG).data == bytes(cur),
+                          "STRONG read of segment 1 answered other bytes")
+                return local_foreign(h2) >= local0 + 3
+            ot.wait_until(strong_local, 20, "the writer's STRONG reads served in r2")
+
+        with ot.step("after each of its writes the writer's STRONG reads are never stale"):
+            for i in range(4):
+                d = pattern(20 + i, 8 * KIB)
+                off = (i * 24 + 4) * KIB
+                write(p2, base + off, d)
+                cur[off:off + len(d)] = d
+                for _ in range(3):
+                    r = read(p2, base, rng, consistency=STRONG)
+                    ot.expect(r.data == bytes(cur), "STRONG read after write %d is stale", i)
+
+        with ot.step("a cache entry placed by the prefetch engine serves the writer too"):
+            try:
+                p2.PrefetchData(v.PrefetchDataRequest(volume="rt", ranges=[
+                    st.common.ByteRange(offset_bytes=base + rng, length_bytes=rng)]),
+                    timeout=20)
+                have_cache = True
+            except grpc.RpcError as e:
+                ot.log("PrefetchData: %s %s: cache-entry reads not checked",
+                       e.code().name, e.details())
+                have_cache = False
+            if have_cache:
+                want = a[base + rng:base + 2 * rng]
+                local0 = local_foreign(h2)
+
+                def cache_local():
+                    ot.expect(read(p2, base + rng, rng, consistency=STRONG).data == want,
+                              "STRONG read of the cached range answered other bytes")
+                    return local_foreign(h2) >= local0 + 3
+                ot.wait_until(cache_local, 20, "STRONG reads of the cached range in r2")
+            c.check_sanitizers()
+
+
+if __name__ == "__main__":
+    ot.run_test(main, BUDGET_S)
