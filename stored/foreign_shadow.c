@@ -12,7 +12,10 @@
  * home role) gets a COPY_SHADOW record; a record created that way whose
  * segment no longer lists this node (or the volume is gone, or the node
  * became a home copy after a failover) is removed.  Shadows made by an
- * explicit Pull with COPY_SHADOW stay until DropCopy.
+ * explicit Pull with COPY_SHADOW stay until DropCopy.  Any record (cache
+ * entries too) whose volume is gone (deleted at metad: mapcache.c deleted
+ * its data) or whose segment this node now holds as a home copy is
+ * removed as well.
  *
  * Fill: one shadow at a time, runs of missing blocks of up to
  * FOREIGN_FILL_BLOCKS pulled with foreign_pull(), paced to the volume's
@@ -180,23 +183,27 @@ static void unlisted_one(struct stored *sd, struct fcent *e, void *arg)
 {
 	struct sm_volume *v = sm_find(&sd->maps, e->c.vol);
 	const struct sm_seg *s;
+	const char *why;
 
 	(void)arg;
-	if (!e->from_map || e->c.kind != FC_SHADOW || e->pulls > 0 ||
-	    e->ae_running) {
+	if (e->pulls > 0 || e->ae_running) {
 		return;
 	}
 	s = v != NULL && e->c.seg < v->n_segs ? &v->segs[e->c.seg] : NULL;
-	if (s != NULL && sm_seg_has_shadow(s, sd->node_id) &&
-	    !foreign_is_home(s, sd->node_id)) {
+	if (s == NULL) {
+		why = "volume or segment gone";
+	} else if (foreign_is_home(s, sd->node_id)) {
+		why = "now a home copy";
+	} else if (e->from_map && e->c.kind == FC_SHADOW &&
+		   !sm_seg_has_shadow(s, sd->node_id)) {
+		why = "removed from the map";
+	} else {
 		return;
 	}
-	log_info("shadow of volume %llu segment %llu no longer placed here "
-		 "(%s): dropped",
+	log_info("%s of volume %llu segment %llu dropped: %s",
+		 e->c.kind == FC_SHADOW ? "shadow" : "cache entry",
 		 (unsigned long long)e->c.vol, (unsigned long long)e->c.seg,
-		 s == NULL			   ? "volume or segment gone"
-		 : foreign_is_home(s, sd->node_id) ? "now a home copy"
-						   : "removed from the map");
+		 why);
 	foreign_remove(sd, e);
 }
 

@@ -39,8 +39,8 @@ metad places a shadow of each segment in r2:
 
 Last, a third stored joins r2 with --cache-bytes 128KiB: pulls beyond
 the capacity evict the least recently used cache entry (ListCopies shows
-which), and a pull larger than the capacity is refused
-RESOURCE_EXHAUSTED.
+which), a pull larger than the capacity is refused RESOURCE_EXHAUSTED,
+and deleting the volume drops its entries.
 
 Fails (exit 1) with the step, what was seen and the process logs."""
 
@@ -321,6 +321,12 @@ def cache_steps(c, vol):
             ot.log("pull above the capacity: %s %s", code, msg)
             ot.expect(code == grpc.StatusCode.RESOURCE_EXHAUSTED and "cache" in msg,
                       "pull above the capacity: %s %s", code, msg)
+
+        with ot.step("deleting the volume drops its cache entries"):
+            c.admin().call("DeleteVolume", oc.stubs().volume.DeleteVolumeRequest(
+                name="f", request_id=ot.request_id()))
+            ot.wait_until(lambda: not copies()[1], 15,
+                          "the cache entries of the deleted volume to go", interval=0.3)
     finally:
         proc.terminate()
         try:
