@@ -319,7 +319,76 @@ int foreign_cache_room(struct stored *sd, uint64_t add,
 		    (unsigned long long)v->c.vol, (unsigned long long)v->c.seg,
 		    v->c.n_present,
 		    (unsigned long long)(foreign_unix_ms() - v->c.last_use_ms));
+		metric_inc(sd->fg.m_evicted, 1.0);
 		foreign_remove(sd, v);
 	}
 	return 0;
+}
+
+/* ------------------------------------------------ metrics */
+
+void foreign_metrics_make(struct stored *sd)
+{
+	struct metrics_registry *r = sd->reg;
+	struct foreign *f = &sd->fg;
+	static const char *const kinds[2] = {"kind=\"shadow\"",
+					     "kind=\"cache\""};
+
+	if (r == NULL || f->m_capacity != NULL) {
+		return;
+	}
+	for (int k = 0; k < 2; k++) {
+		f->m_copies[k] = metrics_gauge(
+		    r, "ombra_stored_foreign_copies",
+		    "Foreign copies (segments) held here, by kind", kinds[k]);
+		f->m_bytes[k] = metrics_gauge(
+		    r, "ombra_stored_foreign_bytes",
+		    "Bytes of present blocks of foreign copies, by kind",
+		    kinds[k]);
+	}
+	f->m_capacity = metrics_gauge(r, "ombra_stored_cache_capacity_bytes",
+				      "Capacity of the cache entries "
+				      "(--cache-bytes)",
+				      NULL);
+	f->m_lag_ms =
+	    metrics_gauge(r, "ombra_stored_shadow_max_lag_ms",
+			  "Largest lag in ms of a shadow held here", NULL);
+	f->m_reads = metrics_counter(r, "ombra_stored_foreign_reads_total",
+				     "Reads served from foreign copies", NULL);
+	f->m_refused = metrics_counter(
+	    r, "ombra_stored_foreign_refused_reads_total",
+	    "foreign_ok reads a foreign copy here could not serve", NULL);
+	f->m_evicted = metrics_counter(
+	    r, "ombra_stored_cache_evictions_total",
+	    "Cache entries evicted to make room (least recently used)", NULL);
+	f->m_pulled = metrics_counter(r, "ombra_stored_pulled_bytes_total",
+				      "Bytes pulled into foreign copies "
+				      "(Pull, fill, anti-entropy)",
+				      NULL);
+}
+
+void foreign_metrics_update(struct stored *sd)
+{
+	uint64_t n[2] = {0, 0}, bytes[2] = {0, 0}, lag = 0,
+		 now = foreign_unix_ms();
+
+	for (size_t i = 0; i < FOREIGN_BUCKETS; i++) {
+		for (struct fcent *e = sd->fg.b[i]; e != NULL; e = e->hnext) {
+			int k = e->c.kind == FC_CACHE ? 1 : 0;
+			uint64_t l = fc_lag_ms(&e->c, now);
+
+			n[k]++;
+			bytes[k] +=
+			    (uint64_t)e->c.n_present * SEGSTORE_BLOCK_SIZE;
+			if (k == 0 && !e->c.filling && l > lag) {
+				lag = l;
+			}
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		metric_set(sd->fg.m_copies[k], (double)n[k]);
+		metric_set(sd->fg.m_bytes[k], (double)bytes[k]);
+	}
+	metric_set(sd->fg.m_capacity, (double)sd->cfg.cache_bytes);
+	metric_set(sd->fg.m_lag_ms, (double)lag);
 }

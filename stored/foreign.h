@@ -76,6 +76,11 @@ uint64_t foreign_bytes(struct stored *sd, enum fc_kind kind);
 int foreign_cache_room(struct stored *sd, uint64_t add,
 		       const struct fcent *keep);
 
+/* Create the foreign-copy metrics (once, from foreign_start) and set the
+ * gauges from the table (every tick). */
+void foreign_metrics_make(struct stored *sd);
+void foreign_metrics_update(struct stored *sd);
+
 /* ------------------------------------------------ foreign_pull.c */
 
 /* Copy blocks [first, first + n) of segment seg (numbered inside the

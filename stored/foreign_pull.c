@@ -125,6 +125,8 @@ static void fp_applied(void *arg)
 		    fc_present(&e->c, first + i) ? 0 : SEGSTORE_BLOCK_SIZE;
 	}
 	fc_pulled(&e->c, first, p->chunk, p->seg_version, foreign_unix_ms());
+	metric_inc(p->sd->fg.m_pulled,
+		   (double)p->n_blk * SEGSTORE_BLOCK_SIZE); /* stored bytes */
 	p->source = p->cand[p->ci];
 	p->cur += p->chunk;
 	fp_next(p);

@@ -531,10 +531,12 @@ static void tick(uv_timer_t *t)
 	fill_next(sd);
 	foreign_each(sd, ae_count, &s);
 	foreign_each(sd, ae_one, &s);
+	foreign_metrics_update(sd);
 }
 
 void foreign_start(struct stored *sd)
 {
+	foreign_metrics_make(sd);
 	if (sd->fg.timer_open) {
 		uv_timer_start(&sd->fg.timer, tick, FOREIGN_TICK_MS,
 			       FOREIGN_TICK_MS);

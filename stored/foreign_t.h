@@ -10,6 +10,7 @@
 
 #include "foreign_logic.h"
 
+struct metric;
 struct reclaim;
 
 struct fcent {
@@ -36,6 +37,11 @@ struct foreign {
 	bool fill_running;	  /* one shadow segment filled at a time */
 	uv_timer_t fill_timer;	  /* paces the fill */
 	struct reclaim *reclaims; /* volume data deletions in flight */
+	/* /metrics (foreign.c; NULL before foreign_start, metric_* accept
+	 * NULL): per kind (FC_SHADOW, FC_CACHE) copies and bytes held. */
+	struct metric *m_copies[2], *m_bytes[2];
+	struct metric *m_capacity, *m_lag_ms, *m_reads, *m_refused, *m_evicted,
+	    *m_pulled;
 };
 
 #endif

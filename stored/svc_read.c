@@ -512,6 +512,7 @@ static void foreign_read_done(void *arg)
 		op->seg_version = e->c.watermark;
 	}
 	fc_read_served(&e->c, foreign_unix_ms());
+	metric_inc(op->sd->fg.m_reads, 1.0);
 	resp.data.data = op->buf;
 	resp.data.len = op->r.alen;
 	resp.block_versions = op->versions;
@@ -532,6 +533,7 @@ static void foreign_read(struct rop *op, struct fcent *e)
 	char msg[OMBRA_ERRMSG_LEN];
 
 	if (!foreign_may_serve(op, e, msg, sizeof(msg))) {
+		metric_inc(op->sd->fg.m_refused, 1.0);
 		rop_fail(op, GRPC_STATUS_FAILED_PRECONDITION, msg);
 		return;
 	}

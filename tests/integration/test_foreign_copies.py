@@ -203,6 +203,10 @@ def main():
                       "eventual read")
             ci = copies()[0]
             ot.expect(ci.reads >= 4 and ci.last_read_unix_ms != 0, "counters %s", ci)
+            served = c.metric(r2["http"], "ombra_stored_foreign_reads_total")
+            refused = c.metric(r2["http"], "ombra_stored_foreign_refused_reads_total")
+            ot.expect(served >= 4 and refused >= 3, "/metrics: %s served, %s refused",
+                      served, refused)
 
         with ot.step("bad input is refused with a message"):
             bad = [
@@ -406,6 +410,10 @@ def shadow_steps(c, fvol):
         ot.wait_until(placed, 40, "shadows of both segments of g in r2", interval=0.3)
         wait_current(where, "whole, current shadows")
         ot.log("shadows %s", where)
+        http = {sd["grpc"]: sd["http"] for sd in c.stored(2)}[where[0][1]]
+        ot.wait_until(lambda: c.metric(http, "ombra_stored_foreign_bytes",
+                                       {"kind": "shadow"}) >= MIB, 5,
+                      "/metrics to show the shadow bytes", interval=0.3)
 
     with ot.step("a write through r1's proxy is propagated to the shadows"):
         c.volume_stub(1).Write(st.volume.WriteRequest(
