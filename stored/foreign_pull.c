@@ -152,9 +152,9 @@ static const char *fp_take(struct fpull *p,
 		if (crc_block(d, p->vol, base + i, v) != r->block_crcs[i]) {
 			return "a block fails its checksum in transit";
 		}
-		if (v > r->segment_version) {
-			return "a block is newer than the segment version";
-		}
+		/* A block newer than segment_version is fine: a write ran
+		 * during the source's read, and the data is still at least
+		 * as new as the segment at that version. */
 		if (v != 0) {
 			p->blk[p->n_blk++] =
 			    (struct segstore_block){.block = base + i,

@@ -317,7 +317,8 @@ static void list_one(struct stored *sd, struct fcent *e, void *arg)
 	ci->segment_index = e->c.seg;
 	ci->kind = e->c.kind == FC_CACHE ? OMBRA__V1__COPY_KIND__COPY_CACHE
 					 : OMBRA__V1__COPY_KIND__COPY_SHADOW;
-	ci->watermark = e->c.watermark;
+	/* A shadow being filled claims nothing yet (docs/shadows.md). */
+	ci->watermark = e->c.filling ? 0 : e->c.watermark;
 	ci->present_blocks = e->c.n_present;
 	ci->total_blocks = e->c.n_blocks;
 	ci->confirmed_unix_ms = e->c.confirmed_ms;
