@@ -3,7 +3,8 @@
  * and a non-empty copy, propagation in chain order, out of order, with
  * a gap and with invalidated partial blocks, anti-entropy (which blocks
  * are behind, when a round may confirm), fill runs, drops, lag,
- * and every reason a foreign read is refused.  Also the request-id LRU
+ * and every reason a foreign read is refused; the --cache-bytes and
+ * --shadow-check-ms options.  Also the request-id LRU
  * remembering a write's prev_version (stored/wlogic.c).
  *
  * Failure: a cmocka assertion names the expectation that did not hold. */
@@ -15,7 +16,9 @@
 
 #include <cmocka.h>
 
+#include "err.h"
 #include "foreign_logic.h"
+#include "options.h"
 #include "wlogic.h"
 
 #define V(seq) ((UINT64_C(1) << 40) | (seq))
@@ -231,6 +234,59 @@ static void test_anti_entropy(void **state)
 	assert_int_equal(c.confirmed_ms, 700);
 }
 
+/* --cache-bytes and --shadow-check-ms (stored/options.c). */
+static int parse_opts(struct stored_config *cfg, char *errmsg, char *a, char *b)
+{
+	char *argv[] = {"ombra-stored",
+			"--name",
+			"n1",
+			"--region",
+			"r1",
+			"--listen",
+			"127.0.0.1:7000",
+			"--metad",
+			"127.0.0.1:9000",
+			"--data-dir",
+			"/tmp/x",
+			a,
+			b,
+			NULL};
+	int argc = a != NULL ? 13 : 11;
+
+	return stored_config_parse(cfg, argc, argv, errmsg);
+}
+
+static void test_options(void **state)
+{
+	struct stored_config cfg;
+	char errmsg[OMBRA_ERRMSG_LEN];
+
+	(void)state;
+	assert_int_equal(parse_opts(&cfg, errmsg, NULL, NULL), 0);
+	assert_int_equal(cfg.cache_bytes, UINT64_C(256) << 20);
+	assert_int_equal(cfg.shadow_check_ms, 5000);
+	stored_config_free(&cfg);
+	assert_int_equal(parse_opts(&cfg, errmsg, "--cache-bytes", "512MiB"),
+			 0);
+	assert_int_equal(cfg.cache_bytes, UINT64_C(512) << 20);
+	stored_config_free(&cfg);
+	assert_int_equal(parse_opts(&cfg, errmsg, "--shadow-check-ms", "250"),
+			 0);
+	assert_int_equal(cfg.shadow_check_ms, 250);
+	stored_config_free(&cfg);
+	assert_int_equal(parse_opts(&cfg, errmsg, "--cache-bytes", "lots"),
+			 OMBRA_ECONFIG);
+	assert_non_null(strstr(errmsg, "--cache-bytes"));
+	stored_config_free(&cfg);
+	assert_int_equal(parse_opts(&cfg, errmsg, "--shadow-check-ms", "50"),
+			 OMBRA_ECONFIG);
+	assert_non_null(strstr(errmsg, "--shadow-check-ms"));
+	stored_config_free(&cfg);
+	assert_int_equal(parse_opts(&cfg, errmsg, "--shadow-check-ms", "-1"),
+			 OMBRA_ECONFIG);
+	stored_config_free(&cfg);
+}
+
 static void test_lru_prev_version(void **state)
 {
 	struct wl_lru *l = wl_lru_create(2);
@@ -259,6 +315,7 @@ int main(void)
 	    cmocka_unit_test(test_check_read),
 	    cmocka_unit_test(test_fill_runs),
 	    cmocka_unit_test(test_anti_entropy),
+	    cmocka_unit_test(test_options),
 	    cmocka_unit_test(test_lru_prev_version),
 	};
 
