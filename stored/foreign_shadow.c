@@ -20,8 +20,9 @@
  * Fill: one shadow at a time, runs of missing blocks of up to
  * FOREIGN_FILL_BLOCKS pulled with foreign_pull(), paced to the volume's
  * ShadowPolicy.fill_bytes_per_s (FOREIGN_DEFAULT_FILL_BPS when 0) by
- * waiting bytes / rate after each step.  The record is `filling` (serves
- * nothing) until every block is present.
+ * waiting bytes / rate after each step; a shadow whose step failed is
+ * left alone for FOREIGN_FILL_BACKOFF_MS (others are filled meanwhile).  The
+ * record is `filling` (serves nothing) until every block is present.
  *
  * Anti-entropy (each complete shadow every --shadow-check-ms, at most
  * FOREIGN_AE_MAX at once): GetSegmentInfo at the primary (version V and
@@ -44,6 +45,7 @@
 #define FOREIGN_TICK_MS 500
 #define FOREIGN_FILL_BLOCKS 64 /* 256 KiB per fill step */
 #define FOREIGN_FILL_RETRY_MS 1000
+#define FOREIGN_FILL_BACKOFF_MS 5000 /* a shadow whose fill step failed */
 #define FOREIGN_AE_MAX 4
 
 /* ------------------------------------------------ discovery */
@@ -247,9 +249,15 @@ static void fill_done(void *arg, int rv, const char *errmsg, uint64_t pulled,
 		e = NULL;
 	}
 	if (rv != 0) {
-		log_warn("shadow of volume %llu segment %llu: fill: %s",
+		log_warn("shadow of volume %llu segment %llu: fill: %s (this "
+			 "shadow retried in %d ms)",
 			 (unsigned long long)f->vol, (unsigned long long)f->seg,
-			 errmsg);
+			 errmsg, FOREIGN_FILL_BACKOFF_MS);
+		if (e != NULL) {
+			/* Other shadows are filled meanwhile. */
+			e->fill_retry =
+			    stored_now(sd) + FOREIGN_FILL_BACKOFF_MS;
+		}
 	} else {
 		delay = pulled * 1000u / f->bps;
 		if (e != NULL && e->c.n_present == e->c.n_blocks) {
@@ -272,6 +280,7 @@ static void fill_done(void *arg, int rv, const char *errmsg, uint64_t pulled,
 
 struct pick {
 	struct fcent *e;
+	uint64_t now;
 };
 
 static void pick_one(struct stored *sd, struct fcent *e, void *arg)
@@ -280,14 +289,15 @@ static void pick_one(struct stored *sd, struct fcent *e, void *arg)
 
 	(void)sd;
 	if (p->e == NULL && e->c.kind == FC_SHADOW &&
-	    e->c.n_present < e->c.n_blocks && e->pulls == 0 && !e->ae_running) {
+	    e->c.n_present < e->c.n_blocks && e->pulls == 0 && !e->ae_running &&
+	    e->fill_retry <= p->now) {
 		p->e = e;
 	}
 }
 
 static void fill_next(struct stored *sd)
 {
-	struct pick p = {0};
+	struct pick p = {.now = stored_now(sd)};
 	struct sm_volume *v;
 	struct fill *f;
 	uint32_t first = 0, n = 0;

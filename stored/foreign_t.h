@@ -21,6 +21,7 @@ struct fcent {
 	bool from_map;	  /* a shadow placed by the shard map (dropped when
 			     the map no longer lists this node) */
 	uint64_t ae_next; /* loop ms of the next anti-entropy round */
+	uint64_t fill_retry; /* loop ms before which no fill step starts */
 	struct fcent *hnext;
 };
 
