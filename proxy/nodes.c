@@ -2,9 +2,11 @@
  * channel per node address (created on first use, cached), a latency
  * estimate per node (route_lat.h: EWMA and p99 of observed call latencies
  * and of a StoreService.Probe sent to every known node each second, and
- * the calls in flight), and a down/up flag: a node whose call failed in
- * transport (UNAVAILABLE, DEADLINE_EXCEEDED) is marked down, ranked after
- * every healthy copy for reads, until a probe succeeds again.
+ * the calls in flight; the first answer on a new channel paid for the
+ * connection and is not a sample), and a down/up flag: a node whose call
+ * failed in transport (UNAVAILABLE, DEADLINE_EXCEEDED) is marked down,
+ * ranked after every healthy copy for reads, until a probe succeeds
+ * again.
  *
  * Nodes are learned from shard maps (volcache.c): id, name, address,
  * region, state.  A node whose address changes gets a new channel.
@@ -38,6 +40,9 @@ struct pnode {
 	bool down;
 	bool probing;
 	uint64_t chan_ms; /* when the channel was made (proxy_now_ms) */
+	/* An answer came on the current channel: the first one paid for the
+	 * connection (tens of ms) and is not a latency sample. */
+	bool warm;
 	struct metric *gauge, *up_gauge;
 	struct metric *p99_gauge, *expect_gauge, *inflight_gauge;
 	struct pnode *next;
@@ -207,6 +212,7 @@ struct rpc_channel *nodes_channel(struct nodes *n, uint64_t id, char *errmsg)
 			return NULL;
 		}
 		x->chan_ms = proxy_now_ms();
+		x->warm = false;
 	}
 	return x->ch;
 }
@@ -230,6 +236,12 @@ void nodes_observe(struct nodes *n, uint64_t id, bool ok, double ms)
 				 "other copies until a probe succeeds",
 				 x->name ? x->name : "?", x->address);
 		node_set_down(x, true);
+		return;
+	}
+	if (!x->warm) {
+		/* Connection set-up would rank the node behind slower ones
+		 * for minutes (EWMA decay, p99 of 128 samples). */
+		x->warm = true;
 		return;
 	}
 	lat_sample(&x->lat, ms);

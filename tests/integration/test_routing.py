@@ -24,7 +24,11 @@ home r1, 2 copies):
   shadow (metrics show local foreign reads); after each of its writes a
   STRONG read returns the new bytes (never stale);
 - when the proxy's prefetch engine answers PrefetchData, the same holds
-  for a cache entry it places (skipped, logged, when it does not).
+  for a cache entry it places (skipped, logged, when it does not);
+- NBD: writes through the writer's NBD export land; while that client is
+  attached, r1's proxy, started again, attaches the volume but its NBD
+  writes are refused (an error reply), and its NBD reads answer current
+  data.
 
 Fails (exit 1) with the step, what was seen and the process logs."""
 
@@ -249,6 +253,23 @@ def main():
                               "STRONG read of the cached range answered other bytes")
                     return local_foreign(h2) >= local0 + 3
                 ot.wait_until(cache_local, 20, "STRONG reads of the cached range in r2")
+
+        with ot.step("NBD: the writer's NBD writes land; r1's proxy, restarted, is refused"):
+            d = pattern(40, 4 * KIB)
+            # r2's attachment keeps the lease (its last detach releases it).
+            with oc.NbdClient(c.nbd_addr(2)).connect("rt") as n2:
+                ot.expect(n2.write(base, d) == 0, "NBD write through the writer failed")
+                err, got = n2.read(base, 4 * KIB)
+                ot.expect(err == 0 and got == d, "NBD read back: error %d", err)
+                cur[:len(d)] = d
+                c.start(c.proxy(1)["name"])
+                with oc.NbdClient(c.nbd_addr(1)).connect("rt") as n1:
+                    ot.expect(n1.write(base, pattern(41, 4 * KIB)) != 0,
+                              "r1's NBD write accepted while r2 holds the writer lease")
+                    err, got = n1.read(base, rng)
+                    ot.expect(err == 0 and got == bytes(cur), "r1's NBD read: error %d", err)
+                ot.expect(read(p2, base, rng, consistency=STRONG).data == bytes(cur),
+                          "r1's refused NBD write landed")
             c.check_sanitizers()
 
 
