@@ -33,7 +33,8 @@ metad places a shadow of each segment in r2:
 - a write through r1's proxy reaches them (propagation), a write at the
   primary alone is caught up by anti-entropy (GetSegmentInfo, pull), and
   foreign_ok reads with the new min_version answer the new bytes;
-- a DropCopy of a shadow still placed there is re-created and filled;
+- a DropCopy of a shadow still placed there is re-created and filled, and
+  a Replicate shadow=true reaching it meanwhile is accepted;
 - once the reads stop and metad removes the idle shadows, the nodes drop
   their copies.
 
@@ -439,9 +440,32 @@ def shadow_steps(c, fvol):
         ot.expect(fr.foreign and fr.data == bytes([0x7C]) * BLOCK, "shadow read after AE")
 
     with ot.step("a dropped shadow still placed is created and filled again"):
-        c.store_stub(where[0][1]).DropCopy(s.DropCopyRequest(
-            volume_id=gvol.id, segment_index=0), timeout=5)
+        _, segs, nodes = c.shard_map("g")
+        p0 = segs[0]
+        prim = c.store_stub(nodes[p0.primary_node_id].address)
+        w = prim.Write(s.StoreWriteRequest(
+            volume_id=gvol.id, segment_index=0, segment_size_bytes=MIB,
+            lease_epoch=p0.lease_epoch or 1, offset_bytes=3 * BLOCK,
+            data=bytes([0x8D]) * BLOCK, request_id=ot.request_id()), timeout=10)
+        got = prim.Read(s.StoreReadRequest(volume_id=gvol.id, segment_index=0,
+                                           offset_bytes=3 * BLOCK, length_bytes=BLOCK),
+                        timeout=10)
+        shadow = c.store_stub(where[0][1])
+        shadow.DropCopy(s.DropCopyRequest(volume_id=gvol.id, segment_index=0), timeout=5)
+        # Accepted although the copy is gone: the map lists this node as
+        # the segment's shadow.
+        rr = shadow.Replicate(s.ReplicateRequest(
+            volume_id=gvol.id, segment_index=0, segment_size_bytes=MIB,
+            lease_epoch=p0.lease_epoch or 1, shadow=True, prev_version=w.prev_version,
+            version=w.version, primary_node_id=p0.primary_node_id,
+            blocks=[s.BlockData(block_index=3, version=w.version,
+                                crc32c=got.block_crcs[0], data=got.data)]), timeout=10)
+        ot.log("Replicate to the dropped, still placed shadow: watermark %d", rr.watermark)
         wait_current(where, "the shadow of segment 0 to be filled again")
+        fr = shadow.Read(s.StoreReadRequest(
+            volume_id=gvol.id, segment_index=0, offset_bytes=3 * BLOCK, length_bytes=BLOCK,
+            foreign_ok=True, min_version=w.version), timeout=10)
+        ot.expect(fr.foreign and fr.data == bytes([0x8D]) * BLOCK, "refilled shadow read")
 
     with ot.step("shadows removed by metad (idle) are dropped by their nodes"):
         ot.wait_until(lambda: not shadows(), 30, "metad to remove g's idle shadows",
