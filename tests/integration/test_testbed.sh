@@ -2,12 +2,14 @@
 # test_testbed: deploy/testbed/ombra-testbed end to end: 3 regions, each in
 # its own network namespace with 1 ombra-metad, 2 ombra-stored and 1
 # ombra-proxy, real one-way delays r1-r2 25 ms, r1-r3 40 ms, r2-r3 30 ms
-# (NFQUEUE + ombra-netdelay).
+# (NFQUEUE + ombra-netdelay, applied where packets arrive).
 #
 # Proves: `up --json` lists the 12 processes on the regions' addresses and
 # the delay matrix; the TCP connect time (one round trip) between every
 # pair of regions is twice the one-way delay (the minimum of 6 connects
-# within -1/+6 ms), from the observer namespace it is under 5 ms; a volume
+# within -1/+6 ms), from the observer namespace it is under 5 ms; a 32 MiB
+# TCP stream r1 -> r2 runs at more than 4 MB/s (the delay does not throttle
+# the sender's socket); a volume
 # homed in r1, created with ombractl, is written and read back through r2's
 # proxy (Python gRPC client run with `ombra-testbed exec r2`), and that
 # write takes at least one r1-r2 round trip; `status` exits 0;
@@ -29,6 +31,7 @@ TESTBED=$SRC/deploy/testbed/ombra-testbed
 NETDELAY=$BLD/tools/netdelay/ombra-netdelay
 NAME=t$(($$ % 100000))
 TB_DIR=$TMP/testbed
+# shellcheck disable=SC2034
 CLUSTER_DIR=$TB_DIR # lib.sh's dump_logs: DIR/<proc>/<proc>.log
 
 skip() {
@@ -144,6 +147,41 @@ expect_rtt r3 r2 30
 MS=$(connect_ms wan 10.77.3.1 7120)
 "$PY" -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 5 else 1)' "$MS" 2>/dev/null ||
 	fail "observer -> r3 connect $MS ms, expected undelayed (< 5 ms)"
+
+log "bulk TCP r1 -> r2 (32 MiB)"
+timeout 60 "$TESTBED" --dir "$TB_DIR" exec r2 "$PY" -c '
+import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.77.2.1", 9700))
+s.listen(1)
+s.settimeout(30)
+c, _ = s.accept()
+n, t = 0, time.monotonic()
+while True:
+    b = c.recv(1 << 20)
+    if not b:
+        break
+    n += len(b)
+print("%d %.3f" % (n, time.monotonic() - t))' >"$TMP/bulk" 2>"$ERR" &
+BULK=$!
+timeout 60 "$TESTBED" --dir "$TB_DIR" exec r1 "$PY" -c '
+import socket, time
+for _ in range(50):
+    try:
+        s = socket.create_connection(("10.77.2.1", 9700), timeout=5)
+        break
+    except ConnectionRefusedError:
+        time.sleep(0.1)
+buf = b"o" * (1 << 20)
+for _ in range(32):
+    s.sendall(buf)
+s.close()' >"$OUT" 2>&1 || fail "bulk sender in r1"
+wait $BULK || fail "bulk receiver in r2"
+read -r BYTES SECS <"$TMP/bulk"
+log "bulk: $BYTES bytes in $SECS s"
+"$PY" -c 'import sys; n, s = int(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if n == 32 << 20 and n / s > 4e6 else 1)' \
+	"$BYTES" "$SECS" || fail "bulk TCP r1 -> r2: $BYTES bytes in $SECS s, expected 32 MiB at > 4 MB/s"
 
 # ---------------------------------------------------------------- data
 

@@ -3,8 +3,10 @@
  * What it is for: the netns testbed (deploy/testbed/ombra-testbed,
  * docs/testbed.md) emulates WAN latency between regions on a kernel without
  * sch_netem.  iptables rules in a region's network namespace send the
- * packets bound for another region to an NFQUEUE queue (one queue number
- * per destination); this program, running in the same namespace, binds
+ * packets arriving from another region to an NFQUEUE queue (one queue
+ * number per source region; the testbed queues on INPUT because packets
+ * held on OUTPUT stay charged to the sending TCP socket and throttle it);
+ * this program, running in the same namespace, binds
  * those queues, holds every packet for its queue's delay and then gives the
  * kernel the NF_ACCEPT verdict.  Packets of one queue leave in the order
  * they arrived (constant delay per queue, FIFO: delayq.h).
@@ -105,7 +107,7 @@ static void usage(FILE *f)
 	    "0..%.0f), then accept it; packets of a queue keep their "
 	    "order.  Send packets\n"
 	    "to a queue with e.g.\n"
-	    "  iptables -A OUTPUT -d 10.77.2.0/24 -j NFQUEUE --queue-num 2\n"
+	    "  iptables -A INPUT -s 10.77.2.0/24 -j NFQUEUE --queue-num 2\n"
 	    "in the same network namespace.  Needs CAP_NET_ADMIN and the "
 	    "nfnetlink_queue\n"
 	    "kernel module.\n"
