@@ -17,4 +17,7 @@ extern const struct cli_command cmd_volume_failovers;
 /* cmd_policy.c: "volume policy". */
 extern const struct cli_command cmd_volume_policy;
 
+/* cmd_prefetch.c: "volume prefetch-stats" (asks a proxy). */
+extern const struct cli_command cmd_volume_prefetch_stats;
+
 #endif

@@ -64,6 +64,13 @@ static const char cmd_volume_help[] =
     "      region, background fill rate per node (bytes/s), promotion of\n"
     "      the freshest shadow when the home region is lost.  --clear\n"
     "      removes the policy and the volume's shadows.\n"
+    "  prefetch-stats NAME --proxy HOST:PORT\n"
+    "      The prefetch engine of one proxy (default $OMBRA_PROXY) on the\n"
+    "      volume: hint, active predictor, threshold, read hit ratios,\n"
+    "      cached bytes, then per predictor the blocks predicted, bytes\n"
+    "      prefetched, used and wasted, precision and coverage.  Asks the\n"
+    "      proxy's VolumeService.GetPrefetchStats (--json prints its\n"
+    "      GetPrefetchStatsResponse).\n"
     "\n"
     "  --stale  answer from the member asked, without a Raft barrier\n"
     "           (fast, works without a leader, may be out of date)\n"
@@ -320,7 +327,7 @@ static const struct cli_command cmd_volume_delete = {
 static const struct cli_command *const cmd_volume_commands[] = {
     &cmd_volume_create,	   &cmd_volume_get,    &cmd_volume_list,
     &cmd_volume_resize,	   &cmd_volume_delete, &cmd_volume_shards,
-    &cmd_volume_failovers, &cmd_volume_policy,
+    &cmd_volume_failovers, &cmd_volume_policy, &cmd_volume_prefetch_stats,
 };
 
 const struct cli_group cmd_volume_group = {

@@ -28,6 +28,10 @@ enum {
 	OPT_PROP_MAX,
 	OPT_ACCESS_MAX,
 	OPT_PCACHE_SEGS,
+	OPT_PREFETCH,
+	OPT_PF_BUDGET,
+	OPT_PF_CACHE,
+	OPT_PF_MODEL,
 	OPT_SINGLE_WRITER,
 	OPT_WRITER_LEASE,
 	OPT_WRITER_IDLE,
@@ -50,6 +54,10 @@ static const struct option options[] = {
     {"propagate-max-bytes", required_argument, NULL, OPT_PROP_MAX},
     {"access-max-segments", required_argument, NULL, OPT_ACCESS_MAX},
     {"pcache-segments", required_argument, NULL, OPT_PCACHE_SEGS},
+    {"prefetch", required_argument, NULL, OPT_PREFETCH},
+    {"prefetch-budget", required_argument, NULL, OPT_PF_BUDGET},
+    {"prefetch-cache", required_argument, NULL, OPT_PF_CACHE},
+    {"prefetch-model", required_argument, NULL, OPT_PF_MODEL},
     {"single-writer", required_argument, NULL, OPT_SINGLE_WRITER},
     {"writer-lease-ms", required_argument, NULL, OPT_WRITER_LEASE},
     {"writer-idle-ms", required_argument, NULL, OPT_WRITER_IDLE},
@@ -92,6 +100,16 @@ const char *proxy_args_usage(void)
 	       "  --pcache-segments N    cache entries remembered for the "
 	       "prefetch engine\n"
 	       "                         (default 65536)\n"
+	       "  --prefetch on|off      the prefetch engine (default on)\n"
+	       "  --prefetch-budget SIZE bytes per second of predicted "
+	       "prefetch pulls\n"
+	       "                         (default 64MiB; 0 = no limit)\n"
+	       "  --prefetch-cache SIZE  bytes of cache entries placed in "
+	       "the region\n"
+	       "                         (default 256MiB, at least 1MiB)\n"
+	       "  --prefetch-model FILE  LSTM weights for the selector "
+	       "(default: the shipped\n"
+	       "                         model when it loads)\n"
 	       "  --single-writer on|off take the volume writer lease on "
 	       "the first write and\n"
 	       "                         on NBD attach (default on; off: "
@@ -207,6 +225,9 @@ int proxy_args_parse(struct proxy_args *a, int argc, char **argv,
 	a->writer_lease_ms = 10000;
 	a->writer_idle_ms = 30000;
 	a->nbd_consistency = 1; /* STRONG */
+	a->prefetch = true;
+	a->prefetch_budget = 64u << 20;
+	a->prefetch_cache = 256u << 20;
 	*action = PROXY_ARGS_RUN;
 	opterr = 0;
 	optind = 1;
@@ -263,6 +284,32 @@ int proxy_args_parse(struct proxy_args *a, int argc, char **argv,
 			if (parse_count("pcache-segments", optarg, 1u << 24,
 					&a->pcache_segments, errmsg) != 0)
 				return OMBRA_EINVAL;
+			break;
+		case OPT_PREFETCH:
+			if (strcmp(optarg, "on") != 0 &&
+			    strcmp(optarg, "off") != 0)
+				return bad(errmsg, "prefetch", optarg,
+					   "expected on or off");
+			a->prefetch = strcmp(optarg, "on") == 0;
+			break;
+		case OPT_PF_BUDGET:
+			if (size_parse(optarg, &a->prefetch_budget) != 0)
+				return bad(errmsg, "prefetch-budget", optarg,
+					   "expected bytes per second (e.g. "
+					   "64MiB, 0 = no limit)");
+			break;
+		case OPT_PF_CACHE:
+			if (size_parse(optarg, &a->prefetch_cache) != 0 ||
+			    a->prefetch_cache < (1u << 20))
+				return bad(errmsg, "prefetch-cache", optarg,
+					   "expected a size of at least 1MiB "
+					   "(e.g. 256MiB)");
+			break;
+		case OPT_PF_MODEL:
+			if (access(optarg, R_OK) != 0)
+				return bad(errmsg, "prefetch-model", optarg,
+					   "not a readable file");
+			a->prefetch_model = optarg;
 			break;
 		case OPT_SINGLE_WRITER:
 			if (strcmp(optarg, "on") != 0 &&

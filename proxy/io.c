@@ -37,6 +37,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pcache.h"
+#include "prefetch.h"
 #include "propagate.h"
 #include "proxy.h"
 #include "route.h"
@@ -962,6 +963,7 @@ static void io_submit(struct proxy_volume *vol, enum io_op op, uint64_t off,
 		access_note(p->access, proxy_volume_id(vol), s, op != IO_READ,
 			    pt->len);
 	}
+	prefetch_observe(p->prefetch, vol, off, len, op == IO_READ);
 	if (op != IO_READ) {
 		vlease_acquire(vol, write_leased, r); /* answers via the loop */
 		return;

@@ -14,6 +14,8 @@ proxy_ombra_proxy_SOURCES = \
 	proxy/wtrack.c proxy/wtrack.h \
 	proxy/pcache.c proxy/pcache.h \
 	proxy/vlease.c proxy/vlease.h \
+	proxy/prefetch.c proxy/prefetch.h proxy/prefetch_rpc.c \
+	proxy/prefetch_core.c proxy/prefetch_core.h metad/placement.c \
 	proxy/propq.c proxy/propagate.c proxy/propagate.h \
 	proxy/access.c proxy/access_table.c proxy/access.h \
 	stored/crc.c stored/crc.h \
@@ -22,11 +24,14 @@ proxy_ombra_proxy_SOURCES = \
 proxy_ombra_proxy_SOURCES += $(NBD_SERVER_SOURCES)
 # stored/crc.c (block checksums of propagated blocks) needs ISA-L.
 proxy_ombra_proxy_LDADD = $(OMBRA_BASE_LIBS) $(ISAL_LIBS)
+# The prefetch engine's predictors (predict/) and placement_pick().
+proxy_ombra_proxy_LDADD += libpredict.a -lm
 
 # Unit tests of the proxy's pure parts.
 PROXY_UNIT_TESTS = tests/unit/test_wtrack tests/unit/test_pcache \
 	tests/unit/test_propq tests/unit/test_access \
-	tests/unit/test_route_lat tests/unit/test_route tests/unit/test_segver
+	tests/unit/test_route_lat tests/unit/test_prefetch_core \
+	tests/unit/test_route tests/unit/test_segver
 check_PROGRAMS += $(PROXY_UNIT_TESTS)
 TESTS += $(PROXY_UNIT_TESTS)
 tests_unit_test_wtrack_SOURCES = tests/unit/test_wtrack.c proxy/wtrack.c
@@ -47,6 +52,10 @@ tests_unit_test_route_lat_SOURCES = tests/unit/test_route_lat.c \
 	proxy/route_lat.c
 tests_unit_test_route_lat_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_route_lat_LDADD = $(CMOCKA_LIBS) -lm
+tests_unit_test_prefetch_core_SOURCES = tests/unit/test_prefetch_core.c \
+	proxy/prefetch_core.c proxy/pcache.c metad/placement.c
+tests_unit_test_prefetch_core_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_prefetch_core_LDADD = libpredict.a libombra.a $(CMOCKA_LIBS) -lm
 tests_unit_test_route_SOURCES = tests/unit/test_route.c proxy/route.c
 tests_unit_test_route_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_route_LDADD = $(CMOCKA_LIBS)

@@ -27,7 +27,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "nbd.h"
-#include "pcache.h"
+#include "prefetch.h"
 #include "propagate.h"
 #include "proxy.h"
 #include "rpc.h"
@@ -177,6 +177,9 @@ static void finish(struct daemon *d)
 	}
 	propagate_destroy(d->p.prop);
 	d->p.prop = NULL;
+	/* After the node channels closed: no pull can answer any more. */
+	prefetch_destroy(d->p.prefetch);
+	d->p.prefetch = NULL;
 	access_destroy(d->p.access);
 	d->p.access = NULL;
 	/* After the metad jobs drained (the lease releases among them). */
@@ -254,6 +257,7 @@ static void daemon_shutdown(struct daemon *d)
 	if (p->io != NULL)
 		io_engine_stop(p->io);
 	propagate_stop(p->prop);
+	prefetch_stop(p->prefetch);
 	access_stop(p->access);
 	vlease_mgr_stop(p->vlease); /* releases held writer leases */
 	d->closing = 1;
@@ -333,11 +337,19 @@ static int daemon_start(struct daemon *d, char *errmsg)
 		return rv;
 	log_info("single-writer volumes: %s (writer identity %s)",
 		 d->args.single_writer ? "on" : "off", holder);
-	if (p->pcache == NULL &&
-	    pcache_create((size_t)d->args.pcache_segments, &p->pcache) != 0) {
-		ombra_errmsg_printf(errmsg, "prefetch cache table: out of "
-					    "memory");
-		return OMBRA_ENOMEM;
+	if (d->args.prefetch) {
+		struct prefetch_config pc = {
+		    .budget_bps = d->args.prefetch_budget,
+		    .cache_bytes = d->args.prefetch_cache,
+		    .max_segments = d->args.pcache_segments,
+		    .model_path = d->args.prefetch_model,
+		};
+
+		rv = prefetch_create(p, &pc, &p->prefetch, errmsg);
+		if (rv != 0)
+			return rv;
+	} else {
+		log_info("prefetch: off");
 	}
 	rv = rpc_server_create(&d->loop, d->args.listen, p->tls, &d->rpc,
 			       errmsg);
@@ -438,7 +450,8 @@ int main(int argc, char **argv)
 	}
 	volcache_destroy(d.p.vc);
 	mdc_destroy(d.p.mdc);
-	pcache_destroy(d.p.pcache);
+	/* On a failed start-up finish() may not have run. */
+	prefetch_destroy(d.p.prefetch);
 	if (d.p.metrics != NULL)
 		metrics_registry_destroy(d.p.metrics);
 	return d.exit_code;

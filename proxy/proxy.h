@@ -42,6 +42,7 @@ struct pwatch;
 struct defer;
 struct io_engine;
 struct pcache;
+struct prefetch;
 struct propagate;
 struct access_stats;
 struct vlease_mgr;
@@ -70,6 +71,7 @@ struct proxy {
 	/* Cache entries placed by the prefetch engine (pcache.h); NULL when
 	 * prefetch is off.  Propagation sends writes to their holders. */
 	struct pcache *pcache;
+	struct prefetch *prefetch;   /* prefetch.h; NULL when off */
 	struct propagate *prop;	     /* propagate.h */
 	struct access_stats *access; /* access.h */
 	struct vlease_mgr *vlease;   /* writer leases (vlease.h) */

@@ -5,8 +5,8 @@
  * metad's AdminService (GetShardMap for the last) in the thread pool, and
  * metad's status is passed through.  Read, Write, Flush and Trim run on
  * the data path through the engine (proxy_io.h) after validating their
- * arguments.  PrefetchData and SetPrefetchHint are validated and answered
- * UNIMPLEMENTED until the prediction engine exists.
+ * arguments.  PrefetchData, SetPrefetchHint and GetPrefetchStats are
+ * validated here and served by the prefetch engine (prefetch_rpc.c).
  *
  * Failure: every call is answered exactly once, with OK or a status whose
  * message says what was wrong ("offset X + length Y beyond volume size Z",
@@ -17,6 +17,7 @@
 
 #include "admin.pb-c.h"
 #include "log.h"
+#include "prefetch.h"
 #include "proxy.h"
 #include "volume.pb-c.h"
 
@@ -416,7 +417,6 @@ static void h_prefetch(struct rpc_call *call, const ProtobufCMessage *req,
 	const Ombra__V1__PrefetchDataRequest *r =
 	    (const Ombra__V1__PrefetchDataRequest *)req;
 
-	(void)data;
 	if (r->volume == NULL || r->volume[0] == '\0') {
 		rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
 			      "volume name is required");
@@ -429,8 +429,7 @@ static void h_prefetch(struct rpc_call *call, const ProtobufCMessage *req,
 	}
 	if (!ranges_ok(call, r->ranges, r->n_ranges))
 		return;
-	rpc_call_fail(call, GRPC_STATUS_UNIMPLEMENTED,
-		      "prefetching arrives with the prediction engine");
+	prefetch_rpc_data(data, call, r);
 }
 
 static void h_hint(struct rpc_call *call, const ProtobufCMessage *req,
@@ -439,7 +438,6 @@ static void h_hint(struct rpc_call *call, const ProtobufCMessage *req,
 	const Ombra__V1__SetPrefetchHintRequest *r =
 	    (const Ombra__V1__SetPrefetchHintRequest *)req;
 
-	(void)data;
 	if (r->volume == NULL || r->volume[0] == '\0') {
 		rpc_call_fail(call, GRPC_STATUS_INVALID_ARGUMENT,
 			      "volume name is required");
@@ -460,8 +458,14 @@ static void h_hint(struct rpc_call *call, const ProtobufCMessage *req,
 	}
 	if (!ranges_ok(call, r->ranges, r->n_ranges))
 		return;
-	rpc_call_fail(call, GRPC_STATUS_UNIMPLEMENTED,
-		      "prefetching arrives with the prediction engine");
+	prefetch_rpc_hint(data, call, r);
+}
+
+static void h_prefetch_stats(struct rpc_call *call,
+			     const ProtobufCMessage *req, void *data)
+{
+	prefetch_rpc_stats(data, call,
+			   (const Ombra__V1__GetPrefetchStatsRequest *)req);
 }
 
 /* ------------------------------------------------------------ table */
@@ -482,6 +486,7 @@ static const struct {
     {"GetVolumeShardingInfo", h_sharding},
     {"PrefetchData", h_prefetch},
     {"SetPrefetchHint", h_hint},
+    {"GetPrefetchStats", h_prefetch_stats},
 };
 
 int service_volume_register(struct proxy *p, struct rpc_server *srv,
