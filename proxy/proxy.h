@@ -71,10 +71,10 @@ struct proxy {
 	/* Cache entries placed by the prefetch engine (pcache.h); NULL when
 	 * prefetch is off.  Propagation sends writes to their holders. */
 	struct pcache *pcache;
-	struct prefetch *prefetch;   /* prefetch.h; NULL when off */
-	struct propagate *prop;	     /* propagate.h */
-	struct access_stats *access; /* access.h */
-	struct vlease_mgr *vlease;   /* writer leases (vlease.h) */
+	struct prefetch *prefetch;     /* prefetch.h; NULL when off */
+	struct propagate *prop;	       /* propagate.h */
+	struct access_stats *access;   /* access.h */
+	struct vlease_mgr *vlease;     /* writer leases (vlease.h) */
 	const struct proxy_args *args; /* the command line (args.h) */
 	bool stopping;
 };
