@@ -17,7 +17,8 @@ the cluster kept its promises (docs/shadows.md, docs/testbed.md):
 
 Modules: history (the operation model, loading and validation), linearize,
 staleness, report (all checks together, the report and the command line:
-`python3 -m checker HISTORY.json`).
+`python3 -m checker HISTORY.json`), recorder (stamps operations while a
+test runs).
 
 How it fails: malformed histories raise history.HistoryError naming the
 operation and field; a linearizability search that exceeds its step budget
@@ -27,3 +28,4 @@ Python 3 standard library only."""
 
 from .history import HistoryError, Op, load, parse  # noqa: F401
 from .report import Report, check  # noqa: F401
+from .recorder import Recorder  # noqa: F401

@@ -25,7 +25,13 @@ Call and return events are kept in time order in a doubly linked list; the
 search walks it, tentatively linearizing an operation whose call it meets
 (unlinking its call and return), and backtracks when it meets a return
 event, i.e. an operation that would have to take effect after it returned.
-The linearized set is a bit set (a Python int).  This is a fresh
+The linearized set is a bit set (a Python int).  One addition for
+registers whose written values are unique: a read that is legal in the
+current state is linearized at once, without a backtracking point (see
+the comment in check_block); that keeps concurrent reads from making the
+search exponential.  And one for Ombra's versions: acknowledged writes
+are linearized only in version order (the primary orders them), which
+prunes the choice among concurrent writes.  This is a fresh
 implementation from the papers' description; no code is copied.
 
 How it fails: never raises on a well-formed list of ops; the search stops
@@ -113,8 +119,12 @@ def check_block(ops, initial=None, max_steps=DEFAULT_MAX_STEPS):
         prv[b] = p
 
     state = (initial, 0)
+    # versions of the acknowledged writes, in the only order they may take
+    # effect; widx of them are linearized
+    known = sorted(o.version for o in ops if o.kind == "write" and o.version is not None)
+    widx = 0
     linearized = 0
-    stack = []  # (call position, state before)
+    stack = []  # (call position, state before, linearized at once)
     seen = set()
     steps = 0
     best_len, best_order, best_stuck = -1, [], []
@@ -122,16 +132,34 @@ def check_block(ops, initial=None, max_steps=DEFAULT_MAX_STEPS):
     while nxt[head] != n:
         steps += 1
         if steps > max_steps:
-            return Result(UNKNOWN, [ops[opi[p]] for p, _ in stack], [], steps)
+            return Result(UNKNOWN, [ops[opi[p]] for p, _, _ in stack], [], steps)
         if kind[entry] == 0:
             i = opi[entry]
             legal, new_state = _step(state, ops[i])
+            if legal and ops[i].version is not None and ops[i].kind == "write":
+                # acknowledged writes take effect in version order
+                legal = widx < len(known) and known[widx] == ops[i].version
+            if legal and ops[i].kind == "read":
+                # A legal read is linearized at once, never as a choice to
+                # revisit: values are unique per block, so the state never
+                # comes back to this value; any linearization that places
+                # the read later has only reads of the same value in
+                # between, and reads commute.  This keeps many concurrent
+                # reads from multiplying the search.
+                stack.append((entry, state, True))
+                linearized |= 1 << i
+                unlink(entry)
+                unlink(ret_pos[i])
+                entry = nxt[head]
+                continue
             if legal:
                 lin = linearized | (1 << i)
                 if (lin, new_state) not in seen:
                     seen.add((lin, new_state))
-                    stack.append((entry, state))
+                    stack.append((entry, state, False))
                     state, linearized = new_state, lin
+                    if ops[i].version is not None:
+                        widx += 1
                     unlink(entry)
                     unlink(ret_pos[i])
                     entry = nxt[head]
@@ -141,19 +169,26 @@ def check_block(ops, initial=None, max_steps=DEFAULT_MAX_STEPS):
         # a return event: its op was not linearized before it returned
         if len(stack) > best_len:
             best_len = len(stack)
-            best_order = [ops[opi[p]] for p, _ in stack]
+            best_order = [ops[opi[p]] for p, _, _ in stack]
             tried, p = [], nxt[head]
             while p != entry:
                 if kind[p] == 0:
                     tried.append(ops[opi[p]])
                 p = nxt[p]
             best_stuck = [ops[opi[entry]]] + [o for o in tried if o is not ops[opi[entry]]]
-        if not stack:
-            return Result(VIOLATION, best_order, best_stuck, steps)
-        pos, state = stack.pop()
-        i = opi[pos]
-        linearized &= ~(1 << i)
-        relink(ret_pos[i])
-        relink(pos)
+        # backtrack: undo the reads linearized at once, then the last
+        # choice, and try the next candidate after that choice
+        while True:
+            if not stack:
+                return Result(VIOLATION, best_order, best_stuck, steps)
+            pos, state, forced = stack.pop()
+            i = opi[pos]
+            linearized &= ~(1 << i)
+            if ops[i].kind == "write" and ops[i].version is not None:
+                widx -= 1
+            relink(ret_pos[i])
+            relink(pos)
+            if not forced:
+                break
         entry = nxt[pos]
-    return Result(OK, [ops[opi[p]] for p, _ in stack], [], steps)
+    return Result(OK, [ops[opi[p]] for p, _, _ in stack], [], steps)
