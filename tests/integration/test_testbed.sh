@@ -22,8 +22,9 @@
 # no daemon log holds a sanitizer report.
 #
 # Skips (exit 77, naming what is missing) without root, ip/iptables,
-# network namespaces, NFQUEUE (kernel module nfnetlink_queue) or a build
-# with ombra-netdelay (configure without libnetfilter-queue-dev).  Fails
+# network namespaces (with veth and bridge), NFQUEUE (kernel module
+# nfnetlink_queue) or a build with ombra-netdelay (configure without
+# libnetfilter-queue-dev).  Fails
 # (exit 1) printing the command, its output and every process's log tail.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -69,6 +70,9 @@ for t in ip iptables iptables-save; do
 done
 [ -x "$NETDELAY" ] || skip "$NETDELAY not built (configure did not find libnetfilter_queue; deploy/install-deps installs libnetfilter-queue-dev)"
 ip netns add "$NAME-probe" 2>"$ERR" || skip "network namespaces unavailable: $(cat "$ERR")"
+ip -n "$NAME-probe" link add pa type veth peer name pb 2>"$ERR" &&
+	ip -n "$NAME-probe" link add pbr type bridge 2>>"$ERR" ||
+	skip "veth pairs or bridges unavailable in a network namespace: $(cat "$ERR")"
 modprobe nfnetlink_queue 2>/dev/null
 ip netns exec "$NAME-probe" iptables -w -A OUTPUT -d 10.99.0.0/24 -j NFQUEUE --queue-num 7 \
 	2>"$ERR" || skip "iptables NFQUEUE target unavailable: $(cat "$ERR")"
