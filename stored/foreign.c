@@ -13,6 +13,12 @@
  * bytes held by live cache entries, not the disk space of their
  * leftovers.
  *
+ * Store jobs of foreign copies (pulled pieces, propagated writes) run one
+ * at a time per segment (foreign_apply): the segment store's first write
+ * of a segment is not safe against a concurrent one of the same segment
+ * (home writes never do that: a segment's writes are ordered), and
+ * concurrent overlapping pulls did corrupt blocks before.
+ *
  * Failure: out of memory is reported to the caller (NULL / OMBRA_ENOMEM);
  * a failed volume deletion is logged (the data stays, nothing is
  * served from it). */
@@ -321,6 +327,88 @@ int foreign_cache_room(struct stored *sd, uint64_t add,
 		    (unsigned long long)(foreign_unix_ms() - v->c.last_use_ms));
 		metric_inc(sd->fg.m_evicted, 1.0);
 		foreign_remove(sd, v);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------ serialized applies */
+
+/* One store job of a foreign copy, run after the jobs of its segment
+ * queued before it. */
+struct fapply {
+	struct stored *sd;
+	uint64_t vol, seg;
+	void (*work)(void *arg);
+	void (*done)(void *arg);
+	void *arg;
+	struct fapply *next; /* sd->fg.applies, arrival order */
+};
+
+static void fapply_work(void *arg)
+{
+	struct fapply *a = arg;
+
+	a->work(a->arg);
+}
+
+static void fapply_start(struct fapply *a);
+
+static void fapply_done(void *arg)
+{
+	struct fapply *a = arg;
+	struct stored *sd = a->sd;
+	struct fapply *next = NULL;
+
+	for (struct fapply **p = &sd->fg.applies; *p != NULL; p = &(*p)->next) {
+		if (*p == a) {
+			*p = a->next;
+			break;
+		}
+	}
+	for (struct fapply *w = sd->fg.applies; w != NULL; w = w->next) {
+		if (w->vol == a->vol && w->seg == a->seg) {
+			next = w; /* the oldest waiting one */
+			break;
+		}
+	}
+	a->done(a->arg);
+	free(a);
+	if (next != NULL) {
+		fapply_start(next);
+	}
+}
+
+static void fapply_start(struct fapply *a)
+{
+	if (work_submit(a->sd, fapply_work, fapply_done, a) != 0) {
+		/* Out of memory for the job: run it here rather than lose
+		 * it (blocks the loop for one store call). */
+		fapply_work(a);
+		fapply_done(a);
+	}
+}
+
+int foreign_apply(struct stored *sd, uint64_t vol, uint64_t seg,
+		  void (*work)(void *arg), void (*done)(void *arg), void *arg)
+{
+	struct fapply *a = calloc(1, sizeof(*a)), **tail;
+	bool busy = false;
+
+	if (a == NULL) {
+		return OMBRA_ENOMEM;
+	}
+	*a = (struct fapply){.sd = sd,
+			     .vol = vol,
+			     .seg = seg,
+			     .work = work,
+			     .done = done,
+			     .arg = arg};
+	for (tail = &sd->fg.applies; *tail != NULL; tail = &(*tail)->next) {
+		busy = busy || ((*tail)->vol == vol && (*tail)->seg == seg);
+	}
+	*tail = a;
+	if (!busy) {
+		fapply_start(a);
 	}
 	return 0;
 }

@@ -189,7 +189,8 @@ static void fp_read_cb(void *data, const struct rpc_status *st,
 		fp_ask(p);
 		return;
 	}
-	if (work_submit(p->sd, fp_apply_work, fp_applied, p) != 0) {
+	if (foreign_apply(p->sd, p->vol, p->seg, fp_apply_work, fp_applied,
+			  p) != 0) {
 		ombra_errmsg_printf(p->errmsg, "out of memory");
 		fp_finish(p, OMBRA_ENOMEM);
 	}

@@ -249,7 +249,8 @@ static void frep_mapped(void *arg, int rv)
 		frep_done(op);
 		return;
 	}
-	if (work_submit(sd, frep_work, frep_done, op) != 0) {
+	if (foreign_apply(sd, q->volume_id, q->segment_index, frep_work,
+			  frep_done, op) != 0) {
 		frep_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	}
 }

@@ -10,6 +10,7 @@
 
 #include "foreign_logic.h"
 
+struct fapply;
 struct metric;
 struct reclaim;
 
@@ -38,6 +39,7 @@ struct foreign {
 	bool fill_running;	  /* one shadow segment filled at a time */
 	uv_timer_t fill_timer;	  /* paces the fill */
 	struct reclaim *reclaims; /* volume data deletions in flight */
+	struct fapply *applies;	  /* store jobs running and waiting */
 	/* /metrics (foreign.c; NULL before foreign_start, metric_* accept
 	 * NULL): per kind (FC_SHADOW, FC_CACHE) copies and bytes held. */
 	struct metric *m_copies[2], *m_bytes[2];

@@ -17,6 +17,10 @@ StoreService of the nodes themselves:
   W2's Replicate shadow=true sent first (out of order) does not move the
   watermark; W1's moves it to W1's version; W2 again moves it to W2's,
   and the read with min_version = W2 answers the new bytes;
+- eight concurrent, overlapping pulls into the 8 segments (new on the
+  node) of volume "h" leave them equal to what was written, with no
+  checksum failure in the node's log; three rounds, the copies dropped
+  (and h's data deleted on the node) in between;
 - a BOUNDED read (max_staleness_ms) is served while the copy was confirmed
   recently; an EVENTUAL read (neither) always;
 - DropCopy of the whole segment: ListCopies is empty, reads are refused,
@@ -49,6 +53,8 @@ import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 
 import grpc
 
@@ -209,6 +215,15 @@ def main():
             ot.expect(served >= 4 and refused >= 3, "/metrics: %s served, %s refused",
                       served, refused)
 
+        with ot.step("concurrent overlapping pulls into new segments"):
+            hvol = c.create_volume("h", 8 * MIB, segment_size=MIB, replicas=2, region="r1")
+            c.wait_volume_served("h", i=1)
+            hdata = os.urandom(8 * MIB)
+            c.volume_stub(1).Write(st.volume.WriteRequest(
+                volume="h", offset_bytes=0, data=hdata), timeout=30)
+            for rnd in range(3):  # dropped in between: new segments again
+                concurrent_pulls(fnode, s, hvol, hdata, c.log_path(r2["name"]), rnd)
+
         with ot.step("bad input is refused with a message"):
             bad = [
                 ("unaligned offset", s.PullRequest(volume_id=vol.id, segment_index=0,
@@ -257,6 +272,53 @@ def main():
         shadow_steps(c, vol)
         cache_steps(c, vol)
         c.check_sanitizers()
+
+
+def concurrent_pulls(fnode, s, hvol, hdata, log_path, rnd):
+    """8 threads pull overlapping ranges of h's 8 segments, the same
+    segment at the same time; the copy must equal hdata afterwards and the
+    node log no checksum failure.  Then every copy is dropped, so that the
+    node deletes h's data (the next round's segments are new again)."""
+    errors = []
+    start = threading.Barrier(8)
+
+    def pull(seg, first):
+        for _ in range(100):
+            try:
+                return fnode.Pull(s.PullRequest(
+                    volume_id=hvol.id, segment_index=seg, offset_bytes=first * BLOCK,
+                    length_bytes=64 * BLOCK, kind=s.COPY_CACHE), timeout=20)
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.UNAVAILABLE or "deleted" not in e.details():
+                    raise
+                time.sleep(0.05)  # the previous round's data is being deleted
+        raise ot.TestError("h's data was never deleted")
+
+    def puller(k):
+        start.wait()
+        try:
+            for seg in range(8):  # together, all of it, 4 pulls each
+                for q in range(4):
+                    pull(seg, ((k + q) % 4) * 64)
+        except grpc.RpcError as e:
+            errors.append("%s %s" % (e.code(), e.details()))
+    ts = [threading.Thread(target=puller, args=(k,)) for k in range(8)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    ot.expect(not errors, "round %d: pulls failed: %s", rnd, errors[:3])
+    for seg in range(8):
+        got = fnode.Read(s.StoreReadRequest(
+            volume_id=hvol.id, segment_index=seg, offset_bytes=seg * MIB,
+            length_bytes=MIB, foreign_ok=True), timeout=10)
+        ot.expect(got.foreign and got.data == hdata[seg * MIB:(seg + 1) * MIB],
+                  "round %d: segment %d of h differs from what was written", rnd, seg)
+    with open(log_path, errors="replace") as f:
+        bad = [ln for ln in f if "checksum" in ln]
+    ot.expect(not bad, "round %d: checksum failures on the pulling node: %s", rnd, bad[:3])
+    for seg in range(8):
+        fnode.DropCopy(s.DropCopyRequest(volume_id=hvol.id, segment_index=seg), timeout=5)
 
 
 def free_port():
