@@ -89,6 +89,14 @@ class TestbedLayout(ol.Layout):
                         for i, r in enumerate(self.names, 1)],
             "delays_ms": self.state["delays_ms"],
         }
+        # `ombra-testbed status --json` passes the network's state:
+        # "region:namespace_up:partitioned:netdelay_pid ..."
+        for item in os.environ.get("OMBRA_TESTBED_NET", "").split():
+            name, up, part, pid = item.split(":")
+            for r in s["testbed"]["regions"]:
+                if r["name"] == name:
+                    r.update(namespace_up=up == "1", partitioned=part == "1",
+                             netdelay_pid=int(pid) if pid else None)
         return s
 
 

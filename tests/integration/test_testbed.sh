@@ -265,6 +265,9 @@ MS=$(connect_ms wan "10.77.$PI.1")
 [ "$MS" != unreachable ] || fail "partition $P also cut the observer off"
 tb status
 contains "$P: .*PARTITIONED" "$OUT" "status shows $P partitioned"
+tb status --json
+check "$OUT" '[r["name"] for r in d["testbed"]["regions"] if r["partitioned"]] == ["'"$P"'"] and all(r["netdelay_pid"] for r in d["testbed"]["regions"])' \
+	"status --json: only $P partitioned, every ombra-netdelay running"
 log "heal $P"
 tb heal "$P"
 [ $RC -eq 0 ] || fail "heal $P exited $RC"
