@@ -16,6 +16,10 @@ home r1, 2 copies):
 - r2's STRONG reads (it is not the writer) never use them: the shadow and
   cache read counters stay put, every part is served by a home copy; its
   EVENTUAL reads are served by a local foreign copy;
+- ombra-proxy exits 2 naming the flag for a bad --nbd-consistency,
+  --single-writer or --writer-lease-ms; a third proxy in r2 with
+  --nbd-consistency eventual --single-writer off serves NBD reads from a
+  local foreign copy and takes no writer lease;
 - r1 writes again: BOUNDED reads with that write's token, through either
   proxy, return the new bytes (read-your-writes), never older ones;
 - r1's proxy stops (releasing the lease); r2's proxy writes and becomes
@@ -33,6 +37,8 @@ home r1, 2 copies):
 Fails (exit 1) with the step, what was seen and the process logs."""
 
 import os
+import signal
+import subprocess
 import sys
 import time
 
@@ -185,6 +191,60 @@ def main():
             # A node ranks first once the proxy has measured it (a probe
             # every second; unmeasured nodes count 10 ms).
             ot.wait_until(eventual_local, 10, "EVENTUAL reads served in r2")
+
+        with ot.step("ombra-proxy refuses bad routing flags (exit 2 naming the flag)"):
+            binary = ot.find_binary("ombra-proxy", "proxy")
+            for flag, val in (("--nbd-consistency", "bounded:0"),
+                              ("--nbd-consistency", "weak"),
+                              ("--single-writer", "maybe"),
+                              ("--writer-lease-ms", "100")):
+                r = subprocess.run([binary, "--region", "r2", "--listen", "127.0.0.1:1",
+                                    "--metad", c.metad_endpoints, flag, val],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   stdin=subprocess.DEVNULL, timeout=30)
+                err = r.stderr.decode("utf-8", "replace")
+                ot.expect(r.returncode == 2 and flag in err, "%s %s: exit %d: %s",
+                          flag, val, r.returncode, err)
+
+        with ot.step("a proxy with --nbd-consistency eventual --single-writer off"):
+            base3 = ot.reserve_ports(1)
+            http3 = "127.0.0.1:%d" % (base3 + 2)
+            log3 = os.path.join(c.dir, "proxy3.log")
+            with open(log3, "wb") as lf:
+                p3 = subprocess.Popen(
+                    [binary, "--region", "r2", "--listen", "127.0.0.1:%d" % base3,
+                     "--metad", c.metad_endpoints, "--nbd", "127.0.0.1:%d" % (base3 + 1),
+                     "--http", http3, "--single-writer", "off",
+                     "--nbd-consistency", "eventual", "--prefetch", "off"],
+                    stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            try:
+                ot.wait_until(lambda: ot.http_get(http3, "/healthz")[0] == 200, 20,
+                              "the third proxy's /healthz")
+                # A metad event: the proxy's Watch stream has opened once it
+                # is delivered (proxy/watch.c waits for the stream's first
+                # message and cannot be stopped before it).
+                c.create_volume("rt-event", MIB, replicas=1, region="r2")
+                with oc.NbdClient(("127.0.0.1", base3 + 1)).connect("rt") as n:
+                    def nbd_local():
+                        err, got = n.read(0, rng)
+                        ot.expect(err == 0 and got == a[:rng], "NBD EVENTUAL read: error %d",
+                                  err)
+                        return local_foreign(http3) >= 3
+                    ot.wait_until(nbd_local, 15, "NBD reads served by a local foreign copy")
+                    ot.log("third proxy: NBD reads served in r2")
+                ot.expect(c.metric(http3, "ombra_proxy_writer_lease_grants_total") == 0,
+                          "a proxy with --single-writer off took a writer lease")
+            finally:
+                p3.send_signal(signal.SIGTERM)
+                rc = p3.wait(timeout=30)
+                ot.log("third proxy stopped (exit %d)", rc)
+                ot.release_ports(base3, 1)
+            with open(log3, "rb") as lf:
+                text = lf.read().decode("utf-8", "replace")
+            ot.expect(rc == 0, "the third proxy exited %d: %s", rc, text[-2000:])
+            ot.expect("single-writer volumes: off" in text, "no single-writer off line")
+            for pat in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                ot.expect(pat not in text, "the third proxy's log: %s", text[-3000:])
 
         b = pattern(7, 64 * KIB)
         with ot.step("BOUNDED with the write's token reads the written data"):
