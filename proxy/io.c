@@ -411,6 +411,9 @@ static bool part_reply_check(struct io_part *pt, const struct rpc_status *st)
 	if (part_foreign(pt)) {
 		if (pt->r->e->foreign_refused != NULL)
 			metric_inc(pt->r->e->foreign_refused, 1);
+		if (pt->tries[pt->next_copy].kind == ROUTE_CACHE)
+			prefetch_cache_refused(p->prefetch, pt->r->vol, pt->seg,
+					       pt->node);
 		part_next_copy(pt);
 		return false;
 	}
@@ -487,6 +490,10 @@ static void on_read(void *arg, const struct rpc_status *st,
 		pt->last_code = GRPC_STATUS_FAILED_PRECONDITION;
 		if (part_foreign(pt) && r->e->foreign_refused != NULL)
 			metric_inc(r->e->foreign_refused, 1);
+		if (part_foreign(pt) &&
+		    pt->tries[pt->next_copy].kind == ROUTE_CACHE)
+			prefetch_cache_refused(r->e->p->prefetch, r->vol,
+					       pt->seg, pt->node);
 		part_next_copy(pt);
 		return;
 	}

@@ -276,6 +276,20 @@ void prefetch_observe(struct prefetch *pf, struct proxy_volume *vol,
 	pf_core_observe(pf->core, &vi, off, len, is_read, uv_hrtime() / 1000);
 }
 
+void prefetch_cache_refused(struct prefetch *pf, struct proxy_volume *vol,
+			    uint64_t seg, uint64_t node)
+{
+	struct pf_volinfo vi;
+
+	if (pf == NULL || pf->stopped)
+		return;
+	prefetch_volinfo(vol, &vi);
+	if (pf_core_refused(pf->core, &vi, seg, node))
+		log_debug("prefetch: cache entry of volume %" PRIu64
+			  " segment %" PRIu64 " on %s refused a read: dropped",
+			  vi.id, seg, nodes_address(pf->p->nodes, node));
+}
+
 /* ------------------------------------------------------------ nodes */
 
 static void on_nodes(void *arg, const struct rpc_status *st,

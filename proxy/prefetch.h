@@ -60,6 +60,12 @@ void prefetch_destroy(struct prefetch *pf);
 void prefetch_observe(struct prefetch *pf, struct proxy_volume *vol,
 		      uint64_t off, uint64_t len, bool is_read);
 
+/* The read path's attempt at the cache entry of segment seg of vol on
+ * node was refused (stale or not present): the entry is dropped
+ * (pf_core_refused()).  pf NULL: no-op. */
+void prefetch_cache_refused(struct prefetch *pf, struct proxy_volume *vol,
+			    uint64_t seg, uint64_t node);
+
 /* VolumeService handlers (arguments already checked for a volume name,
  * at least one range where needed, non-empty non-overflowing ranges);
  * each answers call exactly once.  p->prefetch NULL (--prefetch off):

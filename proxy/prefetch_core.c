@@ -761,6 +761,16 @@ uint64_t pf_core_dontneed(struct pf_core *c, const struct pf_volinfo *v,
 	return dropped * PF_BLOCK;
 }
 
+bool pf_core_refused(struct pf_core *c, const struct pf_volinfo *v,
+		     uint64_t seg, uint64_t node)
+{
+	if (node == 0 || pcache_holder(c->pc, v->id, seg) != node ||
+	    v->seg_size == 0 || seg > UINT64_MAX / v->seg_size)
+		return false;
+	pf_core_dontneed(c, v, seg * v->seg_size, v->seg_size);
+	return true;
+}
+
 void pf_core_set_hint(struct pf_core *c, uint64_t volume_id, enum pf_hint hint)
 {
 	struct pf_vol *pv;

@@ -199,6 +199,15 @@ int pf_core_request(struct pf_core *c, const struct pf_volinfo *v, uint64_t off,
 uint64_t pf_core_dontneed(struct pf_core *c, const struct pf_volinfo *v,
 			  uint64_t off, uint64_t len);
 
+/* The read path found the cache entry of segment seg on node unusable
+ * (stale: its watermark stuck below the segment's version after writes
+ * this proxy did not propagate; or no longer present on the node): when
+ * node is the segment's holder, the whole entry is dropped like DONTNEED
+ * (a partial drop would keep the old watermark) so that a later pull
+ * starts it afresh.  Returns whether it was dropped. */
+bool pf_core_refused(struct pf_core *c, const struct pf_volinfo *v,
+		     uint64_t seg, uint64_t node);
+
 /* Set the volume's hint (NORMAL, SEQUENTIAL, RANDOM; WILLNEED/DONTNEED
  * leave the mode as it is). */
 void pf_core_set_hint(struct pf_core *c, uint64_t volume_id, enum pf_hint hint);

@@ -348,6 +348,39 @@ def run(c):
         c.kill(c.proxy(1)["name"], sig="TERM")
         for rnd in range(3, 6):
             invalidation_round(rnd, 2)
+        if pull_ok:
+            # The writer's STRONG reads may use its cache entry (it knows
+            # the segment's latest version): when one is served from it,
+            # it is the data just written.  The entry placed while r1 was
+            # the writer went stale (r1's writes were not propagated to
+            # it): the read path's refusal drops it and PrefetchData pulls
+            # it afresh.  Then one more write and read.
+            http2 = c.proxy(2)["http"]
+            served = {"where": "local", "copy": "cache"}
+            before_c = c.metric(http2, "ombra_proxy_read_parts_total", served)
+
+            seen = {}
+
+            def strong_from_cache():
+                stub.PrefetchData(v.PrefetchDataRequest(
+                    volume=VOL, ranges=[rng(off, length)]), timeout=30)
+                got = read(c, 2, off, length, consistency=m.common.STRONG).data
+                ot.expect(got == data[2][lo:hi], "the writer's STRONG read differs")
+                text = c.metrics(http2)
+                seen["parts"] = [ln for ln in text.splitlines()
+                                 if ln.startswith("ombra_proxy_read_parts_total")]
+                seen["refused"] = oc.parse_metric(
+                    text, "ombra_proxy_read_foreign_refused_total")
+                return (oc.parse_metric(text, "ombra_proxy_read_parts_total", served)
+                        or 0) > before_c
+            try:
+                ot.wait_until(strong_from_cache, 20,
+                              "a STRONG read of the writer served by its cache entry")
+            except ot.TestError as e:
+                raise ot.TestError("%s; read parts %s, foreign copies refused %s, "
+                                   "stats %s" % (e, seen.get("parts"), seen.get("refused"),
+                                                 str(stats(c)).replace("\n", " ")))
+            invalidation_round(6, 2)
 
     with ot.step("ombractl volume prefetch-stats"):
         ctl = ot.find_binary("ombractl", "cli")

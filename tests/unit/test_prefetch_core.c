@@ -422,6 +422,48 @@ static void test_dontneed_in_flight(void **state)
 	env_fini(&e);
 }
 
+/* The read path refused a cache entry: only its holder's refusal drops
+ * it, and the whole segment goes (DropCopy n 0 = whole, pulls in flight
+ * dropped), so a later pull starts the entry afresh. */
+static void test_refused(void **state)
+{
+	struct env e;
+	struct pf_volume_stats st;
+	unsigned started = 0;
+	const char *why;
+	uint64_t holder;
+
+	(void)state;
+	env_init(&e, 0, 64u << 20);
+	assert_int_equal(pf_core_request(e.c, &e.v, SEG + 8 * PF_BLOCK,
+					 8 * PF_BLOCK, NULL, &started, NULL,
+					 &why),
+			 0);
+	complete_all(&e, true);
+	assert_int_equal(pf_core_request(e.c, &e.v, SEG + 32 * PF_BLOCK,
+					 8 * PF_BLOCK, NULL, &started, NULL,
+					 &why),
+			 0);
+	holder = e.f.pulls[0]->node;
+	assert_false(pf_core_refused(e.c, &e.v, 1, holder == 11 ? 12 : 11));
+	assert_false(pf_core_refused(e.c, &e.v, 2, holder));
+	assert_true(pf_core_refused(e.c, &e.v, 1, holder));
+	assert_int_equal(e.f.n_drops, 1);
+	assert_int_equal(e.f.drops[0].seg, 1);
+	assert_int_equal(e.f.drops[0].first, 0);
+	assert_int_equal(e.f.drops[0].n, BPS);
+	pf_core_volume_stats(e.c, 7, &st);
+	assert_int_equal(st.cached_blocks, 0);
+	assert_int_equal(pf_core_volume_inflight(e.c, 7), 0);
+	assert_int_equal(st.src[PF_SRC_REQUEST].wasted, 8);
+	complete_all(&e, true); /* the dropped pull: dropped on the node */
+	assert_int_equal(e.f.n_drops, 2);
+	pf_core_volume_stats(e.c, 7, &st);
+	assert_int_equal(st.cached_blocks, 0);
+	assert_int_equal(st.src[PF_SRC_REQUEST].wasted, 16);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +474,7 @@ int main(void)
 	    cmocka_unit_test(test_sequential_hint_window),
 	    cmocka_unit_test(test_eviction),
 	    cmocka_unit_test(test_dontneed_in_flight),
+	    cmocka_unit_test(test_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
