@@ -283,7 +283,7 @@ unsigned pf_core_volume_inflight(const struct pf_core *c, uint64_t volume_id)
 }
 
 /* Mark the pulls in flight of the volume overlapping blocks [first,
- * first+n) of seg (n 0: the whole volume) as dropped. */
+ * first+n) of seg as dropped. */
 static void mark_dropped(struct pf_core *c, uint64_t volume_id, uint64_t seg,
 			 uint32_t first, uint32_t n)
 {
@@ -292,8 +292,8 @@ static void mark_dropped(struct pf_core *c, uint64_t volume_id, uint64_t seg,
 
 		if (!r->busy || r->volume_id != volume_id)
 			continue;
-		if (n == 0 || (r->seg == seg && r->first < first + n &&
-			       first < r->first + r->n))
+		if (r->seg == seg && r->first < first + n &&
+		    first < r->first + r->n)
 			r->dropped = true;
 	}
 }
@@ -819,15 +819,4 @@ void pf_core_total_stats(struct pf_core *c, struct pf_volume_stats *out)
 			stats_add(&out->src[s], &v->src[s]);
 	}
 	out->cached_blocks = pcache_blocks(c->pc);
-}
-
-void pf_core_forget_volume(struct pf_core *c, uint64_t volume_id)
-{
-	pcache_drop_volume(c->pc, volume_id);
-	mark_dropped(c, volume_id, 0, 0, 0);
-	for (size_t i = 0; i < c->n_vols; i++)
-		if (c->vols[i]->id == volume_id) {
-			vol_remove(c, i);
-			return;
-		}
 }

@@ -223,10 +223,6 @@ void pf_core_total_stats(struct pf_core *c, struct pf_volume_stats *out);
 double pf_stats_precision(const struct pf_stats *s);
 double pf_stats_coverage(const struct pf_stats *s, uint64_t read_blocks);
 
-/* The volume was deleted: forget its state and its cache entries (the
- * nodes drop theirs when the volume goes). */
-void pf_core_forget_volume(struct pf_core *c, uint64_t volume_id);
-
 /* Pulls in flight. */
 unsigned pf_core_inflight(const struct pf_core *c);
 /* Pulls in flight for one volume. */
