@@ -206,6 +206,17 @@ static void lease_lost(struct vlease_mgr *m, struct proxy_volume *vol,
 	update_gauge(m);
 }
 
+/* Not renewed within one duration (metad unreachable, or the proxy did
+ * not run): lost. */
+static void lease_expired(struct vlease_mgr *m, struct proxy_volume *vol)
+{
+	lease_lost(m, vol, GRPC_STATUS_UNAVAILABLE,
+		   "writer lease of volume %s expired: not renewed for %" PRIu64
+		   " ms (metad unreachable?)",
+		   proxy_volume_name(vol),
+		   proxy_volume_vlease(vol)->duration_ms);
+}
+
 static void acquire_done(struct vl_job *j)
 {
 	struct vlease_mgr *m = j->m;
@@ -333,11 +344,7 @@ static void tick(uv_timer_t *t)
 
 		next = vl->next_active;
 		if (vl->state == VLEASE_HELD && now >= vl->valid_until_ms) {
-			lease_lost(m, vol, GRPC_STATUS_UNAVAILABLE,
-				   "writer lease of volume %s expired: not "
-				   "renewed for %" PRIu64 " ms (metad "
-				   "unreachable?)",
-				   proxy_volume_name(vol), vl->duration_ms);
+			lease_expired(m, vol);
 		} else if (vl->state == VLEASE_HELD && vl->pins == 0 &&
 			   now - vl->last_use_ms >= m->idle_ms) {
 			log_info("writer lease of volume %s released (idle)",
@@ -411,6 +418,8 @@ void vlease_acquire(struct proxy_volume *vol, vlease_cb cb, void *arg)
 		answer_soon(p, cb, arg, GRPC_STATUS_OK, "", vl->epoch);
 		return;
 	}
+	if (vl->state == VLEASE_HELD) /* ran out before the timer saw it */
+		lease_expired(m, vol);
 	w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		abort();

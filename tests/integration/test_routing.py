@@ -32,7 +32,11 @@ home r1, 2 copies):
 - NBD: writes through the writer's NBD export land; while that client is
   attached, r1's proxy, started again, attaches the volume but its NBD
   writes are refused (an error reply), and its NBD reads answer current
-  data.
+  data;
+- a fourth proxy (r1, --writer-lease-ms 600) writes volume rf and holds
+  its lease; stopped (SIGSTOP) past the lease, r2's proxy takes rf over;
+  continued, its write fails FAILED_PRECONDITION naming r2's proxy, its
+  read answers r2's bytes, the loss is counted and logged.
 
 Fails (exit 1) with the step, what was seen and the process logs."""
 
@@ -220,10 +224,6 @@ def main():
             try:
                 ot.wait_until(lambda: ot.http_get(http3, "/healthz")[0] == 200, 20,
                               "the third proxy's /healthz")
-                # A metad event: the proxy's Watch stream has opened once it
-                # is delivered (proxy/watch.c waits for the stream's first
-                # message and cannot be stopped before it).
-                c.create_volume("rt-event", MIB, replicas=1, region="r2")
                 with oc.NbdClient(("127.0.0.1", base3 + 1)).connect("rt") as n:
                     def nbd_local():
                         err, got = n.read(0, rng)
@@ -232,6 +232,19 @@ def main():
                         return local_foreign(http3) >= 3
                     ot.wait_until(nbd_local, 15, "NBD reads served by a local foreign copy")
                     ot.log("third proxy: NBD reads served in r2")
+                # proxy/watch.c cannot stop before its Watch stream got a
+                # first message: send volume events for rt until the proxy
+                # refetches rt's map (its stream is then open).
+                fetches0 = c.metric(http3, "ombra_proxy_map_fetches_total")
+
+                def watch_open():
+                    c.admin().call("SetShadowPolicy", st.admin.SetShadowPolicyRequest(
+                        name="rt", policy=st.common.ShadowPolicy(
+                            regions=["r2"], create_reads_per_s=0.01, idle_ms=120000),
+                        request_id=ot.request_id()))
+                    time.sleep(0.3)
+                    return c.metric(http3, "ombra_proxy_map_fetches_total") > fetches0
+                ot.wait_until(watch_open, 40, "the third proxy's Watch stream")
                 ot.expect(c.metric(http3, "ombra_proxy_writer_lease_grants_total") == 0,
                           "a proxy with --single-writer off took a writer lease")
             finally:
@@ -330,6 +343,69 @@ def main():
                     ot.expect(err == 0 and got == bytes(cur), "r1's NBD read: error %d", err)
                 ot.expect(read(p2, base, rng, consistency=STRONG).data == bytes(cur),
                           "r1's refused NBD write landed")
+
+        with ot.step("a writer whose lease ran out fails its writes until it has it again"):
+            c.create_volume("rf", MIB, replicas=2, region="r1")
+            base4 = ot.reserve_ports(1)
+            log4 = os.path.join(c.dir, "proxy4.log")
+            with open(log4, "wb") as lf:
+                p4 = subprocess.Popen(
+                    [binary, "--region", "r1", "--listen", "127.0.0.1:%d" % base4,
+                     "--metad", c.metad_endpoints, "--nbd", "off",
+                     "--http", "127.0.0.1:%d" % (base4 + 2), "--prefetch", "off",
+                     "--writer-lease-ms", "600"],
+                    stdout=lf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            try:
+                http4 = "127.0.0.1:%d" % (base4 + 2)
+                ot.wait_until(lambda: ot.http_get(http4, "/healthz")[0] == 200, 20,
+                              "the fourth proxy's /healthz")
+                s4 = st.volume_grpc.VolumeServiceStub(
+                    grpc.insecure_channel("127.0.0.1:%d" % base4))
+                w4 = pattern(50, 8 * KIB)
+                s4.Write(v.WriteRequest(volume="rf", offset_bytes=0, data=w4), timeout=20)
+                got = c.admin().call("GetVolume", v.GetVolumeRequest(name="rf")).volume
+                ot.expect(got.writer == "r1/127.0.0.1:%d" % base4, "rf's writer %r", got.writer)
+                # The writer stops running past its lease; r2 takes over.
+                p4.send_signal(signal.SIGSTOP)
+                w2 = pattern(51, 8 * KIB)
+                try:
+                    deadline = time.monotonic() + 15
+                    while True:
+                        try:
+                            p2.Write(v.WriteRequest(volume="rf", offset_bytes=0, data=w2),
+                                     timeout=20)
+                            break
+                        except grpc.RpcError as e:
+                            if time.monotonic() > deadline:
+                                raise ot.TestError("r2's write of rf: %s %s"
+                                                   % (e.code(), e.details()))
+                            time.sleep(0.2)
+                finally:
+                    p4.send_signal(signal.SIGCONT)
+                code, msg = failure(lambda: s4.Write(v.WriteRequest(
+                    volume="rf", offset_bytes=0, data=pattern(52, 8 * KIB)), timeout=20))
+                ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION and "r2/" in msg,
+                          "the deposed writer's write: %s %s", code, msg)
+                r = s4.Read(v.ReadRequest(volume="rf", offset_bytes=0, length_bytes=8 * KIB),
+                            timeout=20)
+                ot.expect(r.data == w2, "the deposed writer reads other bytes than r2 wrote")
+                ot.expect(c.metric(http4, "ombra_proxy_writer_leases_lost_total") >= 1,
+                          "no lost lease counted")
+                ot.expect(c.metric(http4, "ombra_proxy_writer_leases") == 0,
+                          "the deposed writer still counts a lease")
+            finally:
+                p4.send_signal(signal.SIGCONT)
+                p4.send_signal(signal.SIGTERM)
+                rc = p4.wait(timeout=30)
+                ot.release_ports(base4, 1)
+            with open(log4, "rb") as lf:
+                text = lf.read().decode("utf-8", "replace")
+            ot.expect(rc == 0, "the fourth proxy exited %d: %s", rc, text[-2000:])
+            ot.expect("writer lease of volume rf expired" in text or
+                      "writer lease of volume rf lost" in text,
+                      "no lease loss logged: %s", text[-2000:])
+            for pat in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                ot.expect(pat not in text, "the fourth proxy's log: %s", text[-3000:])
             c.check_sanitizers()
 
 
