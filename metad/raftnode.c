@@ -18,7 +18,12 @@
  * next one: the barrier in flight may commit although this member was
  * deposed before the read arrived and a new leader committed writes the
  * read must see, so only a barrier appended after the read arrived proves
- * the read is up to date.
+ * the read is up to date.  raft_barrier() is only ever called from the
+ * uv_check handler, never from inside a libraft callback: when a leader is
+ * deposed, libraft fails its pending barriers from inside its state
+ * change, and a barrier requested from that callback (the member still
+ * counts as leader there) corrupted its request queue and crashed
+ * ombra-metad (found by partitioning the leader in deploy/testbed).
  *
  * Failure: setup errors are returned with libraft's message; runtime
  * failures of requests reach their callbacks as OMBRA_EUNAVAIL. */
@@ -385,14 +390,15 @@ static void waiters_complete(struct read_waiter *list, int rv,
 }
 
 /* Issue one barrier for every pending read.  On failure the pending reads
- * are failed (only called from callbacks, never from raftnode_barrier). */
+ * are failed.  Only called from on_check (see the top of the file). */
 static void barrier_issue(struct raftnode *rn)
 {
 	struct read_waiter *list;
 	char errmsg[OMBRA_ERRMSG_LEN];
 	int rv;
 
-	if (rn->barrier_inflight || rn->pending_head == NULL) {
+	if (rn->pending_head == NULL ||
+	    (rn->barrier_inflight && !rn->closing)) {
 		return;
 	}
 	list = rn->pending_head;
@@ -427,14 +433,13 @@ static void barrier_done(struct raft_barrier *req, int status)
 	}
 	waiters_complete(list, raftnode_map_error(status),
 			 status != 0 ? errmsg : NULL);
-	barrier_issue(rn);
+	/* Reads that arrived meanwhile get the next barrier from on_check. */
 }
 
 int raftnode_barrier(struct raftnode *rn, raftnode_read_fn cb, void *data,
 		     char *errmsg)
 {
 	struct read_waiter *w;
-	int rv;
 
 	if (!raftnode_is_leader(rn)) {
 		not_leader_msg(rn, errmsg);
@@ -447,26 +452,14 @@ int raftnode_barrier(struct raftnode *rn, raftnode_read_fn cb, void *data,
 	}
 	w->cb = cb;
 	w->data = data;
-	if (rn->barrier_inflight) {
-		/* Wait for the next barrier (see the top of the file). */
-		if (rn->pending_tail != NULL) {
-			rn->pending_tail->next = w;
-		} else {
-			rn->pending_head = w;
-		}
-		rn->pending_tail = w;
-		return 0;
+	/* The next barrier, issued by on_check at the end of this loop
+	 * iteration (see the top of the file). */
+	if (rn->pending_tail != NULL) {
+		rn->pending_tail->next = w;
+	} else {
+		rn->pending_head = w;
 	}
-	rn->inflight = w;
-	rn->barrier.data = rn;
-	rv = raft_barrier(&rn->raft, &rn->barrier, barrier_done);
-	if (rv != 0) {
-		rn->inflight = NULL;
-		free(w);
-		raft_error_msg(rn, rv, "read barrier", errmsg);
-		return raftnode_map_error(rv);
-	}
-	rn->barrier_inflight = true;
+	rn->pending_tail = w;
 	return 0;
 }
 
@@ -809,6 +802,7 @@ static void tick_sync(struct raftnode *rn)
 static void on_check(uv_check_t *c)
 {
 	observe_state(c->data);
+	barrier_issue(c->data);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -1071,6 +1065,7 @@ void raftnode_close(struct raftnode *rn, void (*cb)(void *data), void *data)
 	rn->close_data = data;
 	rn->closing = 1; /* released by the final close_step_done below */
 	atomic_store(&rn->health_state, RAFT_UNAVAILABLE);
+	barrier_issue(rn); /* fails the reads waiting for a barrier */
 	if (rn->tick_ok) {
 		rn->closing += 2;
 		uv_timer_stop(&rn->tick);
