@@ -14,7 +14,8 @@
  *
  * A Replicate for a segment with no foreign copy here is accepted only
  * when the shard map lists this node as one of the segment's shadows (an
- * empty shadow record is created, filled later by foreign_shadow.c);
+ * empty shadow record is created, filled later by foreign_shadow.c;
+ * a map older than STORED_MAP_RECHECK_MS is fetched again first);
  * otherwise FAILED_PRECONDITION, and the proxy forgets the target.
  *
  * Failure: INVALID_ARGUMENT (blocks outside the segment, crc mismatch,
@@ -228,6 +229,13 @@ static void frep_mapped(void *arg, int rv)
 				  "out of memory");
 			return;
 		}
+	}
+	if (e == NULL && !op->refetched && maps_may_lag(sd, v)) {
+		/* The shadow may have been placed since our fetch. */
+		op->refetched = true;
+		maps_need(sd, q->volume_id, q->segment_index, MAPS_REFETCH,
+			  frep_mapped, op);
+		return;
 	}
 	if (e == NULL) {
 		frep_fail(op, GRPC_STATUS_FAILED_PRECONDITION,

@@ -342,6 +342,15 @@ def cache_steps(c, vol):
             "--tier", "fast:%s:1GiB" % os.path.join(d, "fast"), "--cache-bytes", "128KiB"]
     with open(os.path.join(d, "r2-cache.log"), "ab") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    def listening():
+        try:
+            socket.create_connection(("127.0.0.1", int(addr.rsplit(":", 1)[1])), 0.5).close()
+            return True
+        except OSError:
+            return False
+    # Connect only once it listens (a refused first connection puts the
+    # gRPC channel into its reconnect backoff for many seconds).
+    ot.wait_until(listening, 30, "the extra stored to listen on %s" % addr, interval=0.1)
     node = c.store_stub(addr)
     try:
         def pull(seg, off, length):
