@@ -113,6 +113,10 @@ static void frep_done(void *arg)
 				  (unsigned long long)e->c.watermark);
 		}
 		resp.watermark = e->c.watermark;
+		if (e->c.kind == FC_CACHE && e->c.n_present == 0 &&
+		    e->pulls == 0) {
+			foreign_remove(op->sd, e); /* all invalidated */
+		}
 	}
 	resp.applied_version = op->version;
 	resp.applied_blocks = (uint32_t)op->n_applied;
