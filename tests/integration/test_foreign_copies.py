@@ -21,6 +21,9 @@ StoreService of the nodes themselves:
   node) of volume "h" leave them equal to what was written, with no
   checksum failure in the node's log; three rounds, the copies dropped
   (and h's data deleted on the node) in between;
+- Write at the primary: a retried request_id answers the first version
+  and prev_version; a writer_epoch older than one seen is refused
+  FAILED_PRECONDITION "stale writer epoch", 0 is not fenced;
 - a BOUNDED read (max_staleness_ms) is served while the copy was confirmed
   recently; an EVENTUAL read (neither) always;
 - DropCopy of the whole segment: ListCopies is empty, reads are refused,
@@ -201,6 +204,38 @@ def main():
             ot.expect(fr.data[:BLOCK] == bytes([0xA1]) * BLOCK and
                       fr.data[BLOCK:2 * BLOCK] == bytes([0xB2]) * BLOCK,
                       "blocks 0/1 are not the written ones")
+
+        with ot.step("Write: prev_version of a retried request, stale writer_epoch"):
+            rid = ot.request_id()
+
+            def wr(fill, wep, req_id=None):
+                return prim.Write(s.StoreWriteRequest(
+                    volume_id=vol.id, segment_index=0, segment_size_bytes=MIB,
+                    lease_epoch=epoch, offset_bytes=8 * BLOCK, data=bytes([fill]) * BLOCK,
+                    request_id=req_id or ot.request_id(), writer_epoch=wep), timeout=10)
+            w3 = wr(0x11, 0, rid)
+            again = wr(0x11, 0, rid)
+            ot.expect((again.version, again.prev_version) == (w3.version, w3.prev_version)
+                      and w3.prev_version == w2.version,
+                      "retry answered %d/%d, first %d/%d (W2 %d)", again.version,
+                      again.prev_version, w3.version, w3.prev_version, w2.version)
+            w4 = wr(0x12, 1000)
+            ot.expect(w4.prev_version == w3.version, "chain %d -> %d", w4.prev_version,
+                      w4.version)
+            code, msg = code_of(lambda: wr(0x13, 999))
+            ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION and
+                      "stale writer epoch" in msg, "older writer_epoch: %s %s", code, msg)
+            w5 = wr(0x14, 0)  # no writer lease: not fenced
+            ot.expect(w5.prev_version == w4.version, "chain %d -> %d", w5.prev_version,
+                      w5.version)
+            # The copy missed W3..W5 (never propagated): refused at W5,
+            # served at W2, and its lag shows.
+            code, msg = code_of(lambda: read(fnode, 0, BLOCK, foreign_ok=True,
+                                             min_version=w5.version))
+            ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION, "%s %s", code, msg)
+            fr = read(fnode, 0, BLOCK, foreign_ok=True, min_version=w2.version)
+            ot.expect(fr.foreign and fr.segment_version == w2.version, "read at W2: %s",
+                      fr.segment_version)
 
         with ot.step("BOUNDED and EVENTUAL reads from the copy"):
             fr = read(fnode, 0, BLOCK, foreign_ok=True, max_staleness_ms=60000)
