@@ -24,6 +24,9 @@ StoreService of the nodes themselves:
 - Write at the primary: a retried request_id answers the first version
   and prev_version; a writer_epoch older than one seen is refused
   FAILED_PRECONDITION "stale writer epoch", 0 is not fenced;
+- a Replicate with invalidate_blocks drops the block from present (read
+  "not present"), and does not move the watermark across a gap; one
+  outside the segment or with version <= prev_version is INVALID_ARGUMENT;
 - a BOUNDED read (max_staleness_ms) is served while the copy was confirmed
   recently; an EVENTUAL read (neither) always;
 - DropCopy of the whole segment: ListCopies is empty, reads are refused,
@@ -237,6 +240,32 @@ def main():
             ot.expect(fr.foreign and fr.segment_version == w2.version, "read at W2: %s",
                       fr.segment_version)
 
+        with ot.step("invalidate_blocks drop partial blocks from the copy"):
+            before = copies()[0].present_blocks
+            rr = fnode.Replicate(s.ReplicateRequest(
+                volume_id=vol.id, segment_index=0, segment_size_bytes=MIB,
+                lease_epoch=epoch, shadow=True, prev_version=w5.version,
+                version=w5.version + 1, invalidate_blocks=[5],
+                primary_node_id=p0.primary_node_id), timeout=10)
+            ot.expect(rr.watermark == w2.version, "watermark %d moved past a gap",
+                      rr.watermark)
+            ot.expect(copies()[0].present_blocks == before - 1, "present %d, before %d",
+                      copies()[0].present_blocks, before)
+            code, msg = code_of(lambda: read(fnode, 5 * BLOCK, BLOCK, foreign_ok=True))
+            ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION and "not present" in msg,
+                      "invalidated block: %s %s", code, msg)
+            code, msg = code_of(lambda: fnode.Replicate(s.ReplicateRequest(
+                volume_id=vol.id, segment_index=0, lease_epoch=epoch, shadow=True,
+                prev_version=w5.version, version=w5.version + 1,
+                invalidate_blocks=[MIB // BLOCK + 3]), timeout=10))
+            ot.expect(code == grpc.StatusCode.INVALID_ARGUMENT, "invalidate outside the "
+                      "segment: %s %s", code, msg)
+            code, msg = code_of(lambda: fnode.Replicate(s.ReplicateRequest(
+                volume_id=vol.id, segment_index=0, lease_epoch=epoch, shadow=True,
+                prev_version=w5.version, version=w5.version), timeout=10))
+            ot.expect(code == grpc.StatusCode.INVALID_ARGUMENT, "version == prev: %s %s",
+                      code, msg)
+
         with ot.step("BOUNDED and EVENTUAL reads from the copy"):
             fr = read(fnode, 0, BLOCK, foreign_ok=True, max_staleness_ms=60000)
             ot.expect(fr.foreign, "bounded read not served from the copy")
@@ -293,7 +322,8 @@ def main():
         with ot.step("DropCopy removes the copy"):
             d = fnode.DropCopy(s.DropCopyRequest(volume_id=vol.id, segment_index=0),
                                timeout=5)
-            ot.expect(d.dropped_bytes == 64 * 1024, "dropped %d bytes", d.dropped_bytes)
+            # 16 blocks pulled, block 5 invalidated since.
+            ot.expect(d.dropped_bytes == 15 * BLOCK, "dropped %d bytes", d.dropped_bytes)
             ot.expect(copies() == [], "copies left %s", copies())
             code, msg = code_of(lambda: read(fnode, 0, BLOCK, foreign_ok=True))
             ot.expect(code == grpc.StatusCode.FAILED_PRECONDITION, "%s %s", code, msg)
