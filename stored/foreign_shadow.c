@@ -450,7 +450,9 @@ static void ae_info_cb(void *data, const struct rpc_status *st,
 	a->n_pv = r->n_block_versions < FC_MAX_BLOCKS
 		      ? (uint32_t)r->n_block_versions
 		      : FC_MAX_BLOCKS;
-	memcpy(a->pv, r->block_versions, a->n_pv * sizeof(uint64_t));
+	if (a->n_pv > 0) { /* none: block_versions may be NULL */
+		memcpy(a->pv, r->block_versions, a->n_pv * sizeof(uint64_t));
+	}
 	if (work_submit(a->sd, ae_local_work, ae_compared, a) != 0) {
 		ae_finish(a, "out of memory");
 	}
