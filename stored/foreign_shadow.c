@@ -21,8 +21,11 @@
  * FOREIGN_FILL_BLOCKS pulled with foreign_pull(), paced to the volume's
  * ShadowPolicy.fill_bytes_per_s (FOREIGN_DEFAULT_FILL_BPS when 0) by
  * waiting bytes / rate after each step; a shadow whose step failed is
- * left alone for FOREIGN_FILL_BACKOFF_MS (others are filled meanwhile).  The
- * record is `filling` (serves nothing) until every block is present.
+ * left alone for FOREIGN_FILL_BACKOFF_MS (others are filled meanwhile).
+ * A fill that starts from nothing makes the record `filling` (it serves
+ * nothing) until every block is present; a shadow that held blocks
+ * before (it lost some to invalidation or DropCopy, or an explicit Pull
+ * started it) keeps serving those while the rest is pulled.
  *
  * Anti-entropy (each complete shadow every --shadow-check-ms, at most
  * FOREIGN_AE_MAX at once): GetSegmentInfo at the primary (version V and
@@ -323,7 +326,12 @@ static void fill_next(struct stored *sd)
 	f->bps = v != NULL && v->fill_bytes_per_s != 0
 		     ? v->fill_bytes_per_s
 		     : FOREIGN_DEFAULT_FILL_BPS;
-	p.e->c.filling = true;
+	if (p.e->c.n_present == 0) {
+		/* A fresh fill: serves nothing until complete.  A filled
+		 * shadow that lost blocks (invalidated, dropped) keeps
+		 * serving the others while they are pulled again. */
+		p.e->c.filling = true;
+	}
 	sd->fg.fill_running = true;
 	foreign_pull(sd, p.e, first, n, fill_done, f);
 }
