@@ -357,6 +357,8 @@ static struct fcent *ae_record(struct ae *a)
 	return e != NULL && e->gen == a->gen ? e : NULL;
 }
 
+static const char AE_RETRY[] = "blocks pulled meanwhile, retried";
+
 static void ae_finish(struct ae *a, const char *why)
 {
 	struct fcent *e = ae_record(a);
@@ -364,9 +366,11 @@ static void ae_finish(struct ae *a, const char *why)
 
 	if (e != NULL) {
 		e->ae_running = false;
-		e->ae_next =
-		    stored_now(sd) +
-		    (why != NULL ? FOREIGN_TICK_MS : sd->cfg.shadow_check_ms);
+		/* Only a round spoilt by a concurrent pull is repeated at
+		 * once; failures wait for the next period like successes. */
+		e->ae_next = stored_now(sd) + (why == AE_RETRY
+						   ? FOREIGN_TICK_MS
+						   : sd->cfg.shadow_check_ms);
 	}
 	if (why != NULL) {
 		log_debug("shadow of volume %llu segment %llu: anti-entropy: "
@@ -399,7 +403,7 @@ static void ae_pulled(void *arg, int rv, const char *errmsg, uint64_t pulled,
 	 * be older than V: confirm only what was compared. */
 	if (e->pulls > 0 ||
 	    !fc_ae_confirm(&e->c, a->present, a->version, a->asked_ms)) {
-		ae_finish(a, "blocks pulled meanwhile, retried");
+		ae_finish(a, AE_RETRY);
 		return;
 	}
 	ae_finish(a, NULL);
