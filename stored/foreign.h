@@ -11,12 +11,12 @@
  * pulled again by the prefetch engine.
  *
  * Modules: foreign.c (the table, cache capacity and LRU eviction, space
- * reclaimed when a volume's last foreign copy goes), foreign_pull.c
- * (copy a block range from the primary or an in-sync replica),
- * foreign_shadow.c (shadows from the shard map, background fill,
- * anti-entropy), svc_copy.c (Pull, DropCopy, ListCopies, Replicate with
- * shadow=true), svc_read.c (reads served from a foreign copy); the pure
- * rules in foreign_logic.c.
+ * reclaimed when a volume's last foreign copy goes, store jobs serialized
+ * per segment, metrics), foreign_pull.c (copy a block range from the
+ * primary or an in-sync replica), foreign_shadow.c (shadows from the
+ * shard map, background fill, anti-entropy), foreign_rep.c (Replicate
+ * with shadow=true), svc_copy.c (Pull, DropCopy, ListCopies), svc_read.c
+ * (reads served from a foreign copy); the pure rules in foreign_logic.c.
  *
  * Loop thread only.  Failure: OMBRA_ENOMEM (allocation, cache full),
  * OMBRA_EPRECOND (this node is a home copy of the segment), others from
