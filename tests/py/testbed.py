@@ -1,0 +1,277 @@
+"""testbed: helpers for the integration tests that run in the netns testbed.
+
+What it is for: the issue-5 tests (tests/integration/test_wan_*.py) bring
+up deploy/testbed/ombra-testbed (3 regions in network namespaces with
+real one-way delays, docs/testbed.md) in a temporary directory, run
+programs inside a region's namespace (`ombra-testbed exec REGION`), and
+talk to metad, the proxies and the storage nodes from the undelayed
+observer namespace NAME-wan, which the test process itself enters
+(enter_wan) before it opens any gRPC channel.
+
+How it fails: skip_unless_testbed() exits 77 naming what is missing (root,
+ip/iptables, network namespaces, NFQUEUE, a build with ombra-netdelay),
+as tests/integration/test_testbed.sh does.  Testbed.__exit__ dumps the
+tail of every daemon log to stderr when the test body raised, runs
+`ombra-testbed down` and removes its directory (OMBRA_TEST_KEEP=1 keeps
+it).  Every command has a timeout; a failing one raises TestError with
+its output.
+"""
+
+import contextlib
+import ctypes
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import ombra_test as ot
+from ombra_test import TestError, expect, log
+
+CLONE_NEWNET = 0x40000000
+
+
+def skip(why):
+    """Exit 77 (automake's SKIP) naming what is missing."""
+    sys.stderr.write("SKIP: %s\n" % why)
+    sys.exit(77)
+
+
+def testbed_script():
+    return os.path.join(ot.srcdir(), "deploy", "testbed", "ombra-testbed")
+
+
+def find_trace():
+    """The CloudPhysics trace, found as deploy/main-job does: $OMBRA_TRACE,
+    $OMBRA_TRACES_DIR, ../shared/traces next to the source tree,
+    /work/shared/traces.  Exits 77 when none exists."""
+    cands = [os.environ.get("OMBRA_TRACE")]
+    for d in (os.environ.get("OMBRA_TRACES_DIR"),
+              os.path.join(ot.srcdir(), "..", "shared", "traces"), "/work/shared/traces"):
+        if d:
+            cands.append(os.path.join(d, "cloudPhysicsIO.vscsi.zst"))
+    for c in cands:
+        if c and os.path.isfile(c):
+            return os.path.abspath(c)
+    skip("the CloudPhysics trace cloudPhysicsIO.vscsi.zst is absent "
+         "($OMBRA_TRACE, $OMBRA_TRACES_DIR, ../shared/traces, /work/shared/traces)")
+    return None
+
+
+def skip_unless_testbed(name):
+    """Exit 77 unless this host can run a testbed (root, ip, iptables,
+    network namespaces, the NFQUEUE target and ombra-netdelay binding a
+    queue).  name: a unique prefix for the probe namespace."""
+    if os.geteuid() != 0:
+        skip("needs root (network namespaces, iptables, NFQUEUE)")
+    for t in ("ip", "iptables", "iptables-save"):
+        if not shutil.which(t):
+            skip("%s not installed (deploy/install-deps: iproute2 iptables)" % t)
+    nd = os.path.join(ot.builddir(), "tools", "netdelay", "ombra-netdelay")
+    if not os.access(nd, os.X_OK):
+        skip("%s not built (configure did not find libnetfilter_queue)" % nd)
+    probe = name + "-probe"
+
+    def run(*argv, timeout=10):
+        return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    r = run("ip", "netns", "add", probe)
+    if r.returncode:
+        skip("network namespaces unavailable: %s" % r.stderr.strip())
+    try:
+        if shutil.which("modprobe"):
+            run("modprobe", "nfnetlink_queue")
+        r = run("ip", "netns", "exec", probe, "iptables", "-w", "-A", "OUTPUT", "-d",
+                "10.99.0.0/24", "-j", "NFQUEUE", "--queue-num", "7")
+        if r.returncode:
+            skip("iptables NFQUEUE target unavailable: %s" % r.stderr.strip())
+        try:
+            run("ip", "netns", "exec", probe, nd, "--queue", "7=1", timeout=1)
+            skip("ombra-netdelay exited at once: cannot bind an NFQUEUE queue")
+        except subprocess.TimeoutExpired:
+            pass  # it bound the queue and kept running: fine
+    finally:
+        run("ip", "netns", "del", probe)
+
+
+def _setns_net(path):
+    """Move the calling thread into the network namespace at path."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise TestError("setns(%s): %s" % (path, os.strerror(err)))
+    finally:
+        os.close(fd)
+
+
+class Testbed:
+    """One testbed in a temporary directory (see the module comment).
+
+    name: the namespace prefix (unique per test run).  After up(): .info
+    is `up --json`'s document; proxy(region) gives its endpoints."""
+
+    def __init__(self, name, tmp_prefix="ombra-wan-"):
+        self.name = name
+        self.tmp = tempfile.mkdtemp(prefix=tmp_prefix)
+        self.dir = os.path.join(self.tmp, "tb")
+        self.info = None
+        self.failed = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, etype, evalue, tb):
+        self.failed = etype is not None
+        if self.failed:
+            self.dump_logs()
+        self.close()
+        return False
+
+    # -- commands
+
+    def tb(self, *args, timeout=150, check=True):
+        """Run ombra-testbed ARGS; the CompletedProcess (text).  check:
+        raise TestError with its output when it exits non-zero."""
+        argv = [testbed_script(), "--dir", self.dir, "--bin-dir", ot.builddir()] + list(args)
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL)
+        if check and r.returncode != 0:
+            raise TestError("ombra-testbed %s exited %d:\n%s%s"
+                            % (" ".join(args), r.returncode, r.stdout, r.stderr))
+        return r
+
+    def up(self, timeout=200):
+        """Bring the testbed up (default 3 regions and delays); returns and
+        keeps the `up --json` document."""
+        t0 = time.monotonic()
+        r = self.tb("up", "--name", self.name, "--json", timeout=timeout)
+        self.info = json.loads(r.stdout)
+        log("testbed %s up in %.0f s (%s)", self.name, time.monotonic() - t0, self.dir)
+        return self.info
+
+    def exec_argv(self, region, argv):
+        """The argv running argv in region's namespace (for Popen)."""
+        return [testbed_script(), "--dir", self.dir, "exec", region] + list(argv)
+
+    def exec(self, region, argv, timeout=120, check=True):
+        """Run argv in region's namespace; the CompletedProcess (text)."""
+        r = subprocess.run(self.exec_argv(region, argv), capture_output=True, text=True,
+                           timeout=timeout, stdin=subprocess.DEVNULL)
+        if check and r.returncode != 0:
+            raise TestError("exec %s %s exited %d:\n%s%s" % (region, " ".join(argv),
+                                                            r.returncode, r.stdout[-3000:],
+                                                            r.stderr[-3000:]))
+        return r
+
+    def enter_wan(self):
+        """Move this process's main thread into the observer namespace.
+        Call it before any gRPC channel or thread exists: threads created
+        later inherit the namespace."""
+        _setns_net("/var/run/netns/%s-wan" % self.name)
+
+    # -- endpoints
+
+    @property
+    def endpoints(self):
+        return self.info["endpoints"]
+
+    def process(self, name):
+        """up --json's process record, e.g. name "r2-proxy"."""
+        for p in self.info["processes"]:
+            if p["name"] == name:
+                return p
+        raise TestError("no process %s in the testbed (%s)"
+                        % (name, [p["name"] for p in self.info["processes"]]))
+
+    def proxy(self, region):
+        return self.process("%s-proxy" % region)
+
+    # -- clients (from the observer namespace: call enter_wan() first)
+
+    def admin(self):
+        """Leader-following AdminService client on every region's metad."""
+        if getattr(self, "_admin", None) is None:
+            self._admin = ot.AdminClient(self.endpoints.split(","))
+        return self._admin
+
+    def channel(self, addr):
+        """A cached insecure channel to addr (64 MiB messages)."""
+        import grpc
+        import ombra_cluster as oc
+        chans = self.__dict__.setdefault("_chans", {})
+        if addr not in chans:
+            chans[addr] = grpc.insecure_channel(addr, options=oc.GRPC_OPTS)
+        return chans[addr]
+
+    def volume_stub(self, region):
+        """VolumeService stub on region's proxy."""
+        import ombra_cluster as oc
+        return oc.stubs().volume_grpc.VolumeServiceStub(self.channel(self.proxy(region)["grpc"]))
+
+    def metrics(self, proc):
+        """/metrics text of process proc (e.g. "r3-proxy")."""
+        code, body = ot.http_get(self.process(proc)["http"], "/metrics")
+        expect(code == 200, "GET http://%s/metrics answered %s", self.process(proc)["http"], code)
+        return body
+
+    def read_parts(self, region):
+        """{where: count} of ombra_proxy_read_parts_total of region's proxy
+        ("local": served by a copy in its region, "remote": elsewhere)."""
+        import ombra_cluster as oc
+        text = self.metrics("%s-proxy" % region)
+        return {w: oc.parse_metric(text, "ombra_proxy_read_parts_total", {"where": w}) or 0
+                for w in ("local", "remote")}
+
+    def shard_map(self, volume):
+        """(Volume, [SegmentPlacement], {node id: Node}) from GetShardMap."""
+        import ombra_cluster as oc
+        return oc.LocalCluster.shard_map(self, volume)
+
+    def ctl(self, *args, timeout=60, check=True):
+        """ombractl ARGS against the metads, run from the observer
+        namespace; the CompletedProcess."""
+        return self.exec("wan", [ot.find_binary("ombractl", "cli"), "--endpoints",
+                                 self.endpoints] + list(args), timeout=timeout, check=check)
+
+    # -- logs and teardown
+
+    def logs(self):
+        return sorted(glob.glob(os.path.join(self.dir, "*", "*.log")))
+
+    def dump_logs(self, lines=40):
+        for path in self.logs():
+            try:
+                with open(path, errors="replace") as f:
+                    tail = f.readlines()[-lines:]
+            except OSError:
+                continue
+            sys.stderr.write("---- %s (last %d lines)\n%s" % (path, len(tail), "".join(tail)))
+
+    def check_sanitizers(self):
+        """Raise TestError naming every daemon log holding a sanitizer report."""
+        bad = []
+        for path in self.logs():
+            with open(path, errors="replace") as f:
+                text = f.read()
+            if ("ERROR: AddressSanitizer" in text or "ERROR: LeakSanitizer" in text
+                    or "runtime error:" in text):
+                bad.append(path)
+        expect(not bad, "sanitizer reports in %s", " ".join(bad))
+
+    def close(self):
+        for ch in self.__dict__.get("_chans", {}).values():
+            ch.close()
+        if getattr(self, "_admin", None) is not None:
+            self._admin.close()
+        if os.path.exists(os.path.join(self.dir, "testbed.json")):
+            with contextlib.suppress(Exception):
+                self.tb("down", timeout=90, check=False)
+        if os.environ.get("OMBRA_TEST_KEEP"):
+            log("kept %s", self.tmp)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
