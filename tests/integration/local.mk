@@ -6,6 +6,7 @@
 # that `make -j2 check` overlaps it with the others.
 INTEGRATION_TESTS = \
 	tests/integration/test_wan_shadow_lifecycle.py \
+	tests/integration/test_wan_staleness.py \
 	tests/integration/test_e2e_crash.py \
 	tests/integration/test_e2e_clients.sh \
 	tests/integration/test_e2e_corrupt.py \
