@@ -411,7 +411,8 @@ static bool part_reply_check(struct io_part *pt, const struct rpc_status *st)
 	if (part_foreign(pt)) {
 		if (pt->r->e->foreign_refused != NULL)
 			metric_inc(pt->r->e->foreign_refused, 1);
-		if (pt->tries[pt->next_copy].kind == ROUTE_CACHE)
+		if (pt->tries[pt->next_copy].kind == ROUTE_CACHE &&
+		    st->code == GRPC_STATUS_FAILED_PRECONDITION)
 			prefetch_cache_refused(p->prefetch, pt->r->vol, pt->seg,
 					       pt->node);
 		part_next_copy(pt);

@@ -23,7 +23,8 @@ through r2's proxy, whose engine places the cache entries:
   writer lease) and the same rounds run with writes through r2's proxy,
   whose own STRONG reads may use its cache entries;
 - `ombractl volume prefetch-stats pf --proxy ADDR` (table and --json) and
-  the /metrics series of the engine.
+  the /metrics series of the engine;
+- bad --prefetch* options make ombra-proxy exit 2 naming the flag.
 
 StoreService.Pull / ListCopies come from another component: while stored
 answers them UNIMPLEMENTED every check that does not need a pulled block
@@ -123,7 +124,30 @@ def missing(what, err):
     ot.log("missing: %s", SKIPPED[-1])
 
 
+def options():
+    """Bad prefetch options make ombra-proxy exit 2 naming the flag; --help
+    lists them."""
+    proxy_bin = ot.find_binary("ombra-proxy", "proxy")
+    ok = ["--region", "r1", "--listen", "127.0.0.1:1", "--metad", "127.0.0.1:2"]
+    for args, want in (
+            (["--prefetch", "maybe"], "--prefetch 'maybe'"),
+            (["--prefetch-budget", "fast"], "--prefetch-budget 'fast'"),
+            (["--prefetch-cache", "4KiB"], "--prefetch-cache '4KiB'"),
+            (["--prefetch-model", "/nonexistent/model"], "--prefetch-model")):
+        r = subprocess.run([proxy_bin] + ok + args, capture_output=True, text=True,
+                           timeout=20)
+        ot.expect(r.returncode == 2 and want in r.stderr,
+                  "ombra-proxy %s: exit %d, stderr %r (want 2 and %r)",
+                  " ".join(args), r.returncode, r.stderr, want)
+    r = subprocess.run([proxy_bin, "--help"], capture_output=True, text=True, timeout=20)
+    ot.expect(r.returncode == 0 and all(f in r.stdout for f in (
+        "--prefetch on|off", "--prefetch-budget", "--prefetch-cache", "--prefetch-model")),
+        "--help: %d %r", r.returncode, r.stdout)
+
+
 def main():
+    with ot.step("ombra-proxy's prefetch options"):
+        options()
     with oc.LocalCluster("prefetch", regions=2) as c:
         run(c)
         c.check_sanitizers()
@@ -241,12 +265,13 @@ def run(c):
             http2 = c.proxy(2)["http"]
             served = {"where": "local", "copy": "cache"}
             before_c = c.metric(http2, "ombra_proxy_read_parts_total", served)
-            stub.PrefetchData(v.PrefetchDataRequest(volume=VOL, ranges=[rng(3 * MIB, MIB)]),
-                              timeout=30)
 
             def eventual_from_cache():
                 # The read path ranks copies by measured latency: the local
-                # cache node wins once it has samples.
+                # cache node wins once it has samples.  (Pulled again if the
+                # read path dropped the entry meanwhile.)
+                stub.PrefetchData(v.PrefetchDataRequest(
+                    volume=VOL, ranges=[rng(3 * MIB, MIB)]), timeout=30)
                 for i in range(MIB // READ):
                     off = 3 * MIB + i * READ
                     got = read(c, 2, off, READ, consistency=m.common.EVENTUAL).data
