@@ -28,7 +28,13 @@
  * started it) keeps serving those while the rest is pulled.
  *
  * Anti-entropy (each complete shadow every --shadow-check-ms, at most
- * FOREIGN_AE_MAX at once): GetSegmentInfo at the primary (version V and
+ * FOREIGN_AE_MAX at once; a free slot goes at once, on the tick or when a
+ * round ends, to the due shadow known to lag (watermark below the
+ * primary's version seen) first, then to the one due the longest, so
+ * every shadow gets its turn however many there are; before, the first
+ * shadows of the table took every slot again as soon as they were due
+ * and shadows further on were never checked): GetSegmentInfo at the
+ * primary (version V and
  * block versions, asked at time T), the local block versions, pull every
  * present block the primary holds newer, then the watermark becomes V and
  * the copy confirmed at T (fc_confirmed), unless another pull made blocks
@@ -359,6 +365,8 @@ static struct fcent *ae_record(struct ae *a)
 
 static const char AE_RETRY[] = "blocks pulled meanwhile, retried";
 
+static void ae_schedule(struct stored *sd);
+
 static void ae_finish(struct ae *a, const char *why)
 {
 	struct fcent *e = ae_record(a);
@@ -379,6 +387,7 @@ static void ae_finish(struct ae *a, const char *why)
 			  (unsigned long long)a->seg, why);
 	}
 	free(a);
+	ae_schedule(sd); /* the slot goes to the next due shadow */
 	stored_call_end(sd);
 }
 
@@ -513,6 +522,7 @@ static void ae_start(struct stored *sd, struct fcent *e)
 struct ae_scan {
 	uint64_t now;
 	int running;
+	struct fcent *best; /* the due shadow whose round starts next */
 };
 
 static void ae_count(struct stored *sd, struct fcent *e, void *arg)
@@ -523,17 +533,59 @@ static void ae_count(struct stored *sd, struct fcent *e, void *arg)
 	s->running += e->ae_running ? 1 : 0;
 }
 
-static void ae_one(struct stored *sd, struct fcent *e, void *arg)
+static bool ae_lagging(const struct fcent *e)
+{
+	return e->c.watermark < e->c.primary_version;
+}
+
+/* Whether e's round should start before the current best's: a shadow
+ * known to lag first, then the one due the longest. */
+static bool ae_before(const struct fcent *e, const struct fcent *best)
+{
+	if (best == NULL) {
+		return true;
+	}
+	if (ae_lagging(e) != ae_lagging(best)) {
+		return ae_lagging(e);
+	}
+	return e->ae_next < best->ae_next;
+}
+
+static void ae_pick(struct stored *sd, struct fcent *e, void *arg)
 {
 	struct ae_scan *s = arg;
 
-	if (s->running >= FOREIGN_AE_MAX || e->c.kind != FC_SHADOW ||
-	    e->c.filling || e->c.n_present == 0 || e->pulls > 0 ||
-	    e->ae_running || e->ae_next > s->now) {
+	(void)sd;
+	if (e->c.kind != FC_SHADOW || e->c.filling || e->c.n_present == 0 ||
+	    e->pulls > 0 || e->ae_running || e->ae_next > s->now) {
 		return;
 	}
-	ae_start(sd, e);
-	s->running += e->ae_running ? 1 : 0;
+	if (ae_before(e, s->best)) {
+		s->best = e;
+	}
+}
+
+/* Fill the free anti-entropy slots with the due shadows, best first
+ * (ae_before).  ae_start() moves a shadow's ae_next past now whether or
+ * not its round starts, so no shadow is picked twice.  O(slots x
+ * records) per call. */
+static void ae_schedule(struct stored *sd)
+{
+	struct ae_scan s = {.now = stored_now(sd)};
+
+	if (sd->stopping || !sd->serving) {
+		return;
+	}
+	foreign_each(sd, ae_count, &s);
+	while (s.running < FOREIGN_AE_MAX) {
+		s.best = NULL;
+		foreign_each(sd, ae_pick, &s);
+		if (s.best == NULL) {
+			return;
+		}
+		ae_start(sd, s.best);
+		s.running += s.best->ae_running ? 1 : 0;
+	}
 }
 
 /* ------------------------------------------------ timer */
@@ -541,20 +593,19 @@ static void ae_one(struct stored *sd, struct fcent *e, void *arg)
 static void tick(uv_timer_t *t)
 {
 	struct stored *sd = t->data;
-	struct ae_scan s = {.now = stored_now(sd)};
+	uint64_t now = stored_now(sd);
 
 	if (sd->stopping || !sd->serving) {
 		return;
 	}
 	if (!sd->fg.scan_running &&
 	    (sd->fg.last_list_ms == 0 ||
-	     s.now - sd->fg.last_list_ms >= sd->cfg.shadow_check_ms)) {
+	     now - sd->fg.last_list_ms >= sd->cfg.shadow_check_ms)) {
 		scan_start(sd);
 	}
 	reconcile(sd);
 	fill_next(sd);
-	foreign_each(sd, ae_count, &s);
-	foreign_each(sd, ae_one, &s);
+	ae_schedule(sd);
 	foreign_metrics_update(sd);
 }
 
