@@ -31,10 +31,10 @@ struct proxy_args {
 	 * consistency (ombra.v1.Consistency value) and staleness bound. */
 	int nbd_consistency;
 	uint64_t nbd_staleness_ms;
-	bool prefetch;		      /* --prefetch on|off (default on) */
-	uint64_t prefetch_budget;     /* bytes/s of predicted pulls, 0 = no limit */
-	uint64_t prefetch_cache;      /* bytes of cache entries */
-	const char *prefetch_model;   /* LSTM weights file or NULL */
+	bool prefetch;		  /* --prefetch on|off (default on) */
+	uint64_t prefetch_budget; /* bytes/s of predicted pulls, 0 = no limit */
+	uint64_t prefetch_cache;  /* bytes of cache entries */
+	const char *prefetch_model; /* LSTM weights file or NULL */
 	struct rpc_tls tls;
 	bool use_tls;
 };
