@@ -195,6 +195,9 @@ def main():
             # A node ranks first once the proxy has measured it (a probe
             # every second; unmeasured nodes count 10 ms).
             ot.wait_until(eventual_local, 10, "EVENTUAL reads served in r2")
+            for _ in range(3):
+                r = read(p2, 0, rng, consistency=BOUNDED, max_staleness_ms=60000)
+                ot.expect(r.data == a[:rng], "BOUNDED (staleness) read answered other bytes")
 
         with ot.step("ombra-proxy refuses bad routing flags (exit 2 naming the flag)"):
             binary = ot.find_binary("ombra-proxy", "proxy")
