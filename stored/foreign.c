@@ -14,10 +14,10 @@
  * leftovers.
  *
  * Store jobs of foreign copies (pulled pieces, propagated writes) run one
- * at a time per segment (foreign_apply): the segment store's first write
- * of a segment is not safe against a concurrent one of the same segment
- * (home writes never do that: a segment's writes are ordered), and
- * concurrent overlapping pulls did corrupt blocks before.
+ * at a time per segment (foreign_apply).  It was added because the
+ * segment store's first writes of a segment were not safe against each
+ * other (fixed in seg_prepare(), segstore_index.c); it is kept as a
+ * bound on the thread-pool jobs one busy foreign segment can hold.
  *
  * Failure: out of memory is reported to the caller (NULL / OMBRA_ENOMEM);
  * a failed volume deletion is logged (the data stays, nothing is

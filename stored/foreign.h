@@ -54,8 +54,8 @@ struct fcent *foreign_get(struct stored *sd, uint64_t vol, uint64_t seg,
  * store in the background (space reclaimed). */
 void foreign_remove(struct stored *sd, struct fcent *e);
 /* Like work_submit(), but jobs of one (vol, seg) run one at a time in
- * submission order (the segment store does not support concurrent first
- * writes of one segment).  0 or OMBRA_ENOMEM (nothing queued). */
+ * submission order (one busy segment holds at most one thread-pool job).
+ * 0 or OMBRA_ENOMEM (nothing queued). */
 int foreign_apply(struct stored *sd, uint64_t vol, uint64_t seg,
 		  void (*work)(void *arg), void (*done)(void *arg), void *arg);
 /* True while the data of vol's dropped foreign copies is being deleted

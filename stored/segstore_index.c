@@ -266,11 +266,20 @@ int seg_prepare(struct segstore *s, uint64_t volume_id, uint32_t segment_size,
 		rv = OMBRA_ENOMEM;
 		goto out;
 	}
-	/* The caller holds the volume exclusively, so nothing changed for
-	 * it since the read; other volumes' placements may have. */
+	/* Callers hold the volume lock shared (segstore_write.c,
+	 * segstore_apply.c), so another first write of the same segment may
+	 * have created it since the read: look again inside the write
+	 * transaction.  LMDB runs one write transaction at a time, so the
+	 * check and the creation are atomic and a segment is never placed
+	 * (punched, its record reset, its space counted) twice.  Deletions
+	 * and moves hold the volume exclusively and cannot interleave. */
 	rv = seg_txn_begin(s, true, &txn, errmsg);
 	if (rv != 0)
 		goto out;
+	rv = seg_find_missing(s, txn, volume_id, segment_size, segments, n,
+			      missing, &n_missing, &have_volume, errmsg);
+	if (rv != 0 || (n_missing == 0 && have_volume))
+		goto out; /* aborts the unused write transaction */
 	if (!have_volume) {
 		rv = seg_volume_put(s, txn, volume_id, segment_size, errmsg);
 		if (rv != 0)

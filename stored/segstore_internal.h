@@ -200,7 +200,9 @@ int seg_tier_adjust(struct segstore *s, MDB_txn *txn, size_t tier,
  * each of the n segments exist, placing new segments on the first tier
  * with room and punching their range in its data file.  Errors:
  * OMBRA_EINVAL (segment size differs from the volume's), OMBRA_ENOMEM (no
- * room), OMBRA_EIO. */
+ * room), OMBRA_EIO.  Safe for concurrent callers holding the volume lock
+ * shared: the missing segments are found again inside the write
+ * transaction that creates them. */
 int seg_prepare(struct segstore *s, uint64_t volume_id, uint32_t segment_size,
 		const uint64_t *segments, size_t n, char *errmsg);
 /* Store rec (updated by the caller, which holds the segment's lock

@@ -1414,6 +1414,106 @@ static void test_concurrent_readers_writers(void **state)
 	}
 }
 
+/* Concurrent first writes to one segment new on the node: every writer of
+ * a round waits at a barrier, then stores its own block of the segment
+ * (half with segstore_write, half with segstore_apply_if_newer, both of
+ * which hold the volume lock shared).  Before seg_prepare() re-checked
+ * inside its write transaction, a second creator re-placed the segment:
+ * it punched the range and reset the record over the first one's blocks
+ * (read as zeros or failing their checksum) and counted the segment's
+ * space twice. */
+#define FW_THREADS 8
+#define FW_ROUNDS 24
+
+struct first_writer {
+	struct fx *f;
+	pthread_barrier_t *go;
+	uint64_t vol, block;
+	bool apply;
+	int rv;
+	char errmsg[OMBRA_ERRMSG_LEN];
+};
+
+static void *first_writer_main(void *arg)
+{
+	struct first_writer *w = arg;
+	unsigned char buf[BS];
+	uint64_t v = ver(1, w->block + 1);
+
+	fill_block(buf, w->vol, w->block, v);
+	pthread_barrier_wait(w->go);
+	if (w->apply) {
+		struct segstore_block b = mk_block(w->vol, w->block, v, buf);
+
+		w->rv = segstore_apply_if_newer(w->f->s, w->vol, SEG, &b, 1,
+						false, NULL, w->errmsg);
+	} else {
+		w->rv = segstore_write(w->f->s, w->vol, SEG, w->block * BS, buf,
+				       BS, v, false, w->errmsg);
+	}
+	return NULL;
+}
+
+static void test_concurrent_first_writes(void **state)
+{
+	struct fx *f = *state;
+	struct first_writer w[FW_THREADS];
+	pthread_t t[FW_THREADS];
+	pthread_barrier_t go;
+	struct segstore_tier_usage u;
+	size_t n;
+
+	fx_open(f);
+	for (int round = 0; round < FW_ROUNDS; round++) {
+		/* Even rounds: a new volume; odd ones: a new segment of the
+		 * volume of the round before. */
+		uint64_t vol = 80 + (uint64_t)round / 2;
+		uint64_t seg = (uint64_t)round % 2;
+
+		assert_int_equal(pthread_barrier_init(&go, NULL, FW_THREADS),
+				 0);
+		for (int i = 0; i < FW_THREADS; i++) {
+			w[i] = (struct first_writer){
+			    .f = f,
+			    .go = &go,
+			    .vol = vol,
+			    .block = seg * PER_SEG + (uint64_t)i * 2,
+			    .apply = i % 2 == 1,
+			};
+			assert_int_equal(pthread_create(&t[i], NULL,
+							first_writer_main,
+							&w[i]),
+					 0);
+		}
+		for (int i = 0; i < FW_THREADS; i++) {
+			assert_int_equal(pthread_join(t[i], NULL), 0);
+			if (w[i].rv != 0)
+				fail_msg("round %d writer %d: %s", round, i,
+					 w[i].errmsg);
+		}
+		pthread_barrier_destroy(&go);
+		for (int i = 0; i < FW_THREADS; i++) {
+			unsigned char want[BS], got[BS];
+			uint64_t v, bad[1];
+			size_t n_bad = 0;
+			int rv = segstore_read(f->s, vol, w[i].block * BS, BS,
+					       got, &v, bad, &n_bad, f->errmsg);
+
+			if (rv != 0)
+				fail_msg("round %d block %" PRIu64 ": %s",
+					 round, w[i].block, f->errmsg);
+			fill_block(want, vol, w[i].block,
+				   ver(1, w[i].block + 1));
+			assert_int_equal(v, ver(1, w[i].block + 1));
+			assert_memory_equal(got, want, BS);
+		}
+	}
+	/* Each segment's space is counted once: FW_ROUNDS segments. */
+	must(f, segstore_usage(f->s, &u, 1, &n, f->errmsg), "usage");
+	assert_int_equal(u.allocated, (uint64_t)FW_ROUNDS * SEG);
+	assert_int_equal(u.used, (uint64_t)FW_ROUNDS * FW_THREADS * BS);
+}
+
 static void test_damaged_index_detected(void **state)
 {
 	struct fx *f = *state;
@@ -1829,6 +1929,7 @@ int main(void)
 	    T(test_orphan_bytes_not_trusted),
 	    T(test_scrub_paced),
 	    T(test_concurrent_readers_writers),
+	    T(test_concurrent_first_writes),
 	    T(test_damaged_index_detected),
 	    T(test_media_error_per_block),
 	    T(test_sync_failures),
