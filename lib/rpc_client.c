@@ -30,6 +30,7 @@ struct rpc_stream {
 	grpc_slice details;
 	grpc_status_code code;
 	bool ended;
+	bool got_initial_md; /* received with the first message */
 };
 
 int rpc_client_create(const char *target, const struct rpc_tls *tls,
@@ -154,17 +155,19 @@ int rpc_client_stream(struct rpc_client *c,
 	grpc_metadata_array_init(&s->trailing_md);
 	s->details = grpc_empty_slice();
 
+	/* Only the sending ops: a server may send its initial metadata with
+	 * its first message, which can be much later (a Watch stream with no
+	 * event yet).  Waiting for it here kept the stream from being
+	 * cancellable, because the caller gets it only when this returns
+	 * (the proxy could not shut down until the first event). */
 	grpc_byte_buffer *send = rpc_pack(req);
-	grpc_op ops[4];
+	grpc_op ops[3];
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = send;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata =
-	    &s->initial_md;
-	bool ok = run_batch(s->call, s->cq, ops, 4);
+	bool ok = run_batch(s->call, s->cq, ops, 3);
 	grpc_byte_buffer_destroy(send);
 	if (!ok) {
 		rpc_status_local(st, GRPC_STATUS_UNAVAILABLE,
@@ -203,11 +206,20 @@ int rpc_stream_next(struct rpc_stream *s, ProtobufCMessage **msg,
 		return 0;
 	}
 	grpc_byte_buffer *recv = NULL;
-	grpc_op op;
-	memset(&op, 0, sizeof(op));
-	op.op = GRPC_OP_RECV_MESSAGE;
-	op.data.recv_message.recv_message = &recv;
-	if (!run_batch(s->call, s->cq, &op, 1) || recv == NULL) {
+	grpc_op ops[2];
+	size_t n = 0;
+	memset(ops, 0, sizeof(ops));
+	if (!s->got_initial_md) {
+		ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
+		ops[n].data.recv_initial_metadata.recv_initial_metadata =
+		    &s->initial_md;
+		n++;
+		s->got_initial_md = true;
+	}
+	ops[n].op = GRPC_OP_RECV_MESSAGE;
+	ops[n].data.recv_message.recv_message = &recv;
+	n++;
+	if (!run_batch(s->call, s->cq, ops, n) || recv == NULL) {
 		if (recv)
 			grpc_byte_buffer_destroy(recv);
 		stream_end(s, st);

@@ -13,8 +13,10 @@
  * The asynchronous client (rpc_channel_*) is driven from a second loop in
  * the test's own thread against the same server.
  * A test fails by assertion; a hang is caught by the harness timeout. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +44,7 @@ struct test_server {
 	uv_timer_t watch_timer;
 	uint64_t watch_sent;
 	int watch_done_calls;
+	bool watch_silent; /* the endless Watch sends nothing */
 };
 
 static void h_status(struct rpc_call *call, const ProtobufCMessage *req,
@@ -145,7 +148,8 @@ static void h_watch(struct rpc_call *call, const ProtobufCMessage *req,
 	}
 	ts->watch = call;
 	rpc_call_on_done(call, on_watch_done, ts);
-	uv_timer_start(&ts->watch_timer, on_watch_timer, 5, 5);
+	if (!ts->watch_silent)
+		uv_timer_start(&ts->watch_timer, on_watch_timer, 5, 5);
 }
 
 static void server_stopped(struct rpc_server *srv, void *data)
@@ -348,6 +352,44 @@ static void test_stream(void **state)
 	assert_int_equal(ts.watch_done_calls, 1);
 }
 
+static void *cancel_later(void *arg)
+{
+	uv_sleep(100);
+	rpc_stream_cancel(arg);
+	return NULL;
+}
+
+/* A stream whose server has sent nothing yet (no initial metadata either)
+ * is open at once and can be cancelled from another thread (the proxy's
+ * Watch thread at shutdown). */
+static void test_stream_cancel_silent(void **state)
+{
+	struct test_server ts;
+	server_start(&ts, 1, "");
+	ts.watch_silent = true;
+	struct rpc_client *c = client_for(&ts);
+	struct rpc_status st;
+	struct rpc_stream *s;
+	ProtobufCMessage *msg;
+	pthread_t t;
+
+	Ombra__V1__WatchRequest req = OMBRA__V1__WATCH_REQUEST__INIT;
+	uint64_t t0 = uv_hrtime();
+	assert_int_equal(
+	    rpc_client_stream(c, &ombra__v1__admin_service__descriptor, "Watch",
+			      &req.base, 20000, &s, &st),
+	    0);
+	assert_true(uv_hrtime() - t0 < 2000000000ull);
+	assert_int_equal(pthread_create(&t, NULL, cancel_later, s), 0);
+	assert_int_not_equal(rpc_stream_next(s, &msg, &st), 1);
+	assert_int_equal(st.code, GRPC_STATUS_CANCELLED);
+	assert_true(uv_hrtime() - t0 < 5000000000ull);
+	pthread_join(t, NULL);
+	rpc_stream_close(s);
+	rpc_client_destroy(c);
+	server_stop(&ts);
+}
+
 static void test_cluster_follows_leader(void **state)
 {
 	struct test_server leader, follower;
@@ -539,6 +581,7 @@ int main(void)
 	    cmocka_unit_test(test_unary_ok_and_errors),
 	    cmocka_unit_test(test_deadline),
 	    cmocka_unit_test(test_stream),
+	    cmocka_unit_test(test_stream_cancel_silent),
 	    cmocka_unit_test(test_cluster_follows_leader),
 	    cmocka_unit_test(test_port_in_use),
 	    cmocka_unit_test(test_channel_async),
