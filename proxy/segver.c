@@ -1,7 +1,8 @@
 /* segver.c: latest known version per segment under a writer lease
  * (segver.h): a direct-mapped table indexed by segment number.
  *
- * Failure: calloc failure leaves the table unallocated (nothing known). */
+ * Failure: calloc failure leaves the table unallocated (nothing known;
+ * write completions then count for every segment). */
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -44,10 +45,23 @@ static void learn(struct segver *s, uint64_t epoch, uint64_t seg,
 	}
 }
 
+/* Count a write completion of seg: in its slot, or in untracked when the
+ * table cannot be allocated. */
+static void completed(struct segver *s, uint64_t seg)
+{
+	s->writes++;
+	if (s->slots == NULL)
+		s->slots = calloc(SEGVER_SLOTS, sizeof(*s->slots));
+	if (s->slots == NULL)
+		s->untracked = s->writes;
+	else
+		s->slots[seg % SEGVER_SLOTS].last_write = s->writes;
+}
+
 void segver_write_acked(struct segver *s, uint64_t epoch, uint64_t seg,
 			uint64_t version)
 {
-	s->writes++;
+	completed(s, seg);
 	learn(s, epoch, seg, version, false);
 }
 
@@ -55,7 +69,7 @@ void segver_write_failed(struct segver *s, uint64_t seg)
 {
 	struct segver_slot *x;
 
-	s->writes++;
+	completed(s, seg);
 	if (s->slots == NULL)
 		return;
 	x = &s->slots[seg % SEGVER_SLOTS];
@@ -71,7 +85,12 @@ uint64_t segver_writes(const struct segver *s)
 void segver_read_primary(struct segver *s, uint64_t epoch, uint64_t seg,
 			 uint64_t version, uint64_t writes_at_send)
 {
-	learn(s, epoch, seg, version, writes_at_send == s->writes);
+	bool clean =
+	    s->untracked <= writes_at_send &&
+	    (s->slots == NULL ||
+	     s->slots[seg % SEGVER_SLOTS].last_write <= writes_at_send);
+
+	learn(s, epoch, seg, version, clean);
 }
 
 uint64_t segver_latest(const struct segver *s, uint64_t epoch, uint64_t seg)

@@ -12,10 +12,15 @@
  * Races: an entry, once learned, is raised by every later answer (max), so
  * it stays the latest as long as it stays in the table.  A new entry is
  * made only from a read at the primary, and only if no write of the
- * volume completed (acknowledged or failed) between the read's send and
+ * segment completed (acknowledged or failed) between the read's send and
  * its answer: the answer's segment_version might predate such a write.
- * Write answers only raise existing entries (two writes of one segment in
- * flight may be answered in any order).
+ * Writes of other segments do not change this segment's version, so they
+ * do not matter (a volume always writing somewhere still learns); each
+ * slot remembers the write counter at the last completion of a segment
+ * mapped to it (conservative for colliding segments; if the table cannot
+ * be allocated, any completion counts).  Write answers only raise
+ * existing entries (two writes of one segment in flight may be answered
+ * in any order).
  *
  * Knowledge is tied to one lease epoch: segver_reset() at every new grant
  * forgets everything, and facts learned under another epoch (a read or
@@ -23,7 +28,7 @@
  * written in between.  A write that failed (may or may not have been
  * applied at a version this proxy never saw) forgets its segment.
  *
- * Bounded memory: a direct-mapped table of SEGVER_SLOTS segments (16 bytes
+ * Bounded memory: a direct-mapped table of SEGVER_SLOTS segments (24 bytes
  * each, allocated on first use); a segment evicted by a colliding one is
  * simply unknown again (reads go home and relearn it).  Version 0 means
  * unknown: an empty segment is never served from a foreign copy by STRONG.
@@ -40,12 +45,14 @@
 struct segver_slot {
 	uint64_t seg_plus1; /* 0 = empty */
 	uint64_t version;
+	uint64_t last_write; /* writes after the slot's last completion */
 };
 
 struct segver {
 	uint64_t epoch;		   /* the lease epoch the table is for */
 	uint64_t writes;	   /* write completions, ever */
-	struct segver_slot *slots; /* NULL until the first fact */
+	uint64_t untracked;	   /* writes after a completion no slot kept */
+	struct segver_slot *slots; /* NULL until the first fact or write */
 };
 
 /* A new lease epoch (0: no lease): forget everything. */
@@ -65,7 +72,8 @@ uint64_t segver_writes(const struct segver *s);
 
 /* A read of seg at its primary, sent under lease epoch epoch when
  * segver_writes() was writes_at_send, answered segment_version version:
- * raises seg's entry, or makes one if no write completed since the send.
+ * raises seg's entry, or makes one if no write of seg completed since the
+ * send.
  * Ignored when epoch is 0 or not the table's, or version is 0. */
 void segver_read_primary(struct segver *s, uint64_t epoch, uint64_t seg,
 			 uint64_t version, uint64_t writes_at_send);

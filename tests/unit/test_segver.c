@@ -54,11 +54,23 @@ static void test_race_with_write(void **state)
 	segver_write_acked(&s, 1, 4, 20);
 	segver_read_primary(&s, 1, 4, 19, w);
 	assert_int_equal(segver_latest(&s, 1, 4), 0);
-	/* A failed write also counts. */
+	/* A failed write of the segment also counts. */
 	w = segver_writes(&s);
-	segver_write_failed(&s, 9);
+	segver_write_failed(&s, 4);
 	segver_read_primary(&s, 1, 4, 20, w);
 	assert_int_equal(segver_latest(&s, 1, 4), 0);
+	/* Writes of other segments completing meanwhile do not: they do not
+	 * change segment 4's version. */
+	w = segver_writes(&s);
+	segver_write_acked(&s, 1, 9, 50);
+	segver_write_failed(&s, 10);
+	segver_read_primary(&s, 1, 4, 19, w);
+	assert_int_equal(segver_latest(&s, 1, 4), 19);
+	/* ... but one of a segment sharing the slot does (conservative). */
+	w = segver_writes(&s);
+	segver_write_acked(&s, 1, 5 + SEGVER_SLOTS, 7);
+	segver_read_primary(&s, 1, 5, 30, w);
+	assert_int_equal(segver_latest(&s, 1, 5), 0);
 	/* A clean read makes it. */
 	segver_read_primary(&s, 1, 4, 20, segver_writes(&s));
 	assert_int_equal(segver_latest(&s, 1, 4), 20);
