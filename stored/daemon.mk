@@ -16,6 +16,7 @@ stored_ombra_stored_SOURCES = \
 	stored/scrub.c stored/resync.c \
 	stored/foreign_t.h stored/foreign.h stored/foreign.c \
 	stored/foreign_pull.c stored/foreign_rep.c stored/foreign_shadow.c \
+	stored/foreign_sweep.c \
 	stored/svc_copy.c
 stored_ombra_stored_LDADD = libstored.a $(SEGSTORE_LIBS) $(OMBRA_BASE_LIBS)
 

@@ -206,8 +206,7 @@ static bool volume_has_copies(struct stored *sd, uint64_t vol)
 	return false;
 }
 
-/* Delete vol's data when nothing here needs it any more. */
-static void maybe_reclaim(struct stored *sd, uint64_t vol)
+bool foreign_maybe_reclaim(struct stored *sd, uint64_t vol)
 {
 	struct sm_volume *v = sm_find(&sd->maps, vol);
 	struct reclaim *r;
@@ -218,11 +217,11 @@ static void maybe_reclaim(struct stored *sd, uint64_t vol)
 	    foreign_reclaiming(sd, vol) ||
 	    sm_volume_has_home_role(v, sd->node_id) ||
 	    strcmp(v->home_region, sd->cfg.region) == 0) {
-		return;
+		return false;
 	}
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
-		return;
+		return false;
 	}
 	r->sd = sd;
 	r->vol = vol;
@@ -230,10 +229,11 @@ static void maybe_reclaim(struct stored *sd, uint64_t vol)
 	if (work_submit(sd, reclaim_work, reclaim_done, r) != 0) {
 		stored_call_end(sd);
 		free(r);
-		return;
+		return false;
 	}
 	r->next = sd->fg.reclaims;
 	sd->fg.reclaims = r;
+	return true;
 }
 
 void foreign_remove(struct stored *sd, struct fcent *e)
@@ -246,7 +246,7 @@ void foreign_remove(struct stored *sd, struct fcent *e)
 			*p = e->hnext;
 			sd->fg.count--;
 			free(e);
-			maybe_reclaim(sd, vol);
+			foreign_maybe_reclaim(sd, vol);
 			return;
 		}
 	}

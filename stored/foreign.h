@@ -12,7 +12,8 @@
  *
  * Modules: foreign.c (the table, cache capacity and LRU eviction, space
  * reclaimed when a volume's last foreign copy goes, store jobs serialized
- * per segment, metrics), foreign_pull.c (copy a block range from the
+ * per segment, metrics), foreign_sweep.c (space of foreign data left by
+ * a previous run, at start-up), foreign_pull.c (copy a block range from the
  * primary or an in-sync replica), foreign_shadow.c (shadows from the
  * shard map, background fill, anti-entropy), foreign_rep.c (Replicate
  * with shadow=true), svc_copy.c (Pull, DropCopy, ListCopies), svc_read.c
@@ -53,6 +54,16 @@ struct fcent *foreign_get(struct stored *sd, uint64_t vol, uint64_t seg,
  * holds no home copy of the volume, the volume's data is deleted from the
  * store in the background (space reclaimed). */
 void foreign_remove(struct stored *sd, struct fcent *e);
+/* Delete vol's data from the store in the background when nothing here
+ * needs it: vol is in the shard-map cache, homed in another region, this
+ * node holds no home role (primary, in-sync replica, re-sync target) of
+ * any of its segments and no foreign copy of it, and no deletion of it
+ * runs.  True when the deletion was started (logged when it ends). */
+bool foreign_maybe_reclaim(struct stored *sd, uint64_t vol);
+/* The start-up sweep (foreign_sweep.c): every volume the segment store
+ * holds data of is checked once with foreign_maybe_reclaim(), so the
+ * space of foreign copies left by a previous run is reclaimed. */
+void foreign_sweep_start(struct stored *sd);
 /* Like work_submit(), but jobs of one (vol, seg) run one at a time in
  * submission order (one busy segment holds at most one thread-pool job).
  * 0 or OMBRA_ENOMEM (nothing queued). */

@@ -616,4 +616,5 @@ void foreign_start(struct stored *sd)
 		uv_timer_start(&sd->fg.timer, tick, FOREIGN_TICK_MS,
 			       FOREIGN_TICK_MS);
 	}
+	foreign_sweep_start(sd);
 }

@@ -37,6 +37,7 @@ struct foreign {
 	bool scan_running;	  /* ListVolumes for shadow volumes in flight */
 	uint64_t last_list_ms;	  /* loop ms of the last ListVolumes */
 	bool fill_running;	  /* one shadow segment filled at a time */
+	bool swept;		  /* foreign_sweep.c started (once per run) */
 	uv_timer_t fill_timer;	  /* paces the fill */
 	struct reclaim *reclaims; /* volume data deletions in flight */
 	struct fapply *applies;	  /* store jobs running and waiting */

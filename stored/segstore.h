@@ -306,6 +306,13 @@ int segstore_scrub_step(struct segstore *s,
  * flush must be treated as unacknowledged (they read as bad if lost). */
 int segstore_flush(struct segstore *s, char *errmsg);
 
+/* The ids of every volume the store holds data of (ascending), into
+ * *ids (malloc'ed, the caller frees it; NULL when *n is 0).  A snapshot:
+ * volumes written or deleted meanwhile may or may not be listed.  Errors:
+ * OMBRA_EINVAL, OMBRA_ENOMEM, OMBRA_EIO. */
+int segstore_list_volumes(struct segstore *s, uint64_t **ids, size_t *n,
+			  char *errmsg);
+
 /* Delete everything stored for a volume: index records first (one
  * transaction), then its data files on every tier.  Deleting a volume the
  * store does not hold succeeds (retry after a crash).  Errors: OMBRA_EIO. */

@@ -1,5 +1,5 @@
-/* segstore_admin.c: whole-volume and whole-segment operations: deleting a
- * volume and moving a segment between tiers.
+/* segstore_admin.c: whole-volume and whole-segment operations: listing
+ * and deleting volumes and moving a segment between tiers.
  *
  * Both change the index in one transaction and touch data files around
  * it so that a crash at any point leaves the index pointing at good data:
@@ -299,4 +299,62 @@ out:
 				   volume_id, segment,
 				   tier != NULL ? tier : "(none)");
 	return rv;
+}
+
+int segstore_list_volumes(struct segstore *s, uint64_t **ids, size_t *n,
+			  char *errmsg)
+{
+	MDB_val k, v;
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn = NULL;
+	uint64_t *out = NULL;
+	size_t cap = 0, count = 0;
+	int rc, rv;
+
+	if (s == NULL || ids == NULL || n == NULL) {
+		ombra_errmsg_printf(errmsg,
+				    "segstore_list_volumes(): bad arguments");
+		return OMBRA_EINVAL;
+	}
+	rv = seg_txn_begin(s, false, &txn, errmsg);
+	if (rv != 0)
+		goto out;
+	rc = mdb_cursor_open(txn, s->dbi[SEG_DB_VOLUMES], &cur);
+	if (rc != 0) {
+		rv = seg_lmdb_error(errmsg, rc, "mdb_cursor_open");
+		goto out;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != 8)
+			continue; /* not a volume key */
+		if (count == cap) {
+			size_t ncap = cap != 0 ? cap * 2 : 64;
+			uint64_t *p = realloc(out, ncap * sizeof(*out));
+
+			if (p == NULL) {
+				ombra_errmsg_printf(errmsg, "out of memory");
+				rv = OMBRA_ENOMEM;
+				goto out;
+			}
+			out = p;
+			cap = ncap;
+		}
+		out[count++] = seg_get_be64((const uint8_t *)k.mv_data);
+	}
+	if (rc != MDB_NOTFOUND)
+		rv = seg_lmdb_error(errmsg, rc, "mdb_cursor_get");
+out:
+	if (cur != NULL)
+		mdb_cursor_close(cur);
+	if (txn != NULL)
+		mdb_txn_abort(txn);
+	if (rv != 0) {
+		free(out);
+		ombra_errmsg_wrapf(errmsg, "segstore_list_volumes()");
+		return rv;
+	}
+	*ids = out;
+	*n = count;
+	return 0;
 }

@@ -20,6 +20,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test_shadow_policy.py \
 	tests/integration/test_foreign_copies.py \
 	tests/integration/test_shadow_converge.py \
+	tests/integration/test_foreign_sweep.py \
 	tests/integration/test_routing.py \
 	tests/integration/test_prefetch_engine.py \
 	tests/integration/test_proxy.py \

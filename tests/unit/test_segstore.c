@@ -1261,6 +1261,43 @@ static void test_usage_and_delete(void **state)
 	expect_pattern(f, 31, 300, 2, ver(1, 1));
 }
 
+/* segstore_list_volumes: every volume holding data, ascending, a deleted
+ * one no more; an empty store lists nothing. */
+static void test_list_volumes(void **state)
+{
+	struct fx *f = *state;
+	unsigned char buf[BS];
+	uint64_t *ids = NULL;
+	size_t n = 99;
+
+	fx_open(f);
+	must(f, segstore_list_volumes(f->s, &ids, &n, f->errmsg), "list");
+	assert_int_equal(n, 0);
+	free(ids);
+	memset(buf, 0x3c, sizeof(buf));
+	must(f, segstore_write(f->s, 300, SEG, 0, buf, BS, 1, false, f->errmsg),
+	     "write 300");
+	must(f, segstore_write(f->s, 5, SEG, SEG, buf, BS, 1, false, f->errmsg),
+	     "write 5");
+	must(f, segstore_write(f->s, 2, SEG, 0, buf, BS, 1, false, f->errmsg),
+	     "write 2");
+	must(f, segstore_list_volumes(f->s, &ids, &n, f->errmsg), "list");
+	assert_int_equal(n, 3);
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(ids[1], 5);
+	assert_int_equal(ids[2], 300);
+	free(ids);
+	must(f, segstore_delete_volume(f->s, 5, f->errmsg), "delete");
+	fx_reopen(f);
+	must(f, segstore_list_volumes(f->s, &ids, &n, f->errmsg), "list");
+	assert_int_equal(n, 2);
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(ids[1], 300);
+	free(ids);
+	assert_int_equal(segstore_list_volumes(NULL, &ids, &n, f->errmsg),
+			 OMBRA_EINVAL);
+}
+
 static void test_orphan_bytes_not_trusted(void **state)
 {
 	struct fx *f = *state;
@@ -1926,6 +1963,7 @@ int main(void)
 	    T(test_two_tiers),
 	    T(test_no_room),
 	    T(test_usage_and_delete),
+	    T(test_list_volumes),
 	    T(test_orphan_bytes_not_trusted),
 	    T(test_scrub_paced),
 	    T(test_concurrent_readers_writers),
