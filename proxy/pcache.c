@@ -16,7 +16,7 @@ struct pentry {
 	uint64_t volume_id, seg, node_id;
 	uint32_t n_blocks, n_unused;
 	uint64_t bits[WORDS];
-	uint64_t used[WORDS];		   /* subset of bits */
+	uint64_t used[WORDS];		/* subset of bits */
 	uint8_t src[PCACHE_MAX_BLOCKS]; /* tag of each recorded block */
 	struct pentry *next_hash;
 	struct pentry *lru_prev, *lru_next; /* head = most recently used */
@@ -153,8 +153,7 @@ static void entry_evict(struct pcache *c, struct pentry *e)
  * many changed.  Cleared blocks that were unused are added per tag to
  * unused (may be NULL). */
 static uint32_t bits_change(struct pcache *c, struct pentry *e, uint32_t first,
-			    uint32_t n, bool on, unsigned src,
-			    uint64_t *unused)
+			    uint32_t n, bool on, unsigned src, uint64_t *unused)
 {
 	uint32_t b, changed = 0;
 
@@ -210,8 +209,7 @@ bool pcache_add_src(struct pcache *c, uint64_t volume_id, uint64_t seg,
 	struct pentry *e;
 	uint32_t added;
 
-	if (node_id == 0 || n == 0 || !range_ok(first, n) ||
-	    src >= PCACHE_SRCS)
+	if (node_id == 0 || n == 0 || !range_ok(first, n) || src >= PCACHE_SRCS)
 		return false;
 	e = find(c, volume_id, seg);
 	if (e != NULL && e->node_id != node_id) {

@@ -461,8 +461,8 @@ static void h_hint(struct rpc_call *call, const ProtobufCMessage *req,
 	prefetch_rpc_hint(data, call, r);
 }
 
-static void h_prefetch_stats(struct rpc_call *call,
-			     const ProtobufCMessage *req, void *data)
+static void h_prefetch_stats(struct rpc_call *call, const ProtobufCMessage *req,
+			     void *data)
 {
 	prefetch_rpc_stats(data, call,
 			   (const Ombra__V1__GetPrefetchStatsRequest *)req);
