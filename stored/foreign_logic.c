@@ -192,7 +192,12 @@ uint64_t fc_lag_versions(const struct fc_copy *c)
 
 uint64_t fc_lag_ms(const struct fc_copy *c, uint64_t now_ms)
 {
-	if (c->watermark >= c->primary_version && c->watermark != 0) {
+	/* Current: the watermark is the primary's version known here.  A
+	 * copy holding blocks of a segment never written at the primary
+	 * (version 0 there too) is current at watermark 0; an empty copy
+	 * claims nothing and is not. */
+	if (c->watermark >= c->primary_version &&
+	    (c->watermark != 0 || c->n_present > 0)) {
 		return 0;
 	}
 	return now_ms > c->confirmed_ms ? now_ms - c->confirmed_ms : 0;

@@ -107,7 +107,9 @@ void fc_primary_seen(struct fc_copy *c, uint64_t v, uint64_t now_ms);
 uint32_t fc_drop(struct fc_copy *c, uint32_t first, uint32_t n);
 
 /* Lag in versions (sequence units, same epoch; the primary's newer epoch
- * counts the sequence of its version) and in ms (0 when current). */
+ * counts the sequence of its version) and in ms (0 when current: watermark
+ * >= the primary's version seen, also at 0 for a copy holding blocks of a
+ * never written segment; else now - confirmed). */
 uint64_t fc_lag_versions(const struct fc_copy *c);
 uint64_t fc_lag_ms(const struct fc_copy *c, uint64_t now_ms);
 

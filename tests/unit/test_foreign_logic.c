@@ -105,6 +105,23 @@ static void test_new_epoch_lag(void **state)
 	assert_int_equal(c.primary_version, (UINT64_C(2) << 40) | 4);
 }
 
+/* A shadow of a segment never written at the primary (version 0) is
+ * current at watermark 0; an empty copy is not. */
+static void test_never_written_lag(void **state)
+{
+	struct fc_copy c;
+
+	(void)state;
+	fc_init(&c, 1, 0, FC_SHADOW, 16, 0);
+	assert_int_equal(fc_lag_ms(&c, 50), 50);
+	fc_pulled(&c, 0, 16, 0, 10);
+	assert_int_equal(c.watermark, 0);
+	assert_int_equal(fc_lag_versions(&c), 0);
+	assert_int_equal(fc_lag_ms(&c, 5000), 0);
+	fc_primary_seen(&c, V(1), 20); /* written since */
+	assert_int_equal(fc_lag_ms(&c, 5000), 4990);
+}
+
 static void test_drop(void **state)
 {
 	struct fc_copy c;
@@ -311,6 +328,7 @@ int main(void)
 	    cmocka_unit_test(test_pull_empty_then_partial),
 	    cmocka_unit_test(test_propagation_chain),
 	    cmocka_unit_test(test_new_epoch_lag),
+	    cmocka_unit_test(test_never_written_lag),
 	    cmocka_unit_test(test_drop),
 	    cmocka_unit_test(test_check_read),
 	    cmocka_unit_test(test_fill_runs),
