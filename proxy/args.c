@@ -10,6 +10,8 @@
 
 #include "args.h"
 #include "err.h"
+#include "nbd.h"
+#include "proxy_io.h"
 #include "size.h"
 
 #define DEFAULT_NBD "127.0.0.1:10809"
@@ -170,28 +172,6 @@ static int parse_count(const char *flag, const char *v, uint64_t max,
 	return 0;
 }
 
-/* --nbd-consistency: "strong", "eventual" or "bounded:MS" (MS 1 ..
- * 86400000) into a; -1 if it is none of them. */
-static int nbd_consistency_parse(struct proxy_args *a, const char *v)
-{
-	char *end;
-	unsigned long long ms;
-
-	if (strcmp(v, "strong") == 0 || strcmp(v, "eventual") == 0) {
-		a->nbd_consistency = v[0] == 's' ? 1 : 3;
-		a->nbd_staleness_ms = 0;
-		return 0;
-	}
-	if (strncmp(v, "bounded:", 8) != 0 || v[8] < '0' || v[8] > '9')
-		return -1;
-	ms = strtoull(v + 8, &end, 10);
-	if (*end != '\0' || ms == 0 || ms > 86400000ull)
-		return -1;
-	a->nbd_consistency = 2;
-	a->nbd_staleness_ms = ms;
-	return 0;
-}
-
 static int check_metad(const char *list, char *errmsg)
 {
 	char buf[1024];
@@ -331,12 +311,17 @@ int proxy_args_parse(struct proxy_args *a, int argc, char **argv,
 					&a->writer_idle_ms, errmsg) != 0)
 				return OMBRA_EINVAL;
 			break;
-		case OPT_NBD_CONSISTENCY:
-			if (nbd_consistency_parse(a, optarg) != 0)
+		case OPT_NBD_CONSISTENCY: {
+			struct proxy_read_opts o;
+
+			if (nbd_consistency_parse(optarg, &o) != 0)
 				return bad(errmsg, "nbd-consistency", optarg,
 					   "expected strong, eventual or "
 					   "bounded:MS (MS 1 to 86400000)");
+			a->nbd_consistency = o.consistency;
+			a->nbd_staleness_ms = o.max_staleness_ms;
 			break;
+		}
 		case OPT_HELP:
 			*action = PROXY_ARGS_HELP;
 			return 0;

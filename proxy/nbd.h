@@ -4,6 +4,8 @@
  * WRITE (FUA), FLUSH, TRIM, WRITE_ZEROES and DISC, pipelined (replies in
  * completion order, matched by handle), several connections per export
  * (NBD_FLAG_CAN_MULTI_CONN).  All data goes through proxy/proxy_io.h.
+ * An export name "VOLUME@LEVEL" reads VOLUME at that consistency level
+ * (nbd_consistency_parse()) instead of the proxy's --nbd-consistency.
  *
  * Threads: everything runs on the proxy's libuv loop; nothing here blocks.
  *
@@ -24,6 +26,14 @@
 struct proxy;
 struct metrics_registry;
 struct nbd_server;
+struct proxy_read_opts;
+
+/* Read consistency of NBD reads, "strong", "eventual" or "bounded:MS"
+ * (MS 1 .. 86400000, the staleness bound in ms): the proxy's
+ * --nbd-consistency and the export-name suffix "VOLUME@LEVEL" (e.g.
+ * "vol1@eventual", docs/nbd.md).  Fills *o (min_version 0) and returns 0;
+ * -1 when word is none of them (*o untouched). */
+int nbd_consistency_parse(const char *word, struct proxy_read_opts *o);
 
 /* Listen on listen ("host:port", "[v6]:port", ":port"; port 0 picks a free
  * one, see nbd_server_port()).  loop, p: not owned, must outlive the

@@ -302,8 +302,12 @@ void nbd_cmd_on_header(struct nbd_conn *c)
 		if (req->error != 0 || r.length == 0) {
 			break;
 		}
-		proxy_io_read(c->vol, r.offset, r.length, req->buf,
-			      nbd_cmd_io_done, req);
+		if (c->read_opts_set)
+			proxy_io_read_opts(c->vol, r.offset, r.length, req->buf,
+					   &c->read_opts, nbd_cmd_io_done, req);
+		else
+			proxy_io_read(c->vol, r.offset, r.length, req->buf,
+				      nbd_cmd_io_done, req);
 		return;
 	case NBD_CMD_FLUSH:
 		if (req->error != 0) {

@@ -53,6 +53,7 @@ static void nbd_conn_free(struct nbd_conn *c)
 	free(c->rx);
 	free(c->opt_data);
 	free(c->export_name);
+	free(c->volume_name);
 	free(c);
 	nbd_server_unref(s);
 }

@@ -143,7 +143,12 @@ struct nbd_conn {
 	uint8_t *opt_data;
 	bool want_name;
 	bool want_block_size;
-	char *export_name;
+	char *export_name; /* as the client sent it */
+	char *volume_name; /* export_name without an "@LEVEL" suffix */
+	/* With a suffix: what its reads may return; else the proxy's
+	 * default (proxy_io_read()). */
+	struct proxy_read_opts read_opts;
+	bool read_opts_set;
 
 	/* Transmission. */
 	struct proxy_volume *vol;

@@ -11,6 +11,7 @@
  * a bad option magic, an option longer than NBD_OPT_MAX_DISCARD and a
  * failed NBD_OPT_EXPORT_NAME (which has no error reply) close the
  * connection. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "nbd.h"
 #include "nbd_internal.h"
 
 #define NBD_NO_DEFAULT_EXPORT                                                  \
@@ -200,7 +202,68 @@ static void nbd_opt_open(struct nbd_conn *c)
 {
 	nbd_conn_set_state(c, NBD_CONN_OPT_WAIT);
 	nbd_conn_ref(c);
-	proxy_volume_open(c->srv->proxy, c->export_name, nbd_opt_open_cb, c);
+	proxy_volume_open(c->srv->proxy, c->volume_name, nbd_opt_open_cb, c);
+}
+
+int nbd_consistency_parse(const char *word, struct proxy_read_opts *o)
+{
+	char *end;
+	unsigned long long ms;
+
+	if (strcmp(word, "strong") == 0 || strcmp(word, "eventual") == 0) {
+		o->consistency = word[0] == 's' ? 1 : 3; /* ombra.v1 values */
+		o->max_staleness_ms = 0;
+		o->min_version = 0;
+		return 0;
+	}
+	if (strncmp(word, "bounded:", 8) != 0 || word[8] < '0' || word[8] > '9')
+		return -1;
+	errno = 0;
+	ms = strtoull(word + 8, &end, 10);
+	if (errno != 0 || *end != '\0' || ms == 0 || ms > 86400000ull)
+		return -1;
+	o->consistency = 2;
+	o->max_staleness_ms = ms;
+	o->min_version = 0;
+	return 0;
+}
+
+/* Split c->export_name into the volume name and an optional "@LEVEL"
+ * suffix (volume names never hold '@'); false (after the error reply or
+ * close) for a suffix that is not a level. */
+static bool nbd_opt_split_name(struct nbd_conn *c)
+{
+	const char *at = strrchr(c->export_name, '@');
+	size_t n =
+	    at != NULL ? (size_t)(at - c->export_name) : strlen(c->export_name);
+
+	c->read_opts_set = false;
+	if (at != NULL &&
+	    (n == 0 || nbd_consistency_parse(at + 1, &c->read_opts) != 0)) {
+		if (c->opt == NBD_OPT_EXPORT_NAME) {
+			nbd_conn_proto_error(c,
+					     "export %s: expected VOLUME@LEVEL "
+					     "with LEVEL strong, eventual or "
+					     "bounded:MS",
+					     c->export_name);
+		} else {
+			nbd_opt_error(c, NBD_REP_ERR_INVALID,
+				      "export %s: expected VOLUME@LEVEL with "
+				      "LEVEL strong, eventual or bounded:MS "
+				      "(MS 1 to 86400000)",
+				      c->export_name);
+		}
+		return false;
+	}
+	c->read_opts_set = at != NULL;
+	free(c->volume_name);
+	c->volume_name = strndup(c->export_name, n);
+	if (c->volume_name == NULL) {
+		log_error("nbd %s: out of memory", c->peer);
+		nbd_conn_close(c);
+		return false;
+	}
+	return true;
 }
 
 /* Take name (len bytes, not NUL-terminated) as the export name; false
@@ -237,7 +300,7 @@ static bool nbd_opt_set_name(struct nbd_conn *c, const uint8_t *name,
 	}
 	memcpy(c->export_name, name, len);
 	c->export_name[len] = '\0';
-	return true;
+	return nbd_opt_split_name(c);
 }
 
 /* NBD_OPT_INFO / NBD_OPT_GO data: name length (32), name, number of

@@ -16,6 +16,8 @@ home r1, 2 copies):
 - r2's STRONG reads (it is not the writer) never use them: the shadow and
   cache read counters stay put, every part is served by a home copy; its
   EVENTUAL reads are served by a local foreign copy;
+- through r2's proxy (default STRONG) the NBD export "rt@eventual" reads
+  from a local foreign copy, and "rt@weak" is refused naming VOLUME@LEVEL;
 - ombra-proxy exits 2 naming the flag for a bad --nbd-consistency,
   --single-writer or --writer-lease-ms; a third proxy in r2 with
   --nbd-consistency eventual --single-writer off serves NBD reads from a
@@ -199,6 +201,25 @@ def main():
                 r = read(p2, 0, rng, consistency=BOUNDED, max_staleness_ms=60000)
                 ot.expect(r.data == a[:rng], "BOUNDED (staleness) read answered other bytes")
 
+        with ot.step("NBD export rt@eventual on r2's proxy reads a local copy; "
+                     "rt@weak is refused"):
+            local0 = local_foreign(h2)
+            with oc.NbdClient(c.nbd_addr(2)).connect("rt@eventual") as n:
+                def nbd_eventual_local():
+                    err, got = n.read(0, rng)
+                    ot.expect(err == 0 and got == a[:rng], "NBD rt@eventual read: error %d",
+                              err)
+                    return local_foreign(h2) >= local0 + 3
+                ot.wait_until(nbd_eventual_local, 15, "rt@eventual reads served in r2")
+            bad = oc.NbdClient(c.nbd_addr(2))
+            try:
+                bad.connect("rt@weak")
+                raise ot.TestError("export rt@weak was accepted")
+            except oc.NbdError as e:
+                ot.expect("VOLUME@LEVEL" in str(e), "rt@weak refused with %s", e)
+            finally:
+                bad.close()
+
         with ot.step("ombra-proxy refuses bad routing flags (exit 2 naming the flag)"):
             binary = ot.find_binary("ombra-proxy", "proxy")
             for flag, val in (("--nbd-consistency", "bounded:0"),
@@ -235,9 +256,8 @@ def main():
                         return local_foreign(http3) >= 3
                     ot.wait_until(nbd_local, 15, "NBD reads served by a local foreign copy")
                     ot.log("third proxy: NBD reads served in r2")
-                # proxy/watch.c cannot stop before its Watch stream got a
-                # first message: send volume events for rt until the proxy
-                # refetches rt's map (its stream is then open).
+                # The proxy's Watch stream is open: volume events for rt
+                # make it refetch rt's map.
                 fetches0 = c.metric(http3, "ombra_proxy_map_fetches_total")
 
                 def watch_open():

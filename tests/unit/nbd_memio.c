@@ -337,6 +337,15 @@ void proxy_io_read(struct proxy_volume *vol, uint64_t off, uint64_t len,
 	memio_io(vol, MEMIO_READ, off, len, buf, NULL, cb, arg);
 }
 
+/* The memory backend has one copy: every consistency level reads it. */
+void proxy_io_read_opts(struct proxy_volume *vol, uint64_t off, uint64_t len,
+			void *buf, const struct proxy_read_opts *o,
+			proxy_io_cb cb, void *arg)
+{
+	(void)o;
+	memio_io(vol, MEMIO_READ, off, len, buf, NULL, cb, arg);
+}
+
 void proxy_io_write(struct proxy_volume *vol, uint64_t off, uint64_t len,
 		    const void *buf, bool fua, const char *request_id,
 		    proxy_io_cb cb, void *arg)

@@ -206,6 +206,36 @@ static void test_unknown_and_default_export(void **state)
 	close(fd);
 }
 
+/* "VOLUME@LEVEL" opens VOLUME (reads at LEVEL); a suffix that is not a
+ * level is refused NBD_REP_ERR_INVALID with a message, and the connection
+ * stays in option haggling. */
+static void test_export_consistency_suffix(void **state)
+{
+	static const char *const bad[] = {"vol1@weak", "vol1@bounded:0",
+					  "vol1@bounded:x", "vol1@", "@strong"};
+	struct tc_fixture *f = *state;
+	uint8_t d[256], buf[512];
+	struct tc_rep r;
+	size_t n;
+	int fd = fixed_hello(f->port);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = tc_info_data(d, bad[i], NULL, 0);
+		tc_opt(fd, NBD_OPT_GO, d, (uint32_t)n);
+		tc_rep(fd, &r);
+		assert_int_equal(r.type, NBD_REP_ERR_INVALID);
+		assert_non_null(strstr((char *)r.data, bad[i]));
+		assert_non_null(strstr((char *)r.data, "VOLUME@LEVEL"));
+	}
+	close(fd);
+	fd = tc_open(f->port, "vol1@eventual", NULL, NULL);
+	assert_int_equal(tc_read(fd, 0, sizeof(buf), buf), 0);
+	close(fd);
+	fd = tc_open(f->port, "vol2@bounded:500", NULL, NULL);
+	assert_int_equal(tc_read(fd, 0, sizeof(buf), buf), 0);
+	close(fd);
+}
+
 static void test_malformed_options(void **state)
 {
 	struct tc_fixture *f = *state;
@@ -378,6 +408,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_info_then_go, tc_setup,
 					    tc_teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_and_default_export,
+					    tc_setup, tc_teardown),
+	    cmocka_unit_test_setup_teardown(test_export_consistency_suffix,
 					    tc_setup, tc_teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_options, tc_setup,
 					    tc_teardown),
