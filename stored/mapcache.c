@@ -198,6 +198,7 @@ static void refresh_done(void *arg)
 				}
 			}
 		}
+		node_maps_refreshed(sd, r->seq);
 		resync_kick(sd);
 	}
 	while (r->fetched != NULL) {

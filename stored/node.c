@@ -5,7 +5,11 @@
  *
  * Lease: the send time of the last acknowledged heartbeat + lease_ms -
  * lease_ms/4, on the monotonic clock; metad only moves a node's segments
- * lease_ms after its last heartbeat, so the node stops acting first.
+ * lease_ms after its last heartbeat, so the node stops acting first.  A
+ * lease that comes back after running out (metad was unreachable, e.g. a
+ * partitioned region) is not valid until a shard-map refresh begun after
+ * it succeeds: a failover meanwhile may have fenced this node's segments
+ * with a higher epoch that its old maps do not show.
  *
  * Failure: registration and the first map fetch are retried every second
  * until they succeed (metad may start later); a failed heartbeat is
@@ -29,9 +33,24 @@ static uint64_t mono_ms(void)
 	return uv_hrtime() / 1000000u;
 }
 
-bool node_lease_valid(struct stored *sd)
+/* The lease as the heartbeats keep it, whatever the maps say. */
+static bool lease_held(const struct stored *sd)
 {
 	return sd->lease_until != 0 && mono_ms() < sd->lease_until;
+}
+
+bool node_lease_valid(struct stored *sd)
+{
+	return lease_held(sd) && !sd->maps_suspect;
+}
+
+void node_maps_refreshed(struct stored *sd, uint64_t seq)
+{
+	if (sd->maps_suspect && seq >= sd->maps_fresh_seq) {
+		sd->maps_suspect = false;
+		log_info("shard maps refreshed after the lease came back: "
+			 "serving as a home copy again");
+	}
 }
 
 /* Tier usage as protobuf Tiers (*out: n entries, free with tiers_free). */
@@ -178,16 +197,28 @@ static void hb_done(void *arg)
 		uint64_t interval = r->heartbeat_interval_ms != 0
 					? r->heartbeat_interval_ms
 					: DEFAULT_HB_MS;
-		bool was_valid = node_lease_valid(sd);
+		bool was_held = lease_held(sd);
 
 		sd->hb_verify = false;
 
 		sd->lease_ms = r->lease_ms != 0 ? r->lease_ms : 4 * interval;
 		sd->lease_until = h->sent_ms + sd->lease_ms - sd->lease_ms / 4;
-		if (!was_valid && node_lease_valid(sd)) {
+		if (!was_held && lease_held(sd) && sd->lease_ever_valid) {
+			/* Fencing: while metad was unreachable a failover may
+			 * have given this node's segments to others with a
+			 * higher epoch; with the old maps it would accept the
+			 * old epoch.  No home-copy service until refreshed. */
+			sd->maps_suspect = true;
+			sd->maps_fresh_seq = sd->fetch_seq + 1;
+			maps_refresh(sd, NULL);
+			log_info("node lease valid again (lease %llu ms): "
+				 "refreshing the shard maps before serving",
+				 (unsigned long long)sd->lease_ms);
+		} else if (!was_held && lease_held(sd)) {
 			log_info("node lease valid (lease %llu ms)",
 				 (unsigned long long)sd->lease_ms);
 		}
+		sd->lease_ever_valid = true;
 		if (interval != sd->hb_interval_ms && !sd->stopping) {
 			sd->hb_interval_ms = interval;
 			uv_timer_start(&sd->hb_timer, hb_tick, interval,

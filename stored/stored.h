@@ -128,6 +128,13 @@ struct stored {
 	bool hb_verify;	     /* next heartbeat checks the id with ListNodes */
 	uint64_t hb_count;   /* heartbeats sent */
 	bool refresh_failed; /* retried on the next heartbeat */
+	/* The lease was lost and regained: the maps may be stale (a
+	 * failover may have moved this node's segments meanwhile), so the
+	 * lease counts as valid only once a refresh begun after the regain
+	 * (fetch_seq >= maps_fresh_seq) has succeeded (node.c). */
+	bool maps_suspect;
+	uint64_t maps_fresh_seq;
+	bool lease_ever_valid;
 	uv_timer_t hb_timer, scrub_timer, resync_timer;
 	int timers_open;
 
@@ -210,8 +217,13 @@ void node_init(struct stored *sd);
  * the node serves data (or with an error when start-up failed). */
 int node_start(struct stored *sd,
 	       void (*ready)(struct stored *, int rv, const char *errmsg));
-/* True while the node lease is valid (self-fencing otherwise). */
+/* True while the node lease is valid (self-fencing otherwise): heartbeats
+ * answered within the lease and, after the lease was lost and came back,
+ * the shard maps refreshed since (maps_suspect). */
 bool node_lease_valid(struct stored *sd);
+/* A shard-map refresh begun as number seq (fetch_seq) succeeded
+ * (mapcache.c): ends maps_suspect if it began after the lease came back. */
+void node_maps_refreshed(struct stored *sd, uint64_t seq);
 void node_stop_timers(struct stored *sd);
 
 /* ------------------------------------------------ mapcache.c */
