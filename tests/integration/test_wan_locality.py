@@ -1,0 +1,211 @@
+"""test_wan_locality: reads of a volume homed in r1, replayed from r2, are
+served in r2 by its shadows, as fast as from r1 (issue 5), in the netns
+testbed with real WAN delays (deploy/testbed/ombra-testbed, default
+one-way delays r1-r2 25 ms, r1-r3 40, r2-r3 30; docs/testbed.md).
+
+Volume "wl" (8 GiB, 1 MiB segments, homed in r1, 2 copies) with the
+shadow policy regions=r2 (a shadow per segment read in r2 at least once
+per 100 s, idle 10 min, no byte budget).  The first LIMIT requests (a
+prefix) of the CloudPhysics trace are replayed with ombra-replay --via nbd, run inside
+the region's namespace (`ombra-testbed exec`), three times:
+
+1. warm-up through r2's proxy (--expect-zeros, --save-state A): the reads
+   make metad place shadows in r2; the test waits until every segment the
+   prefix reads has a filled shadow in r2 that is not behind;
+2. measured through r2's proxy (--load-state A, --save-state B): r2's
+   proxy is the volume's single writer, so its STRONG reads may use the
+   shadows that have its latest writes (an NBD client of the test stays
+   attached to r2's proxy during passes 1 and 2, so the proxy keeps the
+   writer lease, and what it learned of the segments' versions, between
+   them);
+3. the same measured replay through r1's proxy (--load-state B), the
+   comparison point: reads at the home copies in r1.
+
+Run time: about 8 to 10 minutes, longer than the other issue-5 tests.
+The trace's first ~5000 requests are small writes that overlap one
+another, so ombra-replay issues them one after the other (a request
+never starts while an overlapping one is in flight), and from r2 each
+one costs a WAN round trip to the primary in r1 (about 66 ms).  Its first
+reads come after request 5000, so a prefix with enough reads (LIMIT 8000:
+7540 writes, 460 reads in 47 segments) takes about 3 minutes per pass
+through r2.
+
+Asserted: each replay has 0 verification failures (stale or wrong
+data: every block read is checked against the last acknowledged write or
+the loaded state) and 0 errors; in pass 2 at least 90% of the read parts
+of r2's proxy (ombra_proxy_read_parts_total, where="local" against all)
+were served in r2; pass 2's read p50 is within 2 ms of pass 3's; no
+daemon log holds a sanitizer report.
+
+Status (2026-12-07): NOT registered in tests/integration/local.mk, because
+it fails.  Verification always passes (0 stale or wrong blocks), but in
+pass 2 only 69 to 75% of r2's read parts were served in r2 (90%
+required), with read p50 18.6 to 26.7 ms in r2 against 5.5 to 7.8 ms in
+r1.  The likely cause (not measured): in this write-heavy prefix a read
+follows writes to the same segment, and the r2 shadow has not received
+them yet by propagation, so the writer's STRONG read goes to r1.  Run it
+by hand: `make check TESTS=tests/integration/test_wan_locality.py`.
+
+Skipped (exit 77) without root/netns/NFQUEUE/ombra-netdelay (as
+test_testbed.sh), without the trace ($OMBRA_TRACE, $OMBRA_TRACES_DIR,
+../shared/traces, /work/shared/traces) or without python3-libnbd.  Fails
+(exit 1) naming the step, with the replay reports and the daemon logs.
+"""
+
+import json
+import os
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
+import ombra_cluster as oc  # noqa: E402
+import ombra_test as ot  # noqa: E402
+import testbed as tbh  # noqa: E402
+from ombra_test import expect, log, step  # noqa: E402
+
+MIB = 1 << 20
+VOL = "wl"
+VOL_SIZE = 8 << 30
+LIMIT = 8000  # trace prefix: 7540 writes, 460 reads
+QD = 32
+LOCAL_MIN = 0.90
+P50_SLACK_MS = 2.0
+
+
+def read_segments(trace, limit, seg_size):
+    """Segments (index) the first `limit` requests of the trace read."""
+    from ombra_replay import mapping, traces
+    segs = set()
+    with traces.Reader(trace) as r:
+        for i, q in enumerate(r):
+            if i >= limit:
+                break
+            if q.op != "R":
+                continue
+            start, n = mapping.map_request(q.offset, q.length, VOL_SIZE)
+            if n:
+                segs.update(range(start // seg_size, (start + n - 1) // seg_size + 1))
+    return segs
+
+
+def replay(t, region, trace, name, extra):
+    """ombra-replay --via nbd in region's namespace; its JSON report,
+    checked for 0 failures and 0 errors."""
+    px = t.proxy(region)
+    argv = [ot.find_binary("ombra-replay", "tools"), "--trace", trace, "--format", "vscsi",
+            "--limit", str(LIMIT), "--queue-depth", str(QD), "--json", "--no-progress",
+            "--volume", VOL, "--via", "nbd", "--nbd-endpoint", px["nbd"]] + extra
+    t0 = time.monotonic()
+    r = t.exec(region, argv, timeout=300, check=False)
+    try:
+        rep = json.loads(r.stdout)
+    except ValueError:
+        raise ot.TestError("%s: ombra-replay exited %d without a report:\n%s"
+                           % (name, r.returncode, r.stderr[-3000:]))
+    with open(os.path.join(t.tmp, "replay-%s.json" % name), "w") as f:
+        f.write(r.stdout)
+    lat = rep["latency_ms"]["read"]
+    log("%s (%s, %.0f s): %d reads %d writes, read p50 %s p95 %s ms, write p50 %s ms, "
+        "%d blocks verified, %d failures, %d errors", name, region, time.monotonic() - t0,
+        rep["requests"]["reads"], rep["requests"]["writes"], lat["p50"], lat["p95"],
+        rep["latency_ms"]["write"]["p50"], rep["verification"]["blocks_checked"],
+        rep["verification"]["failures"], rep["errors"]["count"])
+    expect(rep["verification"]["failures"] == 0, "%s: %d verification failures, first %s",
+           name, rep["verification"]["failures"], rep["verification"].get("first_failures"))
+    expect(rep["errors"]["count"] == 0, "%s: %d errors, first %s", name,
+           rep["errors"]["count"], rep["errors"]["first"])
+    expect(r.returncode == 0 and rep["ok"] and rep["requests"]["total"] == LIMIT,
+           "%s: exit %d, %d requests, report %s", name, r.returncode,
+           rep["requests"]["total"], r.stdout[:2000])
+    return rep
+
+
+def shadow_state(t, segs):
+    """(segments in segs without a shadow in r2, not filled, lagging)."""
+    r = t.ctl("volume", "shards", VOL, "--max", "65536", "--json", timeout=120)
+    doc = json.loads(r.stdout)
+    missing, filling, lagging = set(segs), set(), set()
+    for s in doc.get("segments", []):
+        idx = int(s.get("index", 0))
+        if idx not in segs:
+            continue
+        infos = s.get("shadow_info") or [{}] * len(s.get("shadows", []))
+        for sh, info in zip(s.get("shadows", []), infos):
+            if sh.get("region") != "r2":
+                continue
+            missing.discard(idx)
+            if "error" in info or info.get("filling"):
+                filling.add(idx)
+            elif int(info.get("lag_versions", 0)):
+                lagging.add(idx)
+    return missing, filling, lagging
+
+
+def main():
+    trace = tbh.find_trace()
+    sys.path.insert(0, os.path.join(ot.srcdir(), "tools"))
+    with tbh.Testbed("wl%d" % (os.getpid() % 10000)) as t:
+        with step("testbed up"):
+            t.up()
+            t.enter_wan()
+        with step("volume %s homed in r1, shadow policy regions r2" % VOL):
+            t.ctl("volume", "create", VOL, "--size", "8GiB", "--region", "r1",
+                  "--replicas", "2")
+            t.ctl("volume", "policy", VOL, "--regions", "r2", "--create-reads-per-s", "0.01",
+                  "--idle-ms", "600000")
+            seg_size = json.loads(t.ctl("volume", "get", VOL, "--json").stdout)
+            seg_size = int(seg_size.get("volume", seg_size).get("segment_size_bytes", MIB))
+        segs = read_segments(trace, LIMIT, seg_size)
+        log("the first %d requests read %d segments of %d bytes", LIMIT, len(segs), seg_size)
+        sa, sb = (os.path.join(t.tmp, "state-%s.json" % n) for n in "ab")
+        # An NBD client stays attached to r2's proxy across both r2 passes,
+        # as a VM's disk would: the proxy keeps the volume's writer lease
+        # (and what it learned under it) from the warm-up to the measured
+        # pass instead of releasing it at the warm-up's detach.
+        h, p = t.proxy("r2")["nbd"].rsplit(":", 1)
+        pin = oc.NbdClient((h, int(p))).connect(VOL)
+        with step("warm-up replay through r2"):
+            replay(t, "r2", trace, "warm-r2", ["--expect-zeros", "--save-state", sa])
+        with step("shadows in r2 of the %d segments read" % len(segs)):
+            last = [None]
+
+            def ready():
+                last[0] = shadow_state(t, segs)
+                return not any(last[0])
+            try:
+                ot.wait_until(ready, 120, "filled current shadows in r2", interval=2)
+            except ot.TestError:
+                m, f, lg = last[0]
+                log("not ready after 120 s: %d without a shadow %s, %d filling, %d lagging",
+                    len(m), sorted(m)[:10], len(f), len(lg))
+        with step("measured replay through r2"):
+            p0 = t.read_parts("r2")
+            rep2 = replay(t, "r2", trace, "measured-r2", ["--load-state", sa,
+                                                          "--save-state", sb])
+            p1 = t.read_parts("r2")
+        pin.disconnect()
+        pin.close()
+        with step("the same replay through r1"):
+            rep1 = replay(t, "r1", trace, "measured-r1", ["--load-state", sb])
+        with step("locality and latency"):
+            local = p1["local"] - p0["local"]
+            total = local + p1["remote"] - p0["remote"]
+            log("measured pass: %d of %d read parts served in r2", local, total)
+            expect(total > 0 and local >= LOCAL_MIN * total,
+                   "measured pass through r2: %d of %d read parts served in r2 (%.1f%%), "
+                   "want at least %.0f%%", local, total, 100.0 * local / max(total, 1),
+                   100 * LOCAL_MIN)
+            a, b = rep2["latency_ms"]["read"]["p50"], rep1["latency_ms"]["read"]["p50"]
+            expect(abs(a - b) <= P50_SLACK_MS, "read p50 through r2 %.2f ms, through r1 "
+                   "%.2f ms: more than %.0f ms apart", a, b, P50_SLACK_MS)
+        t.check_sanitizers()
+
+
+if __name__ == "__main__":
+    tbh.skip_unless_testbed("wlp%d" % (os.getpid() % 10000))
+    try:
+        import nbd  # noqa: F401
+    except ImportError:
+        tbh.skip("python3-libnbd not installed")
+    ot.run_test(main, 900)
