@@ -68,6 +68,7 @@ struct io_part {
 	uint64_t wepoch, writes_sent; /* reads: segver facts at the send */
 	uint64_t node;		      /* node of the call in flight */
 	uint64_t sent_ns;
+	uint64_t first_sent_unix_ms; /* writes: first send (propagate.h) */
 	grpc_status_code last_code;
 	char last_msg[OMBRA_ERRMSG_LEN];
 	uint64_t due_ms;
@@ -527,7 +528,8 @@ static void io_propagate(struct io_part *pt,
 	proxy_volume_copies(r->vol, pt->seg, copies, IO_MAX_COPIES, &epoch);
 	propagate_write(r->e->p->prop, r->vol, pt->seg, pt->off, pt->len,
 			r->op == IO_ZERO ? NULL : r->wbuf + (pt->off - r->off),
-			epoch, pt->node, wr->prev_version, wr->version);
+			epoch, pt->node, wr->prev_version, wr->version,
+			pt->first_sent_unix_ms);
 }
 
 static void on_write(void *arg, const struct rpc_status *st,
@@ -812,6 +814,8 @@ static void part_send(struct io_part *pt)
 			q.data.len = pt->len;
 			q.length_bytes = pt->len;
 		}
+		if (pt->first_sent_unix_ms == 0)
+			pt->first_sent_unix_ms = propagate_unix_ms();
 		rv = rpc_channel_unary(
 		    ch, &ombra__v1__store_service__descriptor, "Write", &q.base,
 		    IO_CALL_MS, on_write, pt, NULL);

@@ -67,7 +67,7 @@ struct prop_call {
 
 static void kick_soon(struct propagate *g, uint64_t delay_ms);
 
-static uint64_t unix_ms(void)
+uint64_t propagate_unix_ms(void)
 {
 	struct timespec ts;
 
@@ -225,7 +225,8 @@ static void kick_soon(struct propagate *g, uint64_t delay_ms)
 void propagate_write(struct propagate *g, struct proxy_volume *vol,
 		     uint64_t seg, uint64_t off, uint64_t len, const void *data,
 		     uint64_t lease_epoch, uint64_t primary,
-		     uint64_t prev_version, uint64_t version)
+		     uint64_t prev_version, uint64_t version,
+		     uint64_t sent_unix_ms)
 {
 	struct proxy *p;
 	uint64_t targets[PROP_MAX_TARGETS], copies[8], epoch;
@@ -266,7 +267,7 @@ void propagate_write(struct propagate *g, struct proxy_volume *vol,
 	w.primary_node_id = primary;
 	w.prev_version = prev_version;
 	w.version = version;
-	w.acked_unix_ms = unix_ms();
+	w.acked_unix_ms = sent_unix_ms;
 	w.off = off;
 	w.len = len;
 	w.data = data;

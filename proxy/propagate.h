@@ -150,14 +150,25 @@ void propagate_stop(struct propagate *g);
 /* After every node channel closed (no call can complete any more). */
 void propagate_destroy(struct propagate *g);
 
+/* Wall clock (Unix ms) of ReplicateRequest.acked_unix_ms. */
+uint64_t propagate_unix_ms(void);
+
 /* The primary node acknowledged a write (data != NULL) or zero (data ==
  * NULL) of [off, off+len) inside segment seg with prev_version -> version,
  * sent with lease_epoch.  Queues it for every shadow of the segment in
  * vol's shard map and for the prefetch engine's cache holder, if any.
+ * sent_unix_ms: propagate_unix_ms() when the write was first sent to the
+ * primary; it becomes ReplicateRequest.acked_unix_ms, the time at which a
+ * shadow at this version counts as confirmed current (docs/shadows.md):
+ * every write acknowledged before the first send was applied before this
+ * one, so none of them is newer.  The time of the acknowledgement would
+ * overstate it: a newer write of the segment may be acknowledged first
+ * (BOUNDED reads were served up to 22 ms staler than their bound).
  * data is copied; never blocks, never fails the write. */
 void propagate_write(struct propagate *g, struct proxy_volume *vol,
 		     uint64_t seg, uint64_t off, uint64_t len, const void *data,
 		     uint64_t lease_epoch, uint64_t primary,
-		     uint64_t prev_version, uint64_t version);
+		     uint64_t prev_version, uint64_t version,
+		     uint64_t sent_unix_ms);
 
 #endif

@@ -118,15 +118,16 @@ void fc_pulled(struct fc_copy *c, uint32_t first, uint32_t n, uint64_t v,
 	       uint64_t now_ms)
 {
 	bool empty = c->n_present == 0;
+	bool lowered = empty || v < c->watermark;
 
 	for (uint32_t i = 0; i < n; i++) {
 		set_present(c, first + i);
 	}
-	if (empty || v < c->watermark) {
+	if (lowered) {
 		c->watermark = v;
 	}
-	if (c->watermark == v) {
-		/* v was the primary's version when it was read. */
+	if (c->watermark == v && (lowered || now_ms > c->confirmed_ms)) {
+		/* v was the primary's version when the read was sent. */
 		c->confirmed_ms = now_ms;
 	}
 	fc_primary_seen(c, v, now_ms);

@@ -58,8 +58,10 @@ bool fc_all_present(const struct fc_copy *c, uint32_t first, uint32_t n);
  * whose segment version was v (StoreReadResponse.segment_version) at
  * read time.  The watermark becomes v if the copy held nothing, else
  * min(watermark, v) (older blocks are only known to be as new as the old
- * watermark).  The blocks become present.  now_ms: confirmed time when
- * the copy is complete and v is its new watermark. */
+ * watermark).  The blocks become present.  now_ms: when the read was
+ * sent (not answered: a write may be acknowledged in between), the
+ * confirmed time when v is the watermark (kept if later and v was it
+ * already). */
 void fc_pulled(struct fc_copy *c, uint32_t first, uint32_t n, uint64_t v,
 	       uint64_t now_ms);
 

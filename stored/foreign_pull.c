@@ -42,6 +42,10 @@ struct fpull {
 	struct segstore_block *blk;
 	size_t n_blk;
 	uint64_t seg_version;
+	/* foreign_unix_ms() when the Read of this piece was sent: a copy at
+	 * seg_version is confirmed current then, not when the answer came
+	 * (a write may be acknowledged in between) */
+	uint64_t asked_ms;
 	int rv;
 	char errmsg[OMBRA_ERRMSG_LEN];
 	foreign_pull_cb done;
@@ -124,7 +128,7 @@ static void fp_applied(void *arg)
 		p->pulled +=
 		    fc_present(&e->c, first + i) ? 0 : SEGSTORE_BLOCK_SIZE;
 	}
-	fc_pulled(&e->c, first, p->chunk, p->seg_version, foreign_unix_ms());
+	fc_pulled(&e->c, first, p->chunk, p->seg_version, p->asked_ms);
 	metric_inc(p->sd->fg.m_pulled,
 		   (double)p->n_blk * SEGSTORE_BLOCK_SIZE); /* stored bytes */
 	p->source = p->cand[p->ci];
@@ -213,6 +217,7 @@ static void fp_ask(struct fpull *p)
 		struct rpc_channel *ch =
 		    addr != NULL ? peer_channel(sd, addr, errmsg) : NULL;
 
+		p->asked_ms = foreign_unix_ms();
 		if (ch != NULL &&
 		    rpc_channel_unary(ch, &ombra__v1__store_service__descriptor,
 				      "Read", &q.base,
