@@ -8,6 +8,7 @@
  * Failure: a failed refresh is logged and retried with the next map_index
  * change (or at once if another was requested meanwhile); a failed fetch
  * answers its waiters with the error (UNAVAILABLE to clients). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -250,6 +251,37 @@ void maps_refresh(struct stored *sd, void (*done)(struct stored *, int))
 		return;
 	}
 	sd->refresh_running = true;
+}
+
+/* Contract in stored.h. */
+struct sm_volume *maps_checked(struct stored *sd, uint64_t vol, int rv,
+			       uint64_t segsize, grpc_status_code missing_code,
+			       grpc_status_code *code, char *msg, size_t len)
+{
+	struct sm_volume *v = sm_find(&sd->maps, vol);
+
+	if (v == NULL && rv != 0 && rv != OMBRA_ENOTFOUND) {
+		*code = GRPC_STATUS_UNAVAILABLE;
+		snprintf(msg, len,
+			 "cannot fetch the volume's shard map from metad");
+		return NULL;
+	}
+	if (v == NULL) {
+		*code = missing_code;
+		snprintf(msg, len, "volume %llu does not exist",
+			 (unsigned long long)vol);
+		return NULL;
+	}
+	if (segsize != 0 && segsize != v->segsize) {
+		*code = GRPC_STATUS_INVALID_ARGUMENT;
+		snprintf(msg, len,
+			 "segment_size_bytes %llu does not match volume %s's "
+			 "%llu",
+			 (unsigned long long)segsize, v->name,
+			 (unsigned long long)v->segsize);
+		return NULL;
+	}
+	return v;
 }
 
 /* ------------------------------------------------ on-demand fetch */

@@ -251,6 +251,15 @@ bool maps_beyond(const struct sm_volume *v, uint64_t seg, uint64_t off,
  * metad before the change the caller needs to see, e.g. a resize). */
 void maps_need(struct stored *sd, uint64_t vol, uint64_t seg,
 	       uint64_t min_epoch, void (*cb)(void *arg, int rv), void *arg);
+/* In a maps_need() callback (rv its answer): the cached map of vol,
+ * checked against a request's segment_size_bytes (0: any).  NULL when the
+ * request cannot go on, with *code and msg (len bytes): UNAVAILABLE when
+ * no map could be fetched, missing_code when the volume does not exist,
+ * INVALID_ARGUMENT for another segment size.  A failed refetch leaves the
+ * cached map, which is used. */
+struct sm_volume *maps_checked(struct stored *sd, uint64_t vol, int rv,
+			       uint64_t segsize, grpc_status_code missing_code,
+			       grpc_status_code *code, char *msg, size_t len);
 
 /* ------------------------------------------------ services */
 

@@ -96,33 +96,20 @@ static void pull_mapped(void *arg, int rv)
 	struct cop *op = arg;
 	struct stored *sd = op->sd;
 	const Ombra__V1__PullRequest *q = op->req;
-	struct sm_volume *v = sm_find(&sd->maps, q->volume_id);
 	enum fc_kind kind =
 	    q->kind == OMBRA__V1__COPY_KIND__COPY_CACHE ? FC_CACHE : FC_SHADOW;
 	char msg[OMBRA_ERRMSG_LEN];
+	grpc_status_code code;
+	struct sm_volume *v =
+	    maps_checked(sd, q->volume_id, rv, q->segment_size_bytes,
+			 GRPC_STATUS_INVALID_ARGUMENT, &code, msg, sizeof(msg));
 	struct wl_range r;
 	uint64_t len, missing = 0;
 	uint32_t n_blocks, first;
 	struct fcent *e;
 
-	if (v == NULL && rv != 0 && rv != OMBRA_ENOTFOUND) {
-		cop_fail(op, GRPC_STATUS_UNAVAILABLE,
-			 "cannot fetch the volume's shard map from metad");
-		return;
-	}
 	if (v == NULL) {
-		snprintf(msg, sizeof(msg), "volume %llu does not exist",
-			 (unsigned long long)q->volume_id);
-		cop_fail(op, GRPC_STATUS_INVALID_ARGUMENT, msg);
-		return;
-	}
-	if (q->segment_size_bytes != 0 && q->segment_size_bytes != v->segsize) {
-		snprintf(msg, sizeof(msg),
-			 "segment_size_bytes %llu does not match volume %s's "
-			 "%llu",
-			 (unsigned long long)q->segment_size_bytes, v->name,
-			 (unsigned long long)v->segsize);
-		cop_fail(op, GRPC_STATUS_INVALID_ARGUMENT, msg);
+		cop_fail(op, code, msg);
 		return;
 	}
 	n_blocks = foreign_seg_blocks(v, q->segment_index);

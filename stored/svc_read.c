@@ -556,29 +556,15 @@ static void read_mapped(void *arg, int rv)
 	struct rop *op = arg;
 	struct stored *sd = op->sd;
 	const Ombra__V1__StoreReadRequest *q = op->req;
-	struct sm_volume *v = sm_find(&sd->maps, q->volume_id);
 	char msg[OMBRA_ERRMSG_LEN];
+	grpc_status_code code;
+	struct sm_volume *v =
+	    maps_checked(sd, q->volume_id, rv, q->segment_size_bytes,
+			 GRPC_STATUS_NOT_FOUND, &code, msg, sizeof(msg));
 	size_t n;
 
-	/* A failed refetch leaves the cached map, which is used. */
-	if (v == NULL && rv != 0 && rv != OMBRA_ENOTFOUND) {
-		rop_fail(op, GRPC_STATUS_UNAVAILABLE,
-			 "cannot fetch the volume's shard map from metad");
-		return;
-	}
 	if (v == NULL) {
-		snprintf(msg, sizeof(msg), "volume %llu does not exist",
-			 (unsigned long long)q->volume_id);
-		rop_fail(op, GRPC_STATUS_NOT_FOUND, msg);
-		return;
-	}
-	if (q->segment_size_bytes != 0 && q->segment_size_bytes != v->segsize) {
-		snprintf(msg, sizeof(msg),
-			 "segment_size_bytes %llu does not match volume %s's "
-			 "%llu",
-			 (unsigned long long)q->segment_size_bytes, v->name,
-			 (unsigned long long)v->segsize);
-		rop_fail(op, GRPC_STATUS_INVALID_ARGUMENT, msg);
+		rop_fail(op, code, msg);
 		return;
 	}
 	if (wl_check_range(q->segment_index, v->segsize, v->size,
