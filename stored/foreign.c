@@ -7,11 +7,10 @@
  * evicted copy's blocks stay in the store (never served: only records
  * make data servable) until the volume holds no foreign copy here and
  * this node holds no home copy of it; then segstore_delete_volume()
- * removes the volume's data.  A pull into the volume waits for that
- * deletion to end (foreign_after_reclaim()), so nothing pulled is deleted
- * after being marked present; it used to be refused UNAVAILABLE, which
- * made proxies take the node for unreachable.  The cache capacity therefore
- * bounds the bytes held by live cache entries, not the disk space of their
+ * removes the volume's data.  While that deletion runs no pull into the
+ * volume starts (foreign_reclaiming()), so nothing pulled is deleted
+ * after being marked present.  The cache capacity therefore bounds the
+ * bytes held by live cache entries, not the disk space of their
  * leftovers.
  *
  * Store jobs of foreign copies (pulled pieces, propagated writes) run one
@@ -145,50 +144,23 @@ bool foreign_is_home(const struct sm_seg *s, uint64_t node)
 
 /* ------------------------------------------------ reclaiming space */
 
-struct reclaim_waiter {
-	void (*fn)(void *arg);
-	void *arg;
-	struct reclaim_waiter *next;
-};
-
 struct reclaim {
 	struct stored *sd;
 	uint64_t vol;
 	int rv;
 	char errmsg[OMBRA_ERRMSG_LEN];
-	struct reclaim_waiter *waiters; /* foreign_after_reclaim() */
-	struct reclaim *next;		/* sd->fg.reclaims */
+	struct reclaim *next; /* sd->fg.reclaims */
 };
-
-static struct reclaim *reclaim_find(struct stored *sd, uint64_t vol)
-{
-	for (struct reclaim *r = sd->fg.reclaims; r != NULL; r = r->next) {
-		if (r->vol == vol) {
-			return r;
-		}
-	}
-	return NULL;
-}
 
 bool foreign_reclaiming(struct stored *sd, uint64_t vol)
 {
-	return reclaim_find(sd, vol) != NULL;
-}
-
-bool foreign_after_reclaim(struct stored *sd, uint64_t vol,
-			   void (*fn)(void *arg), void *arg)
-{
-	struct reclaim *r = reclaim_find(sd, vol);
-	struct reclaim_waiter *w;
-
-	if (r == NULL || (w = calloc(1, sizeof(*w))) == NULL) {
-		return false;
+	for (const struct reclaim *r = sd->fg.reclaims; r != NULL;
+	     r = r->next) {
+		if (r->vol == vol) {
+			return true;
+		}
 	}
-	w->fn = fn;
-	w->arg = arg;
-	w->next = r->waiters;
-	r->waiters = w;
-	return true;
+	return false;
 }
 
 static void reclaim_work(void *arg)
@@ -217,13 +189,6 @@ static void reclaim_done(void *arg)
 		log_info("volume %llu: no foreign copy left here, its data "
 			 "was deleted",
 			 (unsigned long long)r->vol);
-	}
-	while (r->waiters != NULL) {
-		struct reclaim_waiter *w = r->waiters;
-
-		r->waiters = w->next;
-		w->fn(w->arg);
-		free(w);
 	}
 	stored_call_end(r->sd);
 	free(r);

@@ -72,11 +72,6 @@ int foreign_apply(struct stored *sd, uint64_t vol, uint64_t seg,
 /* True while the data of vol's dropped foreign copies is being deleted
  * (no pull into vol may start then: its blocks could be deleted). */
 bool foreign_reclaiming(struct stored *sd, uint64_t vol);
-/* If vol is being reclaimed, call fn(arg) on the loop once the deletion
- * has ended and return true; false (fn not called) when no deletion runs
- * or memory ran out. */
-bool foreign_after_reclaim(struct stored *sd, uint64_t vol,
-			   void (*fn)(void *arg), void *arg);
 /* Call fn on every record (fn may remove the record it is given). */
 void foreign_each(struct stored *sd,
 		  void (*fn)(struct stored *sd, struct fcent *e, void *arg),

@@ -236,19 +236,6 @@ static void fp_ask(struct fpull *p)
 	fp_finish(p, OMBRA_EUNAVAIL);
 }
 
-/* foreign_pull() waited for a reclaim of its volume to end. */
-static void fp_resume(void *arg)
-{
-	struct fpull *p = arg;
-
-	if (p->sd->stopping) {
-		ombra_errmsg_printf(p->errmsg, "shutting down");
-		fp_finish(p, OMBRA_EUNAVAIL);
-		return;
-	}
-	fp_next(p);
-}
-
 static void fp_add_cand(struct fpull *p, uint64_t node)
 {
 	if (node != 0 && node != p->sd->node_id) {
@@ -295,6 +282,14 @@ void foreign_pull(struct stored *sd, struct fcent *e, uint32_t first,
 			fp_add_cand(p, s->rep[i]);
 		}
 	}
+	if (foreign_reclaiming(sd, p->vol)) {
+		ombra_errmsg_printf(p->errmsg,
+				    "the data of volume %llu's dropped foreign "
+				    "copies is being deleted here; retry",
+				    (unsigned long long)p->vol);
+		fp_finish(p, OMBRA_EUNAVAIL);
+		return;
+	}
 	if (p->n_cand == 0 || n == 0) {
 		ombra_errmsg_printf(p->errmsg,
 				    n == 0 ? "nothing to pull"
@@ -304,11 +299,6 @@ void foreign_pull(struct stored *sd, struct fcent *e, uint32_t first,
 				    (unsigned long long)p->seg,
 				    (unsigned long long)p->vol);
 		fp_finish(p, n == 0 ? OMBRA_EINVAL : OMBRA_EUNAVAIL);
-		return;
-	}
-	/* The data of the volume's dropped copies is being deleted: start
-	 * once it is gone (a block pulled now could be deleted). */
-	if (foreign_after_reclaim(sd, p->vol, fp_resume, p)) {
 		return;
 	}
 	fp_next(p);
