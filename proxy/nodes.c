@@ -1,12 +1,12 @@
 /* nodes.c: the proxy's table of storage nodes: one asynchronous gRPC
  * channel per node address (created on first use, cached), a latency
  * estimate per node (route_lat.h: EWMA and p99 of observed call latencies
- * and of a StoreService.Probe sent to every known node each second, and
- * the calls in flight; the first answer on a new channel paid for the
- * connection and is not a sample), and a down/up flag: a node whose call
- * failed in transport (UNAVAILABLE, DEADLINE_EXCEEDED) is marked down,
- * ranked after every healthy copy for reads, until a probe succeeds
- * again.
+ * and of a StoreService.Probe sent to every known node each second, the
+ * p99 over the last LAT_WINDOW_MS only, and the calls in flight; the first
+ * answer on a new channel paid for the connection and is not a sample),
+ * and a down/up flag: a node whose call failed in transport
+ * (UNAVAILABLE, DEADLINE_EXCEEDED) is marked down, ranked after every
+ * healthy copy for reads, until a probe succeeds again.
  *
  * Nodes are learned from shard maps (volcache.c): id, name, address,
  * region, state.  A node whose address changes gets a new channel.
@@ -181,10 +181,12 @@ static void node_gauges(struct pnode *x)
 	if (x->gauge != NULL)
 		metric_set(x->gauge, x->lat.ewma_ms / 1000.0);
 	if (x->p99_gauge != NULL)
-		metric_set(x->p99_gauge, lat_p99(&x->lat) / 1000.0);
+		metric_set(x->p99_gauge,
+			   lat_p99(&x->lat, proxy_now_ms()) / 1000.0);
 	if (x->expect_gauge != NULL)
 		metric_set(x->expect_gauge,
-			   lat_expected(&x->lat, false) / 1000.0);
+			   lat_expected(&x->lat, false, proxy_now_ms()) /
+			       1000.0);
 	if (x->inflight_gauge != NULL)
 		metric_set(x->inflight_gauge, x->lat.inflight);
 }
@@ -244,7 +246,7 @@ void nodes_observe(struct nodes *n, uint64_t id, bool ok, double ms)
 		x->warm = true;
 		return;
 	}
-	lat_sample(&x->lat, ms);
+	lat_sample(&x->lat, ms, proxy_now_ms());
 	node_gauges(x);
 }
 
@@ -264,7 +266,7 @@ double nodes_expected_ms(struct nodes *n, uint64_t id)
 
 	if (x == NULL)
 		return 2 * LAT_DOWN_PENALTY_MS; /* unknown: after down nodes */
-	return lat_expected(&x->lat, x->down);
+	return lat_expected(&x->lat, x->down, proxy_now_ms());
 }
 
 const char *nodes_region(struct nodes *n, uint64_t id)

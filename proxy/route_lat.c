@@ -1,9 +1,11 @@
 /* route_lat.c: latency estimator of a storage node (route_lat.h): EWMA,
  * p99 over a ring of recent samples, in-flight penalty.
  *
- * The p99 is recomputed lazily (at most once per query after new samples)
- * by sorting a copy of the ring: 128 floats, cheap next to a network call.
- * p99 is the nearest-rank percentile: the ceil(0.99 n)-th smallest sample.
+ * The p99 is recomputed lazily (at most once per query after new samples
+ * or once a counted sample has left the window) by sorting a copy of the
+ * samples of the last LAT_WINDOW_MS: at most 128 floats, cheap next to a
+ * network call.  p99 is the nearest-rank percentile: the ceil(0.99 n)-th
+ * smallest of those n samples.
  *
  * Failure: none. */
 #include <math.h>
@@ -17,7 +19,7 @@ void lat_init(struct lat_est *e)
 	memset(e, 0, sizeof(*e));
 }
 
-void lat_sample(struct lat_est *e, double ms)
+void lat_sample(struct lat_est *e, double ms, uint64_t now_ms)
 {
 	if (!(ms >= 0)) /* negative or NaN */
 		ms = 0;
@@ -25,6 +27,7 @@ void lat_sample(struct lat_est *e, double ms)
 				       : LAT_EWMA_ALPHA * ms +
 					     (1 - LAT_EWMA_ALPHA) * e->ewma_ms;
 	e->ring[e->next] = (float)ms;
+	e->at_ms[e->next] = now_ms;
 	e->next = (e->next + 1) % LAT_RING;
 	if (e->n_samples < LAT_RING)
 		e->n_samples++;
@@ -46,33 +49,50 @@ static int cmp_float(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-double lat_p99(struct lat_est *e)
+double lat_p99(struct lat_est *e, uint64_t now_ms)
 {
 	float tmp[LAT_RING];
-	uint32_t rank;
+	uint64_t until = UINT64_MAX;
+	uint32_t n = 0, rank;
 
 	if (e->n_samples == 0)
 		return 0;
-	if (!e->dirty)
+	if (!e->dirty && now_ms < e->p99_until_ms)
 		return e->p99_ms;
-	memcpy(tmp, e->ring, e->n_samples * sizeof(tmp[0]));
-	qsort(tmp, e->n_samples, sizeof(tmp[0]), cmp_float);
-	rank = (uint32_t)ceil(0.99 * e->n_samples); /* 1-based */
-	if (rank == 0)
-		rank = 1;
-	e->p99_ms = tmp[rank - 1];
+	for (uint32_t i = 0; i < e->n_samples; i++) {
+		/* A sample "from the future" (clock skew between callers)
+		 * counts as fresh. */
+		if (e->at_ms[i] <= now_ms &&
+		    now_ms - e->at_ms[i] >= LAT_WINDOW_MS)
+			continue;
+		tmp[n++] = e->ring[i];
+		if (e->at_ms[i] + LAT_WINDOW_MS < until)
+			until = e->at_ms[i] + LAT_WINDOW_MS;
+	}
+	if (n == 0) {
+		/* Nothing recent: no tail known beyond the mean. */
+		e->p99_ms = e->ewma_ms;
+		e->p99_until_ms = UINT64_MAX;
+	} else {
+		qsort(tmp, n, sizeof(tmp[0]), cmp_float);
+		rank = (uint32_t)ceil(0.99 * n); /* 1-based */
+		if (rank == 0)
+			rank = 1;
+		e->p99_ms = tmp[rank - 1];
+		e->p99_until_ms = until;
+	}
 	e->dirty = false;
 	return e->p99_ms;
 }
 
-double lat_expected(struct lat_est *e, bool down)
+double lat_expected(struct lat_est *e, bool down, uint64_t now_ms)
 {
 	double base;
 
 	if (e->n_samples == 0)
 		base = LAT_UNKNOWN_MS;
 	else
-		base = 0.75 * e->ewma_ms + 0.25 * lat_p99(e);
+		base = 0.75 * e->ewma_ms + 0.25 * lat_p99(e, now_ms);
 	base *= 1 + LAT_INFLIGHT_FACTOR * e->inflight;
 	return base + (down ? LAT_DOWN_PENALTY_MS : 0);
 }
