@@ -4,9 +4,11 @@
  * and of a StoreService.Probe sent to every known node each second, the
  * p99 over the last LAT_WINDOW_MS only, and the calls in flight; the first
  * answer on a new channel paid for the connection and is not a sample),
- * and a down/up flag: a node whose call failed in transport
- * (UNAVAILABLE, DEADLINE_EXCEEDED) is marked down, ranked after every
- * healthy copy for reads, until a probe succeeds again.
+ * and a down/up flag: a node whose probe or data call (read, write,
+ * propagation; not a prefetch Pull, whose failures are mostly the node's
+ * own answer) failed in transport (UNAVAILABLE, DEADLINE_EXCEEDED) is
+ * marked down, ranked after every healthy copy for reads, until a probe
+ * succeeds again.
  *
  * Nodes are learned from shard maps (volcache.c): id, name, address,
  * region, state.  A node whose address changes gets a new channel.

@@ -6,7 +6,8 @@
  * table so that channels exist) and the /metrics export.
  *
  * Failure: a pull that fails (node down, refused, the node has no Pull
- * yet: UNIMPLEMENTED) is logged at debug and counted as failed; a pull of
+ * yet: UNIMPLEMENTED) is logged at debug and counted as failed, and never
+ * marks the node down (its probes do, nodes.c); a pull of
  * an explicit request (PrefetchData, WILLNEED) answered UNAVAILABLE (the
  * node busy deleting dropped copies, restarting) is retried up to
  * PF_RETRIES times, PF_RETRY_MS doubling, before it fails; a failed
@@ -147,9 +148,12 @@ static void on_pulled(void *arg, const struct rpc_status *st,
 	struct prefetch *pf = pc->pf;
 
 	(void)resp;
-	if (st->code == GRPC_STATUS_UNAVAILABLE ||
-	    st->code == GRPC_STATUS_DEADLINE_EXCEEDED)
-		nodes_observe(pf->p->nodes, pc->r->node, false, 0);
+	/* No nodes_observe(): a pull's status is the outcome of the node's
+	 * work (reading the home copy, storing), and its UNAVAILABLE is
+	 * mostly the node's own answer (deleting the volume's dropped
+	 * copies, no source copy reachable, starting).  Taken as a transport
+	 * failure it marked an answering node down and moved reads off its
+	 * cache entries; the probe each second says whether it is reachable. */
 	if (st->code == GRPC_STATUS_UNAVAILABLE && pc->r->waiter != NULL &&
 	    pc->attempt < PF_RETRIES && !pf->stopped && !pf->p->stopping) {
 		pc->due_ms = uv_now(pf->p->loop) +

@@ -324,9 +324,15 @@ static uint64_t choose_node(struct pf_core *c, const struct pf_volinfo *v,
 }
 
 /* Cut [*fb, *lb) of the segment so that it does not start or end in
- * blocks cached or being pulled. */
+ * blocks cached or being pulled.  For a request someone waits for
+ * (waiter != NULL) only its own pulls count as being pulled: its answer
+ * says the blocks are cached, and another pull of them (a predicted one)
+ * may still be running when the request would answer, or fail
+ * (test_prefetch_engine's "range not cached": PrefetchData answered at
+ * once with 0 bytes while a predicted pull of the range was refused by a
+ * node deleting the volume's dropped copies). */
 static void trim_piece(struct pf_core *c, uint64_t vol, uint64_t seg,
-		       uint32_t *fb, uint32_t *lb)
+		       const void *waiter, uint32_t *fb, uint32_t *lb)
 {
 	for (int pass = 0; pass < 2; pass++) {
 		while (*fb < *lb && pcache_present(c->pc, vol, seg, *fb))
@@ -338,7 +344,8 @@ static void trim_piece(struct pf_core *c, uint64_t vol, uint64_t seg,
 			uint32_t re = r->first + r->n;
 
 			if (!r->busy || r->dropped || r->volume_id != vol ||
-			    r->seg != seg || re <= *fb || r->first >= *lb)
+			    r->seg != seg || re <= *fb || r->first >= *lb ||
+			    (waiter != NULL && r->waiter != waiter))
 				continue;
 			if (r->first <= *fb)
 				*fb = re < *lb ? re : *lb;
@@ -379,7 +386,7 @@ static int plan(struct pf_core *c, const struct pf_volinfo *v,
 		uint64_t node;
 
 		b = pe;
-		trim_piece(c, v->id, seg, &fb, &lb);
+		trim_piece(c, v->id, seg, waiter, &fb, &lb);
 		if (fb >= lb)
 			continue;
 		node = choose_node(c, v, seg);

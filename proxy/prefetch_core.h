@@ -181,7 +181,10 @@ void pf_core_pull_done(struct pf_core *c, struct pf_pull *r, bool ok);
 
 /* Explicit prefetch of [off, off+len) (PrefetchData, WILLNEED): blocks
  * not yet cached nor being pulled are pulled now, outside the budget and
- * the threshold.  waiter is put in every pull started.  Adds the number
+ * the threshold.  waiter is put in every pull started; with a waiter,
+ * blocks being pulled by pulls of another waiter (or none: predicted
+ * pulls) are pulled again, so that the waiter's answer means they are
+ * cached (the other pull may fail or end later).  Adds the number
  * of pulls started to *started and the bytes they cover to *bytes (each
  * may be NULL).  Returns 0, or -1 when a pull could not be placed (no UP
  * node in the region, max_inflight busy, not sent): *why says so (static

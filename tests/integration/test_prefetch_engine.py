@@ -394,6 +394,11 @@ def run(c):
                 text = c.metrics(http2)
                 seen["parts"] = [ln for ln in text.splitlines()
                                  if ln.startswith("ombra_proxy_read_parts_total")]
+                # How the read path ranks r2's nodes (a cache node ranked
+                # behind the remote home copies is never asked).
+                seen["nodes"] = [ln for ln in text.splitlines() if ln.startswith(
+                    ("ombra_proxy_node_expected_latency_seconds",
+                     "ombra_proxy_node_p99_latency_seconds", "ombra_proxy_node_up"))]
                 seen["refused"] = oc.parse_metric(
                     text, "ombra_proxy_read_foreign_refused_total")
                 return (oc.parse_metric(text, "ombra_proxy_read_parts_total", served)
@@ -403,8 +408,10 @@ def run(c):
                               "a STRONG read of the writer served by its cache entry")
             except ot.TestError as e:
                 raise ot.TestError("%s; read parts %s, foreign copies refused %s, "
-                                   "stats %s" % (e, seen.get("parts"), seen.get("refused"),
-                                                 str(stats(c)).replace("\n", " ")))
+                                   "nodes %s, stats %s" % (
+                                       e, seen.get("parts"), seen.get("refused"),
+                                       seen.get("nodes"),
+                                       str(stats(c)).replace("\n", " ")))
             invalidation_round(6, 2)
 
     with ot.step("ombractl volume prefetch-stats"):

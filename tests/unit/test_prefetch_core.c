@@ -8,7 +8,8 @@
  * byte budget (token bucket) bounds predicted pulls and refills with
  * time; hints: RANDOM issues nothing, SEQUENTIAL a long window,
  * WILLNEED/explicit requests pull outside the budget, DONTNEED drops on
- * the holder and counts the unused blocks as wasted; the cache-bytes
+ * the holder and counts the unused blocks as wasted; a request someone
+ * waits for is not held back by a pull it does not own; the cache-bytes
  * bound evicts the least recently used entries with a DropCopy each; no
  * UP node is an explicit failure.  Fails (cmocka) naming the check. */
 #include <setjmp.h>
@@ -464,6 +465,81 @@ static void test_refused(void **state)
 	env_fini(&e);
 }
 
+/* An explicit request someone waits for (PrefetchData) is not held back
+ * by a pull of the same blocks it does not own (a predicted one): that
+ * pull may fail, or end after the request answered, and the answer must
+ * mean the blocks are cached (test_prefetch_engine failed "range not
+ * cached": a predicted pull refused UNAVAILABLE by a node deleting the
+ * volume's dropped copies made PrefetchData answer 0 bytes at once).
+ * Without a waiter, and for the waiter's own pulls, in-flight blocks are
+ * still not pulled twice. */
+static void test_request_not_held_by_other_pull(void **state)
+{
+	struct env e;
+	struct pf_volume_stats st;
+	unsigned started = 0;
+	uint64_t bytes = 0;
+	const char *why;
+	int waiter_a, waiter_b;
+
+	(void)state;
+	env_init(&e, 0, 64u << 20);
+	/* A pull nobody waits for (as a predicted one): blocks 16..47. */
+	assert_int_equal(pf_core_request(e.c, &e.v, 2 * SEG + 16 * PF_BLOCK,
+					 32 * PF_BLOCK, NULL, &started, NULL,
+					 &why),
+			 0);
+	assert_int_equal(started, 1);
+	assert_null(e.f.pulls[0]->waiter);
+	/* Asked again without a waiter: nothing new (unchanged). */
+	started = 0;
+	assert_int_equal(pf_core_request(e.c, &e.v, 2 * SEG + 16 * PF_BLOCK,
+					 32 * PF_BLOCK, NULL, &started, NULL,
+					 &why),
+			 0);
+	assert_int_equal(started, 0);
+	/* PrefetchData of the range: its own pull of all 32 blocks. */
+	assert_int_equal(pf_core_request(e.c, &e.v, 2 * SEG + 16 * PF_BLOCK,
+					 32 * PF_BLOCK, &waiter_a, &started,
+					 &bytes, &why),
+			 0);
+	assert_int_equal(started, 1);
+	assert_int_equal(bytes, 32 * PF_BLOCK);
+	assert_int_equal(e.f.n_pulls, 2);
+	assert_ptr_equal(e.f.pulls[1]->waiter, &waiter_a);
+	assert_int_equal(e.f.pulls[1]->first, 16);
+	assert_int_equal(e.f.pulls[1]->n, 32);
+	assert_int_equal(e.f.pulls[1]->node, e.f.pulls[0]->node);
+	/* Another waiter overlapping both: pulls again too. */
+	started = 0;
+	assert_int_equal(pf_core_request(e.c, &e.v, 2 * SEG + 40 * PF_BLOCK,
+					 16 * PF_BLOCK, &waiter_b, &started,
+					 NULL, &why),
+			 0);
+	assert_int_equal(started, 1);
+	assert_int_equal(e.f.pulls[2]->first, 40);
+	assert_int_equal(e.f.pulls[2]->n, 16);
+	/* The unowned pull fails (node busy): the waited-for ones still
+	 * cache the range. */
+	pf_core_pull_done(e.c, e.f.pulls[0], false);
+	pf_core_volume_stats(e.c, 7, &st);
+	assert_int_equal(st.cached_blocks, 0);
+	pf_core_pull_done(e.c, e.f.pulls[1], true);
+	pf_core_pull_done(e.c, e.f.pulls[2], true);
+	pf_core_volume_stats(e.c, 7, &st);
+	assert_int_equal(st.cached_blocks, 40);
+	assert_int_equal(pf_core_inflight(e.c), 0);
+	/* Cached now: a new request pulls nothing. */
+	e.f.n_pulls = 0;
+	started = 0;
+	assert_int_equal(pf_core_request(e.c, &e.v, 2 * SEG + 16 * PF_BLOCK,
+					 32 * PF_BLOCK, &waiter_b, &started,
+					 NULL, &why),
+			 0);
+	assert_int_equal(started, 0);
+	env_fini(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,6 +551,7 @@ int main(void)
 	    cmocka_unit_test(test_eviction),
 	    cmocka_unit_test(test_dontneed_in_flight),
 	    cmocka_unit_test(test_refused),
+	    cmocka_unit_test(test_request_not_held_by_other_pull),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
