@@ -6,7 +6,8 @@ no Ombra cluster: a memory-backed gRPC VolumeService in this process
 It checks that a clean replay verifies with 0 failures and exit 0, that a
 lost write is caught (exit 1, the block and write numbers named), that
 overlapping requests are never in flight together, that retries reuse the
-request id, that --speed follows the timestamps, and the command line's
+request id, that --speed follows the timestamps, that --skip leaves out
+the trace's first requests, and the command line's
 errors (unknown volume, unreachable endpoint, unreadable trace, --help).
 The qemu-nbd cases are skipped when qemu-nbd is not installed.
 """
@@ -125,6 +126,23 @@ class GrpcReplay(unittest.TestCase):
         rc, _out, err = self.replay("--load-state", bad)
         self.assertEqual(rc, 1)
         self.assertIn("not an ombra-replay state file", err)
+
+    def test_skip(self):
+        # --skip 100 --limit 50: the trace's requests 100..149 (reads where
+        # i % 3 == 0: 102, 105, ..., 147); the skipped writes never reach
+        # the volume, so the blocks they would have written read as zeros
+        self.srv = H.MemVolumeServer(VOL, SIZE)
+        rc, out, err = self.replay("--expect-zeros", "--skip", "100", "--limit", "50")
+        rep = json.loads(out)
+        self.assertEqual(rc, 0, err + out)
+        self.assertEqual(rep["skip"], 100)
+        self.assertEqual(rep["requests"]["total"], 50)
+        self.assertEqual(rep["requests"]["reads"], 16)
+        self.assertEqual(rep["requests"]["writes"], 34)
+        self.assertEqual(self.srv.writes, 34)
+        rc, out, err = self.replay("--skip", "0")
+        self.assertEqual(rc, 2)
+        self.assertIn("--skip", err)
 
     def test_lost_write_is_detected(self):
         # queue depth 1: write 40 in arrival order is the same on every run

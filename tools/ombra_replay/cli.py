@@ -89,6 +89,9 @@ def parser():
                    "time; Nx: N times faster")
     p.add_argument("--limit", type=positive_int, metavar="N",
                    help="replay only the first N requests")
+    p.add_argument("--skip", type=positive_int, metavar="N",
+                   help="start after the first N requests of the trace (they are read "
+                   "and dropped; --limit counts from there)")
     p.add_argument("--queue-depth", type=positive_int, default=16, metavar="N",
                    help="requests in flight at most (default 16)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -134,16 +137,22 @@ def open_backend(args):
     return NbdBackend(ep, args.volume), ep
 
 
-def mapped_ops(reader, size, limit, stats):
+def mapped_ops(reader, size, limit, stats, skip=None):
     """Op for each trace request, mapped onto a volume of `size` bytes;
-    stops after `limit` ops."""
+    drops the first `skip` requests, then stops after `limit` ops.  Both
+    count the requests that map to at least one block."""
     n = 0
+    skip = skip or 0
     for r in reader:
         if limit is not None and n >= limit:
             return
         m = map_request(r.offset, r.length, size)
         if m is None:
-            stats.skipped += 1
+            if not skip:
+                stats.skipped += 1
+            continue
+        if skip:
+            skip -= 1
             continue
         n += 1
         yield Op(r.op, m[0], m[1], r.ts_us)
@@ -172,7 +181,7 @@ def replay(args):
                          speed=args.speed,
                          retry_timeout=args.retry_timeout if args.via == "grpc" else 0.0,
                          max_errors=args.max_errors, progress=prog)
-            eng.run(mapped_ops(reader, size, args.limit, stats))
+            eng.run(mapped_ops(reader, size, args.limit, stats, args.skip))
             stats.skipped += reader.skipped
             back = read_back(args, backend, book, stats) if args.read_back else None
             if args.save_state:
@@ -186,7 +195,8 @@ def replay(args):
                 "endpoint": endpoint, "volume": args.volume, "volume_size": size,
                 "queue_depth": args.queue_depth,
                 "speed": "max" if args.speed is None else "%gx" % args.speed,
-                "seed": seed, "limit": args.limit, "read_back": back}
+                "seed": seed, "limit": args.limit, "skip": args.skip or 0,
+                "read_back": back}
         return report.build(stats, book, meta)
 
 
