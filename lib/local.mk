@@ -3,6 +3,7 @@ noinst_LIBRARIES += libombra.a
 libombra_a_SOURCES = \
 	lib/err.c lib/err.h \
 	lib/log.c lib/log.h \
+	lib/audit.c lib/audit.h \
 	lib/size.c lib/size.h \
 	lib/fsutil.c lib/fsutil.h \
 	lib/metrics.c lib/metrics.h \

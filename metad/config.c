@@ -57,6 +57,8 @@ static const struct key_spec key_table[] = {
     {"metad", "node_timeout_ms", KEY_UINT, OFF(node_timeout_ms), 0, 100,
      86400000, NO_FLAG},
     {"metad", "bootstrap", KEY_BOOL, OFF(bootstrap), 0, 0, 0, NO_FLAG},
+    {"metad", "audit_log", KEY_STR, OFF(audit_log), SZ(audit_log), 0, 0,
+     NO_FLAG},
     {"tls", "ca", KEY_STR, OFF(tls_ca), SZ(tls_ca), 0, 0, NO_FLAG},
     {"tls", "cert", KEY_STR, OFF(tls_cert), SZ(tls_cert), 0, 0, NO_FLAG},
     {"tls", "key", KEY_STR, OFF(tls_key), SZ(tls_key), 0, 0, NO_FLAG},
@@ -510,6 +512,7 @@ enum {
 	OPT_RAFT,
 	OPT_HTTP,
 	OPT_LOG_LEVEL,
+	OPT_AUDIT_LOG,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -522,6 +525,7 @@ static const struct option long_opts[] = {
     {"raft", required_argument, NULL, OPT_RAFT},
     {"http", required_argument, NULL, OPT_HTTP},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"audit-log", required_argument, NULL, OPT_AUDIT_LOG},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -529,7 +533,8 @@ static const struct option long_opts[] = {
 
 /* The [metad] key each value flag sets, indexed by opt - OPT_ID. */
 static const char *const flag_keys[] = {
-    "id", "data_dir", "grpc_listen", "raft_listen", "http_listen", "log_level",
+    "id",	   "data_dir",	"grpc_listen", "raft_listen",
+    "http_listen", "log_level", "audit_log",
 };
 
 struct flag_value {
@@ -643,6 +648,12 @@ const char *metad_config_usage(void)
 	       "  --http HOST:PORT   HTTP listen address (default "
 	       "127.0.0.1:7102)\n"
 	       "  --log-level L      debug|info|warn|error (default info)\n"
+	       "  --audit-log FILE   append every committed lease grant, "
+	       "writer lease\n"
+	       "                     change, node state change and volume "
+	       "creation to FILE\n"
+	       "                     as JSON lines (docs/metad.md \"Audit "
+	       "log\"; default off)\n"
 	       "  -h, --help         show this text and exit\n"
 	       "  --version          show the version and exit\n"
 	       "\n"
@@ -663,6 +674,8 @@ const char *metad_config_usage(void)
 	       "  node_timeout_ms = 10000      ; storage node marked DOWN "
 	       "after this\n"
 	       "                               ; long without a heartbeat\n"
+	       "  audit_log =                  ; FILE: as --audit-log "
+	       "(default off)\n"
 	       "  bootstrap = true             ; true: initial member, "
 	       "bootstraps the group\n"
 	       "                               ; with every [member.N] as "

@@ -41,6 +41,7 @@ struct metad_config {
 	char tls_ca[PATH_MAX]; /* all three empty: insecure */
 	char tls_cert[PATH_MAX];
 	char tls_key[PATH_MAX];
+	char audit_log[PATH_MAX]; /* JSON-lines audit record; "" = off */
 	struct metad_member_cfg *members; /* owned; sorted by id */
 	size_t n_members;
 	/* Which keys were given explicitly (file or flag), for defaults that

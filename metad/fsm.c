@@ -189,6 +189,7 @@ void fsm_close(struct fsm *f)
 	if (f->env != NULL)
 		(void)mdb_env_sync(f->env, 1);
 	fsm_env_close(f);
+	audit_pending_free(&f->audit_pending);
 	free(f->dir);
 	free(f);
 }

@@ -69,6 +69,13 @@ int fsm_apply_command(struct fsm *f, uint64_t index,
 
 void fsm_set_change_listener(struct fsm *f, fsm_change_fn fn, void *data);
 
+/* Record every committed lease grant, writer lease change, node state
+ * change and volume creation in a (lib/audit.h; docs/metad.md "Audit
+ * log"), from the next applied entry on; NULL turns it off.  a is not
+ * owned: the caller closes it after fsm_close(). */
+struct audit;
+void fsm_set_audit(struct fsm *f, struct audit *a);
+
 /* Flush LMDB to disk (mdb_env_sync). */
 int fsm_sync(struct fsm *f);
 

@@ -312,8 +312,10 @@ static int fsm_apply_set_node_state(struct fsm *f, MDB_txn *txn,
 	if (node->state != c->state) {
 		node->state = c->state;
 		rv = fsm_put_id(f, txn, FSM_DB_NODES, node->id, m, errmsg);
-		if (rv == 0)
+		if (rv == 0) {
 			fsm_changed(ch, "node", node->name, false);
+			fsm_audit_node_state(f, node->id, c->state);
+		}
 		/* Failover: the node leaves every in-sync set it is in. */
 		if (rv == 0 && c->state == OMBRA__V1__NODE_STATE__NODE_DOWN)
 			rv = fsm_lease_node_down(f, txn, node->region, node->id,
@@ -379,6 +381,7 @@ static int fsm_apply_create_volume(struct fsm *f, MDB_txn *txn, uint64_t index,
 		return rv;
 	res->object_id = id;
 	fsm_changed(ch, "volume", c.name, false);
+	fsm_audit_volume_created(f, &vol);
 	/* Never a DOWN primary or replica in a new volume. */
 	return fsm_lease_evict_down(f, txn, &vol, 0, ch, errmsg);
 }
@@ -604,6 +607,9 @@ int fsm_apply_command(struct fsm *f, uint64_t index,
 		mdb_txn_abort(txn);
 		return 0;
 	}
+	audit_discard(&f->audit_pending);
+	f->audit_index = index;
+	f->audit_cmd_ms = cmd != NULL ? cmd->time_unix_ms : 0;
 	if (cmd == NULL) {
 		fsm_refuse(res, GRPC_STATUS_INVALID_ARGUMENT,
 			   "malformed command at index %" PRIu64 " ignored",
@@ -648,6 +654,7 @@ commit:
 		rv = fsm_lmdb_error(errmsg, rc, "mdb_txn_commit");
 		goto err;
 	}
+	audit_flush(f->audit, &f->audit_pending);
 	for (size_t i = 0; f->change_fn != NULL && i < ch.n; i++)
 		f->change_fn(f->change_data, index, ch.ev[i].kind,
 			     ch.ev[i].name, ch.ev[i].deleted);
@@ -657,6 +664,7 @@ commit:
 err_after_txn:
 	mdb_txn_abort(txn);
 err:
+	audit_discard(&f->audit_pending);
 	free(ch.ev);
 	/* No errmsg parameter in the contract: the reason goes to res. */
 	res->code = GRPC_STATUS_INTERNAL;

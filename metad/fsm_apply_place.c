@@ -177,8 +177,11 @@ int fsm_apply_set_placement(struct fsm *f, MDB_txn *txn,
 	if (c->clear) {
 		rv = fsm_del_key(f, txn, FSM_DB_PLACEMENTS, kb, sizeof(kb),
 				 errmsg);
-		if (rv == 0)
+		if (rv == 0) {
 			fsm_changed(ch, "placement", vol->name, true);
+			fsm_audit_placement_cleared(f, vol->id,
+						    c->placement->index);
+		}
 		goto out;
 	}
 	rv = fsm_check_placement_nodes(f, txn, c->placement, res, &ok, errmsg);
@@ -189,8 +192,10 @@ int fsm_apply_set_placement(struct fsm *f, MDB_txn *txn,
 	rv = fsm_set_placement_epoch(f, txn, vol, &p, errmsg);
 	if (rv == 0)
 		rv = fsm_pb_put(f, txn, FSM_DB_PLACEMENTS, &k, &p.base, errmsg);
-	if (rv == 0)
+	if (rv == 0) {
 		fsm_changed(ch, "placement", vol->name, false);
+		fsm_audit_placement(f, vol->id, &p);
+	}
 out:
 	if (m != NULL)
 		protobuf_c_message_free_unpacked(m, NULL);

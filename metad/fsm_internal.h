@@ -28,6 +28,7 @@
 #include <lmdb.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "audit.h"
 #include "fsm.h"
 #include "placement.h"
 
@@ -69,6 +70,12 @@ struct fsm {
 	void *change_data;
 	uint64_t snapshots_taken;
 	uint64_t snapshots_restored;
+	/* fsm_audit.c: the audit log (NULL: off), the records of the entry
+	 * being applied (written once its transaction committed), and that
+	 * entry's index and leader time stamp. */
+	struct audit *audit;
+	struct audit_pending audit_pending;
+	uint64_t audit_index, audit_cmd_ms;
 };
 
 /* Open f->env on f->dir and every named DB (created if missing).  On
@@ -197,7 +204,8 @@ int fsm_place_current(struct fsm *f, MDB_txn *txn, const Ombra__V1__Volume *vol,
  * lease_epoch 0 (written before epochs existed) read as 1. */
 void fsm_place_normalize(Ombra__V1__SegmentPlacement *p, uint64_t segment);
 
-/* Store p as the exception of (volume_id, p->index) (sets p->exception). */
+/* Store p as the exception of (volume_id, p->index) (sets p->exception)
+ * and queue its audit record (fsm_audit_placement). */
 int fsm_place_put(struct fsm *f, MDB_txn *txn, uint64_t volume_id,
 		  Ombra__V1__SegmentPlacement *p, char *errmsg);
 
@@ -310,6 +318,32 @@ int fsm_dedup_lookup(struct fsm *f, MDB_txn *txn, const char *rid,
 int fsm_dedup_store(struct fsm *f, MDB_txn *txn, uint64_t index,
 		    const char *rid, const struct fsm_result *res,
 		    char *errmsg);
+
+/* ---- fsm_audit.c: records for the audit log (lib/audit.h; shapes in
+ * docs/metad.md "Audit log"), queued in f->audit_pending and written by
+ * fsm_apply_command only after the entry's transaction committed.  All
+ * are no-ops while f->audit is NULL. */
+
+/* The placement p of volume_id was stored: its primary, lease epoch and
+ * in-sync copies (a lease grant when primary or epoch changed). */
+void fsm_audit_placement(struct fsm *f, uint64_t volume_id,
+			 const Ombra__V1__SegmentPlacement *p);
+/* The stored exception of (volume_id, segment) was deleted (the segment
+ * is back to its computed placement, epoch 1). */
+void fsm_audit_placement_cleared(struct fsm *f, uint64_t volume_id,
+				 uint64_t segment);
+/* Volume vol was created: each segment's lease is epoch 1 at its
+ * computed primary (GetShardMap names it). */
+void fsm_audit_volume_created(struct fsm *f, const Ombra__V1__Volume *vol);
+/* Node node_id was set to state. */
+void fsm_audit_node_state(struct fsm *f, uint64_t node_id,
+			  Ombra__V1__NodeState state);
+/* A volume writer lease changed: op "acquire", "renew" or "release";
+ * holder (printable), the volume's writer_epoch after it, and the
+ * lease's expiry and duration (ms; 0 after a release). */
+void fsm_audit_writer_lease(struct fsm *f, const Ombra__V1__Volume *vol,
+			    const char *op, const char *holder,
+			    uint64_t expires_ms, uint64_t duration_ms);
 
 /* Refusal: fill res and return 0 (the command is applied as a no-op). */
 int fsm_refuse(struct fsm_result *res, int code, const char *fmt, ...)

@@ -162,10 +162,14 @@ int fsm_place_put(struct fsm *f, MDB_txn *txn, uint64_t volume_id,
 {
 	uint8_t kb[16];
 	MDB_val k = {sizeof(kb), kb};
+	int rv;
 
 	p->exception = true;
 	fsm_placement_key(kb, volume_id, p->index);
-	return fsm_pb_put(f, txn, FSM_DB_PLACEMENTS, &k, &p->base, errmsg);
+	rv = fsm_pb_put(f, txn, FSM_DB_PLACEMENTS, &k, &p->base, errmsg);
+	if (rv == 0)
+		fsm_audit_placement(f, volume_id, p);
+	return rv;
 }
 
 int fsm_ids_add(uint64_t **ids, size_t *n, uint64_t id)

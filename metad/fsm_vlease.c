@@ -233,6 +233,27 @@ static int vlease_step(struct fsm *f, MDB_txn *txn, uint64_t index,
 			      max_u64(duration, c->duration_ms), errmsg);
 }
 
+/* Audit record of an applied (not refused) lease command c on vol (after
+ * vlease_step: vol's writer and writer_epoch are the new ones). */
+static int vlease_audit(struct fsm *f, MDB_txn *txn,
+			const Ombra__V1__CmdVolumeLease *c,
+			const Ombra__V1__Volume *vol, char *errmsg)
+{
+	uint64_t expires = 0, duration = 0;
+	int rv = 0;
+
+	if (!c->release)
+		rv = vlease_rec_get(f, txn, vol->id, &expires, &duration,
+				    errmsg);
+	if (rv == 0)
+		fsm_audit_writer_lease(f, vol,
+				       c->release      ? "release"
+				       : c->epoch == 0 ? "acquire"
+						       : "renew",
+				       c->holder, expires, duration);
+	return rv;
+}
+
 int fsm_vlease_apply(struct fsm *f, MDB_txn *txn, uint64_t index,
 		     uint64_t now_ms, const Ombra__V1__CmdVolumeLease *cmd,
 		     struct fsm_result *res, struct fsm_change *ch,
@@ -253,6 +274,8 @@ int fsm_vlease_apply(struct fsm *f, MDB_txn *txn, uint64_t index,
 		return rv;
 	orig = vol->writer;
 	rv = vlease_step(f, txn, index, now_ms, &c, vol, res, ch, errmsg);
+	if (rv == 0 && res->code == 0 && f->audit != NULL)
+		rv = vlease_audit(f, txn, &c, vol, errmsg);
 	/* vol->writer may point into c or at a static "": restore it. */
 	vol->writer = orig;
 	protobuf_c_message_free_unpacked(&vol->base, NULL);

@@ -8,7 +8,7 @@ libmetadfsm_a_SOURCES = \
 	metad/fsm.h metad/fsm_internal.h \
 	metad/fsm.c metad/fsm_apply.c metad/fsm_query.c metad/fsm_snapshot.c \
 	metad/fsm_place.c metad/fsm_lease.c metad/fsm_apply_place.c \
-	metad/fsm_dedup.c \
+	metad/fsm_dedup.c metad/fsm_audit.c \
 	metad/vlease.h metad/fsm_vlease.c metad/fsm_promote.c \
 	metad/shadowpol.c metad/shadowpol.h metad/fsm_shadow.c \
 	metad/access.c metad/access.h

@@ -25,6 +25,7 @@
  * directory; "config.h" below is metad/config.h. */
 #include <config.h>
 
+#include "audit.h"
 #include "config.h"
 #include "err.h"
 #include "fsm.h"
@@ -43,8 +44,9 @@ struct daemon {
 	uv_loop_t loop;
 	uv_signal_t sigint, sigterm;
 	bool signals_ok;
-	int lock_fd; /* flock on data_dir/lock, -1 if not held */
-	int closing; /* asynchronous closes still running */
+	int lock_fd;	     /* flock on data_dir/lock, -1 if not held */
+	struct audit *audit; /* --audit-log, NULL if off */
+	int closing;	     /* asynchronous closes still running */
 	int exit_code;
 };
 
@@ -306,6 +308,14 @@ static int daemon_start(struct daemon *d, char *errmsg)
 	if (rv != 0) {
 		return rv;
 	}
+	if (cfg->audit_log[0] != '\0') {
+		rv = audit_open(cfg->audit_log, &d->audit, errmsg);
+		if (rv != 0) {
+			return rv;
+		}
+		fsm_set_audit(md->fsm, d->audit);
+		log_info("audit log: %s", cfg->audit_log);
+	}
 	rv = watch_hub_create(md, &md->watch, errmsg);
 	if (rv != 0) {
 		return rv;
@@ -404,6 +414,7 @@ int main(int argc, char **argv)
 	if (d.lock_fd >= 0) {
 		close(d.lock_fd);
 	}
+	audit_close(d.audit); /* after fsm_close: it wrote the last records */
 	metad_config_free(&d.cfg);
 	return d.exit_code;
 }

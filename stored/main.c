@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "audit.h"
 #include "err.h"
 #include "fsutil.h"
 #include "http.h"
@@ -227,6 +228,13 @@ static int open_store(struct stored *sd, char *errmsg)
 				   sd->cfg.data_dir);
 		return rv;
 	}
+	if (sd->cfg.audit_log != NULL) {
+		rv = audit_open(sd->cfg.audit_log, &sd->audit, errmsg);
+		if (rv != 0) {
+			return rv;
+		}
+		log_info("audit log: %s", sd->cfg.audit_log);
+	}
 	for (size_t i = 0; i < sd->cfg.n_tiers; i++) {
 		log_info("tier %s: %s, %llu bytes", sd->cfg.tiers[i].name,
 			 sd->cfg.tiers[i].dir,
@@ -306,6 +314,8 @@ static void cleanup(struct stored *sd)
 		segstore_close(sd->ss);
 		sd->ss = NULL;
 	}
+	audit_close(sd->audit);
+	sd->audit = NULL;
 	meta_fini(sd);
 	sm_clear(&sd->maps);
 	segtab_free(&sd->segs);

@@ -23,6 +23,7 @@ enum {
 	OPT_CACHE_BYTES,
 	OPT_SHADOW_CHECK_MS,
 	OPT_LOG_LEVEL,
+	OPT_AUDIT_LOG,
 	OPT_TLS_CA,
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
@@ -41,6 +42,7 @@ static const struct option options[] = {
     {"cache-bytes", required_argument, NULL, OPT_CACHE_BYTES},
     {"shadow-check-ms", required_argument, NULL, OPT_SHADOW_CHECK_MS},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"audit-log", required_argument, NULL, OPT_AUDIT_LOG},
     {"tls-ca", required_argument, NULL, OPT_TLS_CA},
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
@@ -82,6 +84,12 @@ const char *stored_config_usage(void)
 	       "ms (default 5000)\n"
 	       "  --log-level LEVEL        debug|info|warn|error (default "
 	       "info)\n"
+	       "  --audit-log FILE         append every write accepted as "
+	       "primary (volume,\n"
+	       "                           segment, lease epoch, version, "
+	       "times) to FILE as\n"
+	       "                           JSON lines (docs/stored.md "
+	       "\"Audit log\"; default off)\n"
 	       "  --tls-ca FILE --tls-cert FILE --tls-key FILE\n"
 	       "                           mutual TLS for every gRPC "
 	       "connection\n"
@@ -276,6 +284,9 @@ static int parse_one(struct stored_config *cfg, int opt, const char *arg,
 			return OMBRA_ECONFIG;
 		}
 		cfg->log_level = (enum log_level)lvl;
+		break;
+	case OPT_AUDIT_LOG:
+		cfg->audit_log = arg;
 		break;
 	case OPT_TLS_CA:
 		cfg->tls_ca = arg;

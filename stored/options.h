@@ -36,6 +36,7 @@ struct stored_config {
 	uint64_t cache_bytes; /* COPY_CACHE capacity, bytes (default 256 MiB) */
 	uint64_t shadow_check_ms; /* shadow anti-entropy period (default 5 s) */
 	enum log_level log_level;
+	const char *audit_log; /* JSON-lines audit of accepted writes; NULL */
 	const char *tls_ca, *tls_cert, *tls_key; /* all or none */
 	struct stored_tier tiers[SEGSTORE_MAX_TIERS];
 	size_t n_tiers; /* 0 = the default tier "fast:DATA/fast" */

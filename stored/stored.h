@@ -101,6 +101,7 @@ struct stored_metrics {
 struct stored {
 	uv_loop_t *loop;
 	struct stored_config cfg;
+	struct audit *audit; /* --audit-log (lib/audit.h), NULL if off */
 	struct rpc_tls tls;
 	bool use_tls;
 	struct segstore *ss;

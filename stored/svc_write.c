@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "err.h"
 #include "log.h"
 #include "wop.h"
@@ -91,6 +92,17 @@ static void wop_finish_ok(struct wop *op)
 
 	resp.version = op->version;
 	resp.prev_version = op->prev_version;
+	audit_log(sd->audit,
+		  "\"ev\":\"write\",\"node\":%llu,\"volume\":%llu,"
+		  "\"segment\":%llu,\"epoch\":%llu,\"version\":%llu,"
+		  "\"writer_epoch\":%llu,\"accept_ms\":%llu,"
+		  "\"lease_until_ms\":%llu",
+		  (unsigned long long)sd->node_id, (unsigned long long)op->vol,
+		  (unsigned long long)op->seg, (unsigned long long)op->epoch,
+		  (unsigned long long)op->version,
+		  (unsigned long long)op->req->writer_epoch,
+		  (unsigned long long)op->accept_ms,
+		  (unsigned long long)op->lease_until_ms);
 	wl_lru_put_chain(sd->lru, op->req->request_id, op->version,
 			 op->prev_version);
 	metric_inc(sd->m.bytes_written, (double)op->r.len);
@@ -430,6 +442,15 @@ void wop_pump(struct stored *sd, struct segstate *ss)
 			ss->cur = NULL;
 			wop_reply_fail(op, code, msg);
 			continue;
+		}
+		if (sd->audit != NULL) {
+			uint64_t mono = uv_hrtime() / 1000000u;
+
+			op->accept_ms = audit_now_ms();
+			op->lease_until_ms =
+			    op->accept_ms + (sd->lease_until > mono
+						 ? sd->lease_until - mono
+						 : 0);
 		}
 		op->seq_hint = ss->seq_epoch == op->epoch ? ss->next_seq : 0;
 		if (start_write(sd, ss, op) != 0) {

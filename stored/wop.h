@@ -38,6 +38,9 @@ struct wop {
 	bool repaired;	/* that block was repaired once already */
 	bool refetched; /* map refetched once after a refusal */
 	uint64_t t0;
+	/* --audit-log only (wop_finish_ok records them): wall ms when the
+	 * lease and epoch were checked, and the node lease's end then. */
+	uint64_t accept_ms, lease_until_ms;
 	/* An aligned write whose version is known before it is stored is
 	 * replicated while it is written locally (parallel); otherwise the
 	 * local write (with the head/tail merge) comes first.  phases counts

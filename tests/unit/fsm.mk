@@ -6,10 +6,11 @@ FSM_TEST_LDADD = $(METAD_FSM_LIBS) $(OMBRA_BASE_LIBS) $(CMOCKA_LIBS)
 check_PROGRAMS += tests/unit/test_cmd tests/unit/test_fsm \
 	tests/unit/test_fsm_lease tests/unit/test_placement \
 	tests/unit/test_vlease tests/unit/test_shadowpol \
-	tests/unit/test_shadowpol_fsm
+	tests/unit/test_shadowpol_fsm tests/unit/test_audit
 TESTS += tests/unit/test_cmd tests/unit/test_fsm tests/unit/test_fsm_lease \
 	tests/unit/test_placement tests/unit/test_vlease \
-	tests/unit/test_shadowpol tests/unit/test_shadowpol_fsm
+	tests/unit/test_shadowpol tests/unit/test_shadowpol_fsm \
+	tests/unit/test_audit
 
 tests_unit_test_cmd_SOURCES = tests/unit/test_cmd.c
 tests_unit_test_cmd_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
@@ -42,3 +43,7 @@ tests_unit_test_shadowpol_fsm_SOURCES = tests/unit/test_shadowpol_fsm.c \
 	$(FSM_TESTLIB)
 tests_unit_test_shadowpol_fsm_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_shadowpol_fsm_LDADD = $(FSM_TEST_LDADD)
+
+tests_unit_test_audit_SOURCES = tests/unit/test_audit.c $(FSM_TESTLIB)
+tests_unit_test_audit_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_audit_LDADD = $(FSM_TEST_LDADD)
