@@ -7,17 +7,23 @@
  * evicted copy's blocks stay in the store (never served: only records
  * make data servable) until the volume holds no foreign copy here and
  * this node holds no home copy of it; then segstore_delete_volume()
- * removes the volume's data.  While that deletion runs no pull into the
- * volume starts (foreign_reclaiming()), so nothing pulled is deleted
- * after being marked present.  The cache capacity therefore bounds the
- * bytes held by live cache entries, not the disk space of their
- * leftovers.
+ * removes the volume's data.  While that deletion runs the store jobs of
+ * the volume's foreign copies (foreign_apply(): pulled pieces, propagated
+ * writes) wait, and start when it has ended, so nothing stored for a copy
+ * made meanwhile is deleted after being marked present (blocks are marked
+ * present only when their job is done).  Pulls and Replicates into the
+ * volume are accepted meanwhile: refusing them UNAVAILABLE "being deleted"
+ * (pulls used to) failed predicted pulls, which are never retried, and
+ * made proxies take the node for unreachable.  The cache capacity
+ * therefore bounds the bytes held by live cache entries, not the disk
+ * space of their leftovers.
  *
  * Store jobs of foreign copies (pulled pieces, propagated writes) run one
- * at a time per segment (foreign_apply).  It was added because the
- * segment store's first writes of a segment were not safe against each
- * other (fixed in seg_prepare(), segstore_index.c); it is kept as a
- * bound on the thread-pool jobs one busy foreign segment can hold.
+ * at a time per segment (foreign_apply), and none of a volume being
+ * reclaimed.  The per-segment order was added because the segment store's
+ * first writes of a segment were not safe against each other (fixed in
+ * seg_prepare(), segstore_index.c); it is kept as a bound on the
+ * thread-pool jobs one busy foreign segment can hold.
  *
  * Failure: out of memory is reported to the caller (NULL / OMBRA_ENOMEM);
  * a failed volume deletion is logged (the data stays, nothing is
@@ -170,6 +176,8 @@ static void reclaim_work(void *arg)
 	r->rv = segstore_delete_volume(r->sd->ss, r->vol, r->errmsg);
 }
 
+static void fapply_resume(struct stored *sd, uint64_t vol);
+
 static void reclaim_done(void *arg)
 {
 	struct reclaim *r = arg;
@@ -190,6 +198,8 @@ static void reclaim_done(void *arg)
 			 "was deleted",
 			 (unsigned long long)r->vol);
 	}
+	/* The store jobs of copies made meanwhile may run now. */
+	fapply_resume(r->sd, r->vol);
 	stored_call_end(r->sd);
 	free(r);
 }
@@ -341,6 +351,7 @@ struct fapply {
 	void (*work)(void *arg);
 	void (*done)(void *arg);
 	void *arg;
+	bool started;	     /* submitted (or run): not waiting any more */
 	struct fapply *next; /* sd->fg.applies, arrival order */
 };
 
@@ -378,13 +389,46 @@ static void fapply_done(void *arg)
 	}
 }
 
+/* Submit a, the oldest job of its segment, unless its volume's data is
+ * being deleted: then it waits for fapply_resume(). */
 static void fapply_start(struct fapply *a)
 {
+	if (foreign_reclaiming(a->sd, a->vol)) {
+		return;
+	}
+	a->started = true;
 	if (work_submit(a->sd, fapply_work, fapply_done, a) != 0) {
 		/* Out of memory for the job: run it here rather than lose
 		 * it (blocks the loop for one store call). */
 		fapply_work(a);
 		fapply_done(a);
+	}
+}
+
+/* The deletion of vol's data ended: start the oldest job of each of its
+ * segments (the later ones follow through fapply_done()).  The scan
+ * starts over after each start: a job run at once (out of memory) changes
+ * the list, and its done callback may start a new deletion of vol. */
+static void fapply_resume(struct stored *sd, uint64_t vol)
+{
+	struct fapply *a = sd->fg.applies;
+
+	while (a != NULL) {
+		bool oldest = a->vol == vol && !a->started;
+
+		for (const struct fapply *w = sd->fg.applies; oldest && w != a;
+		     w = w->next) {
+			oldest = !(w->vol == vol && w->seg == a->seg);
+		}
+		if (oldest) {
+			if (foreign_reclaiming(sd, vol)) {
+				return; /* a new deletion resumes them */
+			}
+			fapply_start(a);
+			a = sd->fg.applies;
+		} else {
+			a = a->next;
+		}
 	}
 }
 

@@ -65,12 +65,15 @@ bool foreign_maybe_reclaim(struct stored *sd, uint64_t vol);
  * space of foreign copies left by a previous run is reclaimed. */
 void foreign_sweep_start(struct stored *sd);
 /* Like work_submit(), but jobs of one (vol, seg) run one at a time in
- * submission order (one busy segment holds at most one thread-pool job).
- * 0 or OMBRA_ENOMEM (nothing queued). */
+ * submission order (one busy segment holds at most one thread-pool job),
+ * and none while vol's data is being deleted (they start when the
+ * deletion ends, foreign_maybe_reclaim()).  0 or OMBRA_ENOMEM (nothing
+ * queued). */
 int foreign_apply(struct stored *sd, uint64_t vol, uint64_t seg,
 		  void (*work)(void *arg), void (*done)(void *arg), void *arg);
 /* True while the data of vol's dropped foreign copies is being deleted
- * (no pull into vol may start then: its blocks could be deleted). */
+ * (foreign_apply() jobs of vol wait meanwhile: their blocks could be
+ * deleted). */
 bool foreign_reclaiming(struct stored *sd, uint64_t vol);
 /* Call fn on every record (fn may remove the record it is given). */
 void foreign_each(struct stored *sd,

@@ -15,7 +15,9 @@
  *
  * The pull keeps no pointer to the record across a callback: it finds it
  * again by (volume, segment) and checks its generation, so a copy dropped
- * (or dropped and created again) meanwhile is never written into.
+ * (or dropped and created again) meanwhile is never written into.  A pull
+ * into a volume whose dropped copies' data is being deleted is not
+ * refused: its store jobs (foreign_apply()) wait for the deletion.
  *
  * Failure: a source that fails or answers something malformed is skipped
  * (logged) and the next asked; UNAVAILABLE with the last source's message
@@ -281,14 +283,6 @@ void foreign_pull(struct stored *sd, struct fcent *e, uint32_t first,
 		for (unsigned i = 0; i < s->n_rep; i++) {
 			fp_add_cand(p, s->rep[i]);
 		}
-	}
-	if (foreign_reclaiming(sd, p->vol)) {
-		ombra_errmsg_printf(p->errmsg,
-				    "the data of volume %llu's dropped foreign "
-				    "copies is being deleted here; retry",
-				    (unsigned long long)p->vol);
-		fp_finish(p, OMBRA_EUNAVAIL);
-		return;
 	}
 	if (p->n_cand == 0 || n == 0) {
 		ombra_errmsg_printf(p->errmsg,

@@ -20,7 +20,9 @@ StoreService of the nodes themselves:
 - eight concurrent, overlapping pulls into the 8 segments (new on the
   node) of volume "h" leave them equal to what was written, with no
   checksum failure in the node's log; three rounds, the copies dropped
-  (and h's data deleted on the node) in between;
+  (and h's data deleted on the node) in between, no pull refused;
+- a pull right after h's last copy is dropped (its data being deleted)
+  answers OK, and the blocks it pulled read back after the deletion;
 - Write at the primary: a retried request_id answers the first version
   and prev_version; a writer_epoch older than one seen is refused
   FAILED_PRECONDITION "stale writer epoch", 0 is not fenced;
@@ -60,7 +62,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import grpc
 
@@ -288,6 +289,9 @@ def main():
             for rnd in range(3):  # dropped in between: new segments again
                 concurrent_pulls(fnode, s, hvol, hdata, c.log_path(r2["name"]), rnd)
 
+        with ot.step("a pull while the volume's dropped data is deleted is not refused"):
+            pull_after_drop(fnode, s, hvol, hdata, c.log_path(r2["name"]))
+
         with ot.step("bad input is refused with a message"):
             bad = [
                 ("unaligned offset", s.PullRequest(volume_id=vol.id, segment_index=0,
@@ -348,16 +352,11 @@ def concurrent_pulls(fnode, s, hvol, hdata, log_path, rnd):
     start = threading.Barrier(8)
 
     def pull(seg, first):
-        for _ in range(100):
-            try:
-                return fnode.Pull(s.PullRequest(
-                    volume_id=hvol.id, segment_index=seg, offset_bytes=first * BLOCK,
-                    length_bytes=64 * BLOCK, kind=s.COPY_CACHE), timeout=20)
-            except grpc.RpcError as e:
-                if e.code() != grpc.StatusCode.UNAVAILABLE or "deleted" not in e.details():
-                    raise
-                time.sleep(0.05)  # the previous round's data is being deleted
-        raise ot.TestError("h's data was never deleted")
+        # Not refused while the previous round's data is being deleted:
+        # the pull's store jobs wait for the deletion.
+        return fnode.Pull(s.PullRequest(
+            volume_id=hvol.id, segment_index=seg, offset_bytes=first * BLOCK,
+            length_bytes=64 * BLOCK, kind=s.COPY_CACHE), timeout=20)
 
     def puller(k):
         start.wait()
@@ -384,6 +383,45 @@ def concurrent_pulls(fnode, s, hvol, hdata, log_path, rnd):
     ot.expect(not bad, "round %d: checksum failures on the pulling node: %s", rnd, bad[:3])
     for seg in range(8):
         fnode.DropCopy(s.DropCopyRequest(volume_id=hvol.id, segment_index=seg), timeout=5)
+
+
+def pull_after_drop(fnode, s, hvol, hdata, log_path):
+    """Drop h's last copy on the node (its data is deleted in the
+    background) and pull at once: the pull answers OK (it used to be
+    refused UNAVAILABLE "being deleted", which proxies took for an
+    unreachable node and predicted pulls never retried), and what it
+    pulled is still there after the deletion: its store jobs waited."""
+    def deletions():
+        with open(log_path, errors="replace") as f:
+            return sum(1 for ln in f if "volume %d: no foreign copy left" % hvol.id in ln)
+
+    def pull(seg, first):
+        return fnode.Pull(s.PullRequest(volume_id=hvol.id, segment_index=seg,
+                                        offset_bytes=first * BLOCK, length_bytes=64 * BLOCK,
+                                        kind=s.COPY_CACHE), timeout=20)
+    want = deletions()
+    for i in range(6):
+        seg, first = i % 8, (i * 48) % 192
+        pull(seg, first)
+        fnode.DropCopy(s.DropCopyRequest(volume_id=hvol.id, segment_index=seg), timeout=5)
+        want += 1  # h's last copy here: its data is being deleted
+        try:
+            pull(seg, first)
+        except grpc.RpcError as e:
+            raise ot.TestError("round %d: pull right after the last copy was dropped: %s %s"
+                               % (i, e.code(), e.details()))
+        ot.wait_until(lambda: deletions() >= want, 10,
+                      "round %d: the deletion of h's dropped data" % i)
+        off = seg * MIB + first * BLOCK
+        got = fnode.Read(s.StoreReadRequest(
+            volume_id=hvol.id, segment_index=seg, offset_bytes=off,
+            length_bytes=64 * BLOCK, foreign_ok=True), timeout=10)
+        ot.expect(got.foreign and got.data == hdata[off:off + 64 * BLOCK],
+                  "round %d: the pulled blocks differ after the deletion", i)
+        fnode.DropCopy(s.DropCopyRequest(volume_id=hvol.id, segment_index=seg), timeout=5)
+        want += 1
+        ot.wait_until(lambda: deletions() >= want, 10,
+                      "round %d: the deletion after the last drop" % i)
 
 
 def free_port():
