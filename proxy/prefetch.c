@@ -7,9 +7,10 @@
  *
  * Failure: a pull that fails (node down, refused, the node has no Pull
  * yet: UNIMPLEMENTED) is logged at debug and counted as failed, and never
- * marks the node down (its probes do, nodes.c); a pull of
- * an explicit request (PrefetchData, WILLNEED) answered UNAVAILABLE (the
- * node busy deleting dropped copies, restarting) is retried up to
+ * marks the node down (its probes do, nodes.c); a pull of an explicit
+ * request (PrefetchData, WILLNEED) answered UNAVAILABLE (the node
+ * starting, no source copy reachable; a node older than this release
+ * also while deleting a volume's dropped copies) is retried up to
  * PF_RETRIES times, PF_RETRY_MS doubling, before it fails; a failed
  * ListNodes keeps the last list; a DropCopy that fails is logged at debug
  * (the node evicts the entry itself in time). */
