@@ -43,6 +43,7 @@
 #include "route.h"
 #include "store.pb-c.h"
 #include "vlease.h"
+#include "wflight.h"
 #include "wtrack.h"
 
 #define IO_BLOCK 4096u
@@ -54,6 +55,19 @@
 
 enum io_op { IO_READ, IO_WRITE, IO_ZERO, IO_FLUSH };
 
+/* Why a read part went to a remote home copy first (plan_remote_count). */
+enum remote_why {
+	WHY_NO_WRITER_LEASE, /* STRONG, this proxy holds no writer lease */
+	WHY_VERSION_UNKNOWN, /* STRONG, the writer does not know the version */
+	WHY_WRITE_IN_FLIGHT, /* STRONG, the writer writes these blocks now */
+	WHY_NO_FOREIGN_COPY, /* no shadow or cache entry of the segment */
+	WHY_COST,	     /* foreign copies exist but cost more */
+	WHY_N
+};
+static const char *const remote_why_names[WHY_N] = {
+    "no_writer_lease", "version_unknown", "write_in_flight", "no_foreign_copy",
+    "cost"};
+
 struct io_req;
 
 struct io_part {
@@ -64,14 +78,22 @@ struct io_part {
 	unsigned attempt;
 	struct route_try tries[ROUTE_MAX_CANDS]; /* writes: the primary */
 	unsigned n_copies, next_copy;
-	uint64_t primary;	      /* reads: the segment's primary */
-	uint64_t wepoch, writes_sent; /* reads: segver facts at the send */
-	uint64_t node;		      /* node of the call in flight */
+	uint64_t primary; /* reads: the segment's primary */
+	/* segver facts at the send (writes: the first send): the lease
+	 * epoch (reads) and segver_sent()'s token (0: none) */
+	uint64_t wepoch, sv_token;
+	uint64_t node; /* node of the call in flight */
 	uint64_t sent_ns;
 	uint64_t first_sent_unix_ms; /* writes: first send (propagate.h) */
 	grpc_status_code last_code;
 	char last_msg[OMBRA_ERRMSG_LEN];
 	uint64_t due_ms;
+	/* Parked (on the retry list) until this proxy's propagation to the
+	 * foreign copy of the current try answers, or until park_until (ms,
+	 * 0 = never parked): see part_wait_propagation(). */
+	uint64_t park_until;
+	bool parked;
+	struct wflight_ent wf; /* writes: in e->wflight while in flight */
 	bool done;
 	struct io_part *next_retry;
 };
@@ -104,6 +126,9 @@ struct io_engine {
 	/* Read parts served, [local?][kind]; foreign copies that refused. */
 	struct metric *served[2][ROUTE_KINDS];
 	struct metric *foreign_refused;
+	struct metric *prop_waits; /* part_wait_propagation() parks */
+	struct metric *remote_plans[WHY_N];
+	struct wflight wflight; /* write parts in flight (wflight.h) */
 };
 
 static void part_send(struct io_part *pt);
@@ -192,6 +217,7 @@ static void part_done(struct io_part *pt, grpc_status_code code,
 	if (pt->done)
 		return;
 	pt->done = true;
+	wflight_remove(&r->e->wflight, &pt->wf);
 	if (code != GRPC_STATUS_OK && (r->op == IO_WRITE || r->op == IO_ZERO))
 		segver_write_failed(proxy_volume_segver(r->vol), pt->seg);
 	if (code != GRPC_STATUS_OK && r->st.code == GRPC_STATUS_OK) {
@@ -244,8 +270,40 @@ static void on_timer(uv_timer_t *t)
 		struct io_part *next = due->next_retry;
 
 		due->next_retry = NULL;
+		due->parked = false;
 		part_send(due);
 		due = next;
+	}
+}
+
+void io_engine_propagated(void *ctx, uint64_t node, uint64_t volume_id,
+			  uint64_t seg)
+{
+	struct io_engine *e = ctx;
+	struct io_part **pp = &e->retry, *woken = NULL;
+
+	while (*pp != NULL) {
+		struct io_part *pt = *pp;
+
+		if (pt->parked && pt->node == node && pt->seg == seg &&
+		    proxy_volume_id(pt->r->vol) == volume_id) {
+			*pp = pt->next_retry;
+			pt->next_retry = woken;
+			woken = pt;
+		} else {
+			pp = &pt->next_retry;
+		}
+	}
+	if (woken == NULL)
+		return;
+	timer_arm(e);
+	while (woken != NULL) {
+		struct io_part *next = woken->next_retry;
+
+		woken->next_retry = NULL;
+		woken->parked = false;
+		part_send(woken);
+		woken = next;
 	}
 }
 
@@ -267,6 +325,44 @@ static void part_schedule(struct io_part *pt)
 	pt->next_retry = e->retry;
 	e->retry = pt;
 	timer_arm(e);
+}
+
+/* A read whose current try is a foreign copy below the version it needs
+ * waits for this proxy's own propagation to that copy, if one that brings
+ * it there is under way (propagate_pending()): a local round trip instead
+ * of the remote home copy.  Common for the single writer of a volume: a
+ * read soon after a write of its segment asks for the write's version,
+ * which is still on its way to the local shadow.  The wait ends when the
+ * propagation answers (io_engine_propagated) and lasts at most the
+ * expected latency of the home copy the read would go to instead (at
+ * least 1 ms); after that the read is sent, refused if still behind, and
+ * goes home.  Returns true if the part was parked. */
+static bool part_wait_propagation(struct io_part *pt)
+{
+	struct io_req *r = pt->r;
+	struct io_engine *e = r->e;
+	const struct route_try *t = &pt->tries[pt->next_copy];
+	uint64_t now = proxy_now_ms();
+
+	if (!t->foreign_ok || t->min_version == 0 || e->stopped)
+		return false;
+	if (pt->park_until == 0) {
+		double home = nodes_expected_ms(e->p->nodes, pt->primary);
+
+		pt->park_until = now + (home >= 1.0 ? (uint64_t)home : 1u);
+	}
+	if (now >= pt->park_until ||
+	    !propagate_pending(e->p->prop, pt->node, proxy_volume_id(r->vol),
+			       pt->seg, t->min_version))
+		return false;
+	pt->parked = true;
+	pt->due_ms = pt->park_until;
+	pt->next_retry = e->retry;
+	e->retry = pt;
+	timer_arm(e);
+	if (e->prop_waits != NULL)
+		metric_inc(e->prop_waits, 1);
+	return true;
 }
 
 static void on_refreshed(void *arg, const struct proxy_status *st,
@@ -385,9 +481,14 @@ static bool part_reply_check(struct io_part *pt, const struct rpc_status *st)
 			 st->code == GRPC_STATUS_DEADLINE_EXCEEDED;
 	bool write = pt->r->op == IO_WRITE || pt->r->op == IO_ZERO;
 
-	nodes_inflight(p->nodes, pt->node, -1);
+	/* The latency table estimates reads (routing is for reads): writes
+	 * wait for the replicas' syncs, and would make a primary look slow
+	 * to the reads it serves quickly. */
+	if (pt->r->op == IO_READ)
+		nodes_inflight(p->nodes, pt->node, -1);
 	if (st->code == GRPC_STATUS_OK) {
-		nodes_observe(p->nodes, pt->node, true, ms);
+		if (pt->r->op == IO_READ)
+			nodes_observe(p->nodes, pt->node, true, ms);
 		return true;
 	}
 	if (p->stopping || pt->r->e->stopped) {
@@ -503,8 +604,7 @@ static void on_read(void *arg, const struct rpc_status *st,
 	 * latest version under the writer lease the read was sent under. */
 	if (pt->node == pt->primary && !rr->foreign)
 		segver_read_primary(proxy_volume_segver(r->vol), pt->wepoch,
-				    pt->seg, rr->segment_version,
-				    pt->writes_sent);
+				    pt->seg, rr->segment_version, pt->sv_token);
 	read_served(pt);
 	memcpy(r->rbuf + (pt->off - r->off), rr->data.data + (pt->off - a0),
 	       pt->len);
@@ -550,7 +650,7 @@ static void on_write(void *arg, const struct rpc_status *st,
 		wtrack_written(proxy_volume_wtrack(pt->r->vol), first, n,
 			       wr->version);
 	segver_write_acked(proxy_volume_segver(pt->r->vol), pt->r->writer_epoch,
-			   pt->seg, wr->version);
+			   pt->seg, wr->version, pt->sv_token);
 	if (wr->version > pt->r->version)
 		pt->r->version = wr->version;
 	io_propagate(pt, wr);
@@ -586,6 +686,29 @@ static unsigned cands_add(struct nodes *nodes, const char *region,
 	return k;
 }
 
+/* A read part planned to a home copy in another region first: count why
+ * (ombra_proxy_read_remote_plans_total), so an operator can tell what
+ * keeps reads from local copies.  n_foreign: foreign candidates. */
+static void plan_remote_count(struct io_engine *e, const struct route_want *w,
+			      uint64_t wepoch, bool wrflight,
+			      unsigned n_foreign)
+{
+	enum remote_why why;
+
+	if (w->level == ROUTE_STRONG && wepoch == 0)
+		why = WHY_NO_WRITER_LEASE;
+	else if (w->level == ROUTE_STRONG && wrflight)
+		why = WHY_WRITE_IN_FLIGHT;
+	else if (w->level == ROUTE_STRONG && w->writer_version == 0)
+		why = WHY_VERSION_UNKNOWN;
+	else if (n_foreign == 0)
+		why = WHY_NO_FOREIGN_COPY;
+	else
+		why = WHY_COST;
+	if (e->remote_plans[why] != NULL)
+		metric_inc(e->remote_plans[why], 1);
+}
+
 /* The read part's attempts for this round (route.h): home copies, and the
  * foreign copies its consistency may use (shadows, the cache holder of
  * the whole block range), by expected latency. */
@@ -601,22 +724,31 @@ static unsigned read_plan(struct io_part *pt)
 	};
 	const char *rg = p->region != NULL ? p->region : "";
 	uint64_t ids[ROUTE_MAX_CANDS], epoch = 0, wepoch;
-	unsigned n, k;
+	unsigned n, k, n_home;
+	bool wrflight = false;
 
 	n = proxy_volume_copies(r->vol, pt->seg, ids, IO_MAX_COPIES, &epoch);
 	if (n == 0)
 		return 0;
 	pt->primary = ids[0];
-	k = cands_add(p->nodes, rg, c, 0, ids, n, ROUTE_HOME);
+	k = n_home = cands_add(p->nodes, rg, c, 0, ids, n, ROUTE_HOME);
 	wepoch = vlease_valid_epoch(r->vol);
 	if (w.level == ROUTE_UNSPECIFIED || w.level == ROUTE_STRONG) {
 		w.level = ROUTE_STRONG;
 		w.writer_version =
 		    segver_latest(proxy_volume_segver(r->vol), wepoch, pt->seg);
-		/* The writer does not know the segment's version yet: only the
+		/* The writer does not know the segment's version yet: the
 		 * primary's answer teaches it (segver.h), so ask it first. */
 		if (wepoch != 0 && w.writer_version == 0)
 			c[0].cost = 0;
+		/* Blocks being written now: only the primary is sure to
+		 * answer what other proxies' STRONG reads see (wflight.h). */
+		if (w.writer_version != 0 &&
+		    wflight_overlaps(&r->e->wflight, r->vol, pt->off,
+				     pt->len)) {
+			w.writer_version = 0;
+			wrflight = true;
+		}
 	}
 	if (w.level != ROUTE_STRONG || w.writer_version != 0) {
 		uint64_t s0 = pt->seg * proxy_volume_seg_size(r->vol);
@@ -636,7 +768,12 @@ static unsigned read_plan(struct io_part *pt)
 					      ROUTE_CACHE);
 		}
 	}
-	return route_plan(&w, c, k, pt->tries, ROUTE_MAX_CANDS);
+	n = route_plan(&w, c, k, pt->tries, ROUTE_MAX_CANDS);
+	if (n > 0 && pt->tries[0].kind == ROUTE_HOME &&
+	    strcmp(nodes_region(p->nodes, pt->tries[0].node), rg) != 0)
+		plan_remote_count(r->e, &w, wepoch, wrflight,
+				  k > n_home ? k - n_home : 0);
+	return n;
 }
 
 static bool part_pick(struct io_part *pt)
@@ -682,8 +819,9 @@ static bool still_primary(struct io_part *pt)
 
 /* A STRONG read at a foreign copy asks for the segment's latest version
  * as known now (a write acknowledged since the plan raised it); false
- * (pt->last_msg says why) if the writer lease is no longer valid or the
- * version no longer known. */
+ * (pt->last_msg says why) if the writer lease is no longer valid, the
+ * version no longer known, or a write of the read's blocks is in flight
+ * (wflight.h). */
 static bool strong_foreign_bound(struct io_part *pt)
 {
 	struct io_req *r = pt->r;
@@ -699,6 +837,13 @@ static bool strong_foreign_bound(struct io_part *pt)
 		ombra_errmsg_printf(pt->last_msg,
 				    "writer lease of volume %s no longer "
 				    "valid: STRONG reads go home",
+				    proxy_volume_name(r->vol));
+		return false;
+	}
+	if (wflight_overlaps(&r->e->wflight, r->vol, pt->off, pt->len)) {
+		ombra_errmsg_printf(pt->last_msg,
+				    "a write of these blocks of volume %s is "
+				    "in flight: STRONG reads go home",
 				    proxy_volume_name(r->vol));
 		return false;
 	}
@@ -762,6 +907,8 @@ static void part_send(struct io_part *pt)
 		part_next_copy(pt);
 		return;
 	}
+	if (r->op == IO_READ && part_wait_propagation(pt))
+		return;
 	pt->sent_ns = uv_hrtime();
 	if (r->op == IO_READ) {
 		Ombra__V1__StoreReadRequest q =
@@ -779,7 +926,10 @@ static void part_send(struct io_part *pt)
 		q.min_version = pt->tries[pt->next_copy].min_version;
 		q.max_staleness_ms = pt->tries[pt->next_copy].max_staleness_ms;
 		pt->wepoch = vlease_valid_epoch(r->vol);
-		pt->writes_sent = segver_writes(proxy_volume_segver(r->vol));
+		pt->sv_token =
+		    pt->wepoch != 0 && pt->node == pt->primary && !q.foreign_ok
+			? segver_sent(proxy_volume_segver(r->vol), pt->seg)
+			: 0;
 		rv = rpc_channel_unary(
 		    ch, &ombra__v1__store_service__descriptor, "Read", &q.base,
 		    IO_CALL_MS, on_read, pt, NULL);
@@ -814,8 +964,14 @@ static void part_send(struct io_part *pt)
 			q.data.len = pt->len;
 			q.length_bytes = pt->len;
 		}
-		if (pt->first_sent_unix_ms == 0)
+		if (pt->first_sent_unix_ms == 0) {
 			pt->first_sent_unix_ms = propagate_unix_ms();
+			wflight_add(&r->e->wflight, &pt->wf, r->vol, pt->off,
+				    pt->len);
+			if (r->writer_epoch != 0)
+				pt->sv_token = segver_sent(
+				    proxy_volume_segver(r->vol), pt->seg);
+		}
 		rv = rpc_channel_unary(
 		    ch, &ombra__v1__store_service__descriptor, "Write", &q.base,
 		    IO_CALL_MS, on_write, pt, NULL);
@@ -827,7 +983,8 @@ static void part_send(struct io_part *pt)
 		part_retry_later(pt);
 		return;
 	}
-	nodes_inflight(p->nodes, pt->node, +1);
+	if (r->op == IO_READ)
+		nodes_inflight(p->nodes, pt->node, +1);
 }
 
 /* ------------------------------------------------------------ requests */
@@ -1099,6 +1256,23 @@ int io_engine_create(struct proxy *p, struct io_engine **out, char *errmsg)
 		    p->metrics, "ombra_proxy_read_foreign_refused_total",
 		    "Read parts a foreign copy (shadow, cache) could not serve "
 		    "(stale, not present, unreachable): read elsewhere",
+		    NULL);
+		for (int i = 0; i < WHY_N; i++) {
+			snprintf(labels, sizeof(labels), "reason=\"%s\"",
+				 remote_why_names[i]);
+			e->remote_plans[i] = metrics_counter(
+			    p->metrics, "ombra_proxy_read_remote_plans_total",
+			    "Read parts sent to a home copy in another region "
+			    "first, by reason (no_writer_lease, "
+			    "version_unknown: STRONG reads of a non-writer or "
+			    "of a segment whose version the writer has not "
+			    "learned; no_foreign_copy; cost)",
+			    labels);
+		}
+		e->prop_waits = metrics_counter(
+		    p->metrics, "ombra_proxy_read_propagation_waits_total",
+		    "Read parts that waited for this proxy's propagation to "
+		    "bring a foreign copy to the version they need",
 		    NULL);
 	}
 	uv_timer_init(p->loop, &e->timer);

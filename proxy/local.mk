@@ -11,7 +11,7 @@ proxy_ombra_proxy_SOURCES = \
 	proxy/route.c proxy/route.h proxy/segver.c proxy/segver.h \
 	proxy/watch.c \
 	proxy/io.c \
-	proxy/wtrack.c proxy/wtrack.h \
+	proxy/wtrack.c proxy/wtrack.h proxy/wflight.c proxy/wflight.h \
 	proxy/pcache.c proxy/pcache.h \
 	proxy/vlease.c proxy/vlease.h \
 	proxy/prefetch.c proxy/prefetch.h proxy/prefetch_rpc.c \
@@ -31,7 +31,7 @@ proxy_ombra_proxy_LDADD += libpredict.a -lm
 PROXY_UNIT_TESTS = tests/unit/test_wtrack tests/unit/test_pcache \
 	tests/unit/test_propq tests/unit/test_access \
 	tests/unit/test_route_lat tests/unit/test_prefetch_core \
-	tests/unit/test_route tests/unit/test_segver
+	tests/unit/test_route tests/unit/test_segver tests/unit/test_wflight
 check_PROGRAMS += $(PROXY_UNIT_TESTS)
 TESTS += $(PROXY_UNIT_TESTS)
 tests_unit_test_wtrack_SOURCES = tests/unit/test_wtrack.c proxy/wtrack.c
@@ -62,3 +62,6 @@ tests_unit_test_route_LDADD = $(CMOCKA_LIBS)
 tests_unit_test_segver_SOURCES = tests/unit/test_segver.c proxy/segver.c
 tests_unit_test_segver_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_segver_LDADD = $(CMOCKA_LIBS)
+tests_unit_test_wflight_SOURCES = tests/unit/test_wflight.c proxy/wflight.c
+tests_unit_test_wflight_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_wflight_LDADD = $(CMOCKA_LIBS)

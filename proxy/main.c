@@ -329,6 +329,7 @@ static int daemon_start(struct daemon *d, char *errmsg)
 				(size_t)d->args.access_max_segments, &p->access,
 				errmsg)) != 0)
 		return rv;
+	propagate_set_done_hook(p->prop, io_engine_propagated, p->io);
 	writer_identity(&d->args, holder, sizeof(holder));
 	rv = vlease_mgr_create(p, d->args.single_writer,
 			       d->args.writer_lease_ms, d->args.writer_idle_ms,

@@ -57,6 +57,8 @@ struct propagate {
 	size_t n_vols, cap_vols;
 	struct metric *total_bytes;
 	uint64_t now_for_stats;
+	propagate_done_fn done_fn;
+	void *done_ctx;
 };
 
 struct prop_call {
@@ -111,21 +113,44 @@ static void on_replicated(void *arg, const struct rpc_status *st,
 		free(pc);
 		return;
 	}
-	if (st->code == GRPC_STATUS_OK)
-		nodes_observe(g->p->nodes, b->node, true, ms);
-	else if (st->code == GRPC_STATUS_UNAVAILABLE ||
-		 st->code == GRPC_STATUS_DEADLINE_EXCEEDED)
+	/* Health only: the latency table estimates reads (a Replicate
+	 * writes and syncs a batch; io.c part_reply_check). */
+	if (st->code == GRPC_STATUS_UNAVAILABLE ||
+	    st->code == GRPC_STATUS_DEADLINE_EXCEEDED)
 		nodes_observe(g->p->nodes, b->node, false, 0);
 	if (o != PROPQ_OK)
 		log_debug("propagate volume %" PRIu64 " segment %" PRIu64
-			  " %" PRIu64 "->%" PRIu64 " to node %s: %s: %s (%s)",
+			  " %" PRIu64 "->%" PRIu64
+			  " to node %s after %.1f ms: %s: %s (%s)",
 			  b->volume_id, b->seg, b->prev_version, b->version,
-			  nodes_address(g->p->nodes, b->node),
+			  nodes_address(g->p->nodes, b->node), ms,
 			  rpc_status_name(st->code), st->message,
 			  o == PROPQ_RETRY ? "retrying" : "dropped");
-	propq_done(g->q, b, o, proxy_now_ms());
-	free(pc);
-	kick_soon(g, 0);
+	{
+		uint64_t node = b->node, vol = b->volume_id, seg = b->seg;
+
+		propq_done(g->q, b, o, proxy_now_ms());
+		free(pc);
+		kick_soon(g, 0);
+		if (g->done_fn != NULL)
+			g->done_fn(g->done_ctx, node, vol, seg);
+	}
+}
+
+void propagate_set_done_hook(struct propagate *g, propagate_done_fn fn,
+			     void *ctx)
+{
+	g->done_fn = fn;
+	g->done_ctx = ctx;
+}
+
+bool propagate_pending(const struct propagate *g, uint64_t node,
+		       uint64_t volume_id, uint64_t seg, uint64_t version)
+{
+	if (g == NULL || g->stopped)
+		return false;
+	return propq_pending(g->q, node, volume_id, seg, version,
+			     proxy_now_ms());
 }
 
 /* propq_send_fn: one Replicate call. */

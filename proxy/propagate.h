@@ -113,6 +113,13 @@ uint64_t propq_kick(struct propq *q, uint64_t now_ms);
 void propq_done(struct propq *q, struct propq_batch *b, enum propq_outcome o,
 		uint64_t now_ms);
 
+/* True if the queue holds, for node's copy of (volume_id, seg), a write
+ * of version >= version, queued or in flight, and that chain is not
+ * backing off after a failure: a Replicate that may bring the copy to
+ * version is under way or about to be sent.  Read-only. */
+bool propq_pending(const struct propq *q, uint64_t node, uint64_t volume_id,
+		   uint64_t seg, uint64_t version, uint64_t now_ms);
+
 /* Per target node, for metrics. */
 struct propq_target_stats {
 	uint64_t node;
@@ -149,6 +156,23 @@ int propagate_create(struct proxy *p, uint64_t max_bytes,
 void propagate_stop(struct propagate *g);
 /* After every node channel closed (no call can complete any more). */
 void propagate_destroy(struct propagate *g);
+
+/* Called after every Replicate answer to node for (volume_id, seg), OK or
+ * not (not during shutdown).  Loop thread. */
+typedef void (*propagate_done_fn)(void *ctx, uint64_t node, uint64_t volume_id,
+				  uint64_t seg);
+
+/* Set the one answer hook (the I/O engine: reads waiting for a copy to
+ * catch up, see propagate_pending()); fn NULL removes it. */
+void propagate_set_done_hook(struct propagate *g, propagate_done_fn fn,
+			     void *ctx);
+
+/* propq_pending() on the proxy's queue, now: a read that needs node's copy
+ * of the segment at version may wait for this proxy's own propagation
+ * (about one local round trip) instead of going to a remote home copy.
+ * False when g is NULL or stopped. */
+bool propagate_pending(const struct propagate *g, uint64_t node,
+		       uint64_t volume_id, uint64_t seg, uint64_t version);
 
 /* Wall clock (Unix ms) of ReplicateRequest.acked_unix_ms. */
 uint64_t propagate_unix_ms(void);

@@ -192,6 +192,29 @@ static struct pq_chain *chain_get(struct pq_target *t, uint64_t vol,
 	return c;
 }
 
+bool propq_pending(const struct propq *q, uint64_t node, uint64_t volume_id,
+		   uint64_t seg, uint64_t version, uint64_t now_ms)
+{
+	const struct pq_target *t;
+	const struct pq_chain *c;
+
+	for (t = q->targets; t != NULL && t->s.node != node; t = t->next)
+		;
+	if (t == NULL)
+		return false;
+	for (c = t->chains; c != NULL; c = c->next) {
+		if (c->volume_id != volume_id || c->seg != seg)
+			continue;
+		if (c->flight == NULL && c->due_ms > now_ms)
+			return false; /* backing off: not soon */
+		for (const struct pq_entry *e = c->head; e != NULL; e = e->next)
+			if (e->w->w.version >= version)
+				return true;
+		return false;
+	}
+	return false;
+}
+
 /* Free a chain with nothing queued and nothing in flight. */
 static void chain_maybe_free(struct pq_chain *c)
 {

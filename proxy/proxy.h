@@ -236,6 +236,10 @@ void pwatch_stop(struct pwatch *w);
 int io_engine_create(struct proxy *p, struct io_engine **out, char *errmsg);
 /* Stop retrying: requests waiting for a retry fail UNAVAILABLE now. */
 void io_engine_stop(struct io_engine *e);
+/* propagate_done_fn (propagate.h), ctx = the engine: wakes the reads
+ * waiting for this proxy's propagation to node's copy of the segment. */
+void io_engine_propagated(void *ctx, uint64_t node, uint64_t volume_id,
+			  uint64_t seg);
 void io_engine_destroy(struct io_engine *e);
 
 /* --------------------------------------------------------- VolumeService */

@@ -1,9 +1,8 @@
 /* segver.c: latest known version per segment under a writer lease
- * (segver.h): a direct-mapped table indexed by segment number.
+ * (segver.h): a direct-mapped table indexed by segment number, claimed
+ * at send, known after an answer to a send at or after the claim.
  *
- * Failure: calloc failure leaves the table unallocated (nothing known;
- * write completions then count for every segment). */
-#include <stdbool.h>
+ * Failure: calloc failure leaves the table unallocated (nothing known). */
 #include <stdlib.h>
 
 #include "segver.h"
@@ -20,56 +19,54 @@ void segver_reset(struct segver *s, uint64_t epoch)
 	s->epoch = epoch;
 }
 
-/* Raise seg's entry to version, or make it if create. */
-static void learn(struct segver *s, uint64_t epoch, uint64_t seg,
-		  uint64_t version, bool create)
+uint64_t segver_sent(struct segver *s, uint64_t seg)
+{
+	struct segver_slot *x;
+	uint64_t token = ++s->sends;
+
+	if (s->slots == NULL) {
+		s->slots = calloc(SEGVER_SLOTS, sizeof(*s->slots));
+		if (s->slots == NULL)
+			return token;
+	}
+	x = &s->slots[seg % SEGVER_SLOTS];
+	if (x->seg_plus1 != seg + 1) {
+		/* Claim (evicting a colliding segment). */
+		x->seg_plus1 = seg + 1;
+		x->version = 0;
+		x->claim = token;
+		x->known = false;
+	}
+	return token;
+}
+
+/* An answer of seg to the send with token, under epoch. */
+static void answered(struct segver *s, uint64_t epoch, uint64_t seg,
+		     uint64_t version, uint64_t token)
 {
 	struct segver_slot *x;
 
-	if (epoch == 0 || epoch != s->epoch || version == 0)
+	if (epoch == 0 || epoch != s->epoch || version == 0 || s->slots == NULL)
 		return;
-	if (s->slots == NULL) {
-		if (!create)
-			return;
-		s->slots = calloc(SEGVER_SLOTS, sizeof(*s->slots));
-		if (s->slots == NULL)
-			return;
-	}
 	x = &s->slots[seg % SEGVER_SLOTS];
-	if (x->seg_plus1 == seg + 1) {
-		if (version > x->version)
-			x->version = version;
-	} else if (create) {
-		x->seg_plus1 = seg + 1; /* evicts a colliding segment */
+	if (x->seg_plus1 != seg + 1)
+		return;
+	if (version > x->version)
 		x->version = version;
-	}
-}
-
-/* Count a write completion of seg: in its slot, or in untracked when the
- * table cannot be allocated. */
-static void completed(struct segver *s, uint64_t seg)
-{
-	s->writes++;
-	if (s->slots == NULL)
-		s->slots = calloc(SEGVER_SLOTS, sizeof(*s->slots));
-	if (s->slots == NULL)
-		s->untracked = s->writes;
-	else
-		s->slots[seg % SEGVER_SLOTS].last_write = s->writes;
+	if (token >= x->claim)
+		x->known = true;
 }
 
 void segver_write_acked(struct segver *s, uint64_t epoch, uint64_t seg,
-			uint64_t version)
+			uint64_t version, uint64_t token)
 {
-	completed(s, seg);
-	learn(s, epoch, seg, version, false);
+	answered(s, epoch, seg, version, token);
 }
 
 void segver_write_failed(struct segver *s, uint64_t seg)
 {
 	struct segver_slot *x;
 
-	completed(s, seg);
 	if (s->slots == NULL)
 		return;
 	x = &s->slots[seg % SEGVER_SLOTS];
@@ -77,20 +74,10 @@ void segver_write_failed(struct segver *s, uint64_t seg)
 		x->seg_plus1 = 0;
 }
 
-uint64_t segver_writes(const struct segver *s)
-{
-	return s->writes;
-}
-
 void segver_read_primary(struct segver *s, uint64_t epoch, uint64_t seg,
-			 uint64_t version, uint64_t writes_at_send)
+			 uint64_t version, uint64_t token)
 {
-	bool clean =
-	    s->untracked <= writes_at_send &&
-	    (s->slots == NULL ||
-	     s->slots[seg % SEGVER_SLOTS].last_write <= writes_at_send);
-
-	learn(s, epoch, seg, version, clean);
+	answered(s, epoch, seg, version, token);
 }
 
 uint64_t segver_latest(const struct segver *s, uint64_t epoch, uint64_t seg)
@@ -100,5 +87,5 @@ uint64_t segver_latest(const struct segver *s, uint64_t epoch, uint64_t seg)
 	if (s->slots == NULL || epoch == 0 || epoch != s->epoch)
 		return 0;
 	x = &s->slots[seg % SEGVER_SLOTS];
-	return x->seg_plus1 == seg + 1 ? x->version : 0;
+	return x->seg_plus1 == seg + 1 && x->known ? x->version : 0;
 }

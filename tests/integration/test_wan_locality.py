@@ -121,6 +121,27 @@ def replay(t, region, trace, name, extra):
     return rep
 
 
+def counters(t, region):
+    """{(metric, labels): value} of the read-path counters of region's
+    proxy, to log what happened to the reads of a pass."""
+    out = {}
+    for line in t.metrics("%s-proxy" % region).splitlines():
+        if line.startswith(("ombra_proxy_read_parts_total", "ombra_proxy_retries_total",
+                            "ombra_proxy_read_foreign_refused_total",
+                            "ombra_proxy_read_remote_plans_total",
+                            "ombra_proxy_read_propagation_waits_total")):
+            key, _, val = line.rpartition(" ")
+            out[key] = float(val)
+    return out
+
+
+def log_counters(before, after):
+    for key in sorted(after):
+        d = after[key] - before.get(key, 0)
+        if d:
+            log("  %s +%d", key, d)
+
+
 def shadow_state(t, segs):
     """(segments in segs without a shadow in r2, not filled, lagging)."""
     r = t.ctl("volume", "shards", VOL, "--max", "65536", "--json", timeout=120)
@@ -180,10 +201,11 @@ def main():
                 log("not ready after 120 s: %d without a shadow %s, %d filling, %d lagging",
                     len(m), sorted(m)[:10], len(f), len(lg))
         with step("measured replay through r2"):
-            p0 = t.read_parts("r2")
+            p0, c0 = t.read_parts("r2"), counters(t, "r2")
             rep2 = replay(t, "r2", trace, "measured-r2", ["--load-state", sa,
                                                           "--save-state", sb])
             p1 = t.read_parts("r2")
+            log_counters(c0, counters(t, "r2"))
         pin.disconnect()
         pin.close()
         with step("the same replay through r1"):

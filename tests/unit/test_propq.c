@@ -2,7 +2,8 @@
  * order, batching of consecutive writes (and not across a gap), merged
  * blocks and invalidated partial blocks, crc32c as stored computes it,
  * retries with backoff, drops on FAILED_PRECONDITION, the memory bound and
- * its drop policy (oldest entry of the largest queue), lag counters. */
+ * its drop policy (oldest entry of the largest queue), lag counters, and
+ * whether a propagation is pending for a reader to wait on. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -270,6 +271,35 @@ static void test_retry_and_drop(void **state)
 	propq_destroy(q);
 }
 
+/* propq_pending: a write of at least the version asked, queued or in
+ * flight, for that node and segment, while the chain is not backing off. */
+static void test_pending(void **state)
+{
+	struct sent s;
+	struct propq *q = mkq(&s, 64u << 20);
+
+	(void)state;
+	assert_false(propq_pending(q, 101, 7, 0, 1, 0)); /* nothing queued */
+	add(q, 0, 0, 4096, 1, 1, 2, T1, 1, 0);
+	add(q, 0, 4096, 4096, 1, 2, 3, T1, 1, 0);
+	assert_true(propq_pending(q, 101, 7, 0, 3, 0));	 /* queued, due */
+	assert_false(propq_pending(q, 101, 7, 0, 4, 0)); /* newer asked */
+	assert_false(propq_pending(q, 102, 7, 0, 2, 0)); /* other node */
+	assert_false(propq_pending(q, 101, 7, 1, 2, 0)); /* other segment */
+	assert_false(propq_pending(q, 101, 8, 0, 2, 0)); /* other volume */
+	propq_kick(q, 0);
+	assert_int_equal(s.n, 1);
+	assert_true(propq_pending(q, 101, 7, 0, 3, 1)); /* in flight */
+	propq_done(q, s.b[0], PROPQ_RETRY, 10);
+	/* Backing off until 60: not soon, the reader should not wait. */
+	assert_false(propq_pending(q, 101, 7, 0, 3, 20));
+	assert_true(propq_pending(q, 101, 7, 0, 3, 60));
+	propq_kick(q, 60);
+	propq_done(q, s.b[1], PROPQ_OK, 61);
+	assert_false(propq_pending(q, 101, 7, 0, 3, 61)); /* delivered */
+	propq_destroy(q);
+}
+
 /* Two targets share one copy of the data but have their own chains. */
 static void test_two_targets(void **state)
 {
@@ -366,6 +396,7 @@ int main(void)
 	    cmocka_unit_test(test_zero_and_unknown_prev),
 	    cmocka_unit_test(test_retry_and_drop),
 	    cmocka_unit_test(test_two_targets),
+	    cmocka_unit_test(test_pending),
 	    cmocka_unit_test(test_memory_bound),
 	    cmocka_unit_test(test_volume_lag),
 	};

@@ -1,11 +1,14 @@
 /* test_segver.c: latest segment versions under a writer lease
- * (proxy/segver.h): entries are made only by reads at the primary that no
- * write completion raced, raised by later answers and never lowered,
- * forgotten after a failed write, ignored under another epoch, dropped
- * by a new epoch, and a colliding segment evicts without ever answering
- * for the wrong one.  Fails (cmocka) naming the check. */
+ * (proxy/segver.h): a segment is claimed when a request of it is sent and
+ * known once a request sent at or after the claim is answered; answers
+ * raise the version and never lower it; answers to requests sent before
+ * the claim raise but make nothing known; a failed write forgets the
+ * segment; answers under another epoch are ignored; a new epoch drops
+ * everything; a colliding segment evicts without ever answering for the
+ * wrong one.  Fails (cmocka) naming the check. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,87 +19,98 @@
 static void test_learn_and_raise(void **state)
 {
 	struct segver s = {0};
-	uint64_t w;
+	uint64_t t, t2;
 
 	(void)state;
 	segver_reset(&s, 3);
 	assert_int_equal(segver_latest(&s, 3, 7), 0);
-	/* A write answer alone does not make an entry. */
-	segver_write_acked(&s, 3, 7, 10);
-	assert_int_equal(segver_latest(&s, 3, 7), 0);
-	/* A read at the primary does. */
-	w = segver_writes(&s);
-	segver_read_primary(&s, 3, 7, 10, w);
+	/* A write sent and answered: known. */
+	t = segver_sent(&s, 7);
+	assert_int_equal(segver_latest(&s, 3, 7), 0); /* in flight */
+	segver_write_acked(&s, 3, 7, 10, t);
 	assert_int_equal(segver_latest(&s, 3, 7), 10);
-	/* Later writes raise it; an older answer never lowers it. */
-	segver_write_acked(&s, 3, 7, 12);
-	segver_write_acked(&s, 3, 7, 11);
+	/* Later answers raise it; an older one never lowers it. */
+	t = segver_sent(&s, 7);
+	t2 = segver_sent(&s, 7);
+	segver_write_acked(&s, 3, 7, 12, t2);
+	segver_write_acked(&s, 3, 7, 11, t);
 	assert_int_equal(segver_latest(&s, 3, 7), 12);
-	segver_read_primary(&s, 3, 7, 11, segver_writes(&s));
+	segver_read_primary(&s, 3, 7, 11, segver_sent(&s, 7));
 	assert_int_equal(segver_latest(&s, 3, 7), 12);
+	/* A read at the primary makes a segment known too. */
+	segver_read_primary(&s, 3, 9, 4, segver_sent(&s, 9));
+	assert_int_equal(segver_latest(&s, 3, 9), 4);
 	/* Version 0 (empty segment, or an older stored) teaches nothing. */
-	segver_read_primary(&s, 3, 8, 0, segver_writes(&s));
+	segver_read_primary(&s, 3, 8, 0, segver_sent(&s, 8));
 	assert_int_equal(segver_latest(&s, 3, 8), 0);
 	segver_free(&s);
 }
 
-static void test_race_with_write(void **state)
+static void test_answers_before_the_claim(void **state)
 {
 	struct segver s = {0};
-	uint64_t w;
+	uint64_t a, b, c;
 
 	(void)state;
 	segver_reset(&s, 1);
-	/* Read sent, then a write of the segment is acknowledged (slot
-	 * empty: not recorded), then the read's older answer arrives: it
-	 * must not make an entry. */
-	w = segver_writes(&s);
-	segver_write_acked(&s, 1, 4, 20);
-	segver_read_primary(&s, 1, 4, 19, w);
-	assert_int_equal(segver_latest(&s, 1, 4), 0);
-	/* A failed write of the segment also counts. */
-	w = segver_writes(&s);
+	/* Writes a and b of segment 4 in flight; a fails, forgetting the
+	 * segment; c claims it again; b, sent before that claim, is answered
+	 * 21: it raises but makes nothing known (an answer the slot never saw
+	 * could be higher). */
+	a = segver_sent(&s, 4);
+	b = segver_sent(&s, 4);
 	segver_write_failed(&s, 4);
-	segver_read_primary(&s, 1, 4, 20, w);
+	c = segver_sent(&s, 4); /* claims again */
+	segver_write_acked(&s, 1, 4, 21, b);
 	assert_int_equal(segver_latest(&s, 1, 4), 0);
-	/* Writes of other segments completing meanwhile do not: they do not
-	 * change segment 4's version. */
-	w = segver_writes(&s);
-	segver_write_acked(&s, 1, 9, 50);
-	segver_write_failed(&s, 10);
-	segver_read_primary(&s, 1, 4, 19, w);
-	assert_int_equal(segver_latest(&s, 1, 4), 19);
-	/* ... but one of a segment sharing the slot does (conservative). */
-	w = segver_writes(&s);
-	segver_write_acked(&s, 1, 5 + SEGVER_SLOTS, 7);
-	segver_read_primary(&s, 1, 5, 30, w);
-	assert_int_equal(segver_latest(&s, 1, 5), 0);
-	/* A clean read makes it. */
-	segver_read_primary(&s, 1, 4, 20, segver_writes(&s));
-	assert_int_equal(segver_latest(&s, 1, 4), 20);
+	(void)a;
+	/* c, sent at the claim, is answered: known, at the max seen. */
+	segver_write_acked(&s, 1, 4, 20, c);
+	assert_int_equal(segver_latest(&s, 1, 4), 21);
 	/* A failed write of the segment forgets it. */
 	segver_write_failed(&s, 4);
 	assert_int_equal(segver_latest(&s, 1, 4), 0);
+	/* A read at the primary sent before the claim (here: before the
+	 * failure) makes nothing known either. */
+	a = segver_sent(&s, 4);
+	segver_write_failed(&s, 4);
+	b = segver_sent(&s, 4);
+	segver_read_primary(&s, 1, 4, 30, a);
+	assert_int_equal(segver_latest(&s, 1, 4), 0);
+	segver_read_primary(&s, 1, 4, 30, b);
+	assert_int_equal(segver_latest(&s, 1, 4), 30);
+	/* Requests of other segments do not matter. */
+	a = segver_sent(&s, 5);
+	segver_write_failed(&s, 6);
+	segver_write_acked(&s, 1, 9, 50, segver_sent(&s, 9));
+	segver_write_acked(&s, 1, 5, 3, a);
+	assert_int_equal(segver_latest(&s, 1, 5), 3);
+	assert_int_equal(segver_latest(&s, 1, 4), 30);
 	segver_free(&s);
 }
 
 static void test_epochs(void **state)
 {
 	struct segver s = {0};
+	uint64_t t;
 
 	(void)state;
 	/* Epoch 0 (no lease) learns nothing. */
-	segver_read_primary(&s, 0, 1, 5, segver_writes(&s));
+	segver_read_primary(&s, 0, 1, 5, segver_sent(&s, 1));
 	assert_int_equal(segver_latest(&s, 0, 1), 0);
 	segver_reset(&s, 2);
-	segver_read_primary(&s, 2, 1, 5, segver_writes(&s));
+	segver_read_primary(&s, 2, 1, 5, segver_sent(&s, 1));
 	assert_int_equal(segver_latest(&s, 2, 1), 5);
 	/* Asked or told under another epoch: unknown / ignored. */
 	assert_int_equal(segver_latest(&s, 3, 1), 0);
-	segver_read_primary(&s, 1, 2, 9, segver_writes(&s));
+	segver_read_primary(&s, 1, 2, 9, segver_sent(&s, 2));
 	assert_int_equal(segver_latest(&s, 2, 2), 0);
-	/* A new grant forgets everything. */
+	/* A new grant forgets everything, and an answer to a request sent
+	 * before it teaches nothing. */
+	t = segver_sent(&s, 1);
 	segver_reset(&s, 4);
+	assert_int_equal(segver_latest(&s, 4, 1), 0);
+	segver_write_acked(&s, 4, 1, 6, t);
 	assert_int_equal(segver_latest(&s, 4, 1), 0);
 	segver_free(&s);
 }
@@ -104,20 +118,29 @@ static void test_epochs(void **state)
 static void test_collision(void **state)
 {
 	struct segver s = {0};
-	uint64_t a = 5, b = 5 + SEGVER_SLOTS;
+	uint64_t a = 5, b = 5 + SEGVER_SLOTS, ta;
 
 	(void)state;
 	segver_reset(&s, 1);
-	segver_read_primary(&s, 1, a, 30, segver_writes(&s));
-	segver_read_primary(&s, 1, b, 40, segver_writes(&s));
+	ta = segver_sent(&s, a);
+	segver_write_acked(&s, 1, a, 30, ta);
+	assert_int_equal(segver_latest(&s, 1, a), 30);
+	/* b claims the slot: a is unknown, b is not known yet. */
+	ta = segver_sent(&s, a);
+	segver_read_primary(&s, 1, b, 40, segver_sent(&s, b));
 	assert_int_equal(segver_latest(&s, 1, b), 40);
-	assert_int_equal(segver_latest(&s, 1, a), 0); /* evicted */
-	/* A write answer for the evicted segment does not come back in. */
-	segver_write_acked(&s, 1, a, 31);
+	assert_int_equal(segver_latest(&s, 1, a), 0);
+	/* An answer for the evicted segment does not come back in (it was
+	 * sent before b's claim, and a no longer holds the slot). */
+	segver_write_acked(&s, 1, a, 31, ta);
 	assert_int_equal(segver_latest(&s, 1, a), 0);
 	assert_int_equal(segver_latest(&s, 1, b), 40);
 	segver_write_failed(&s, a); /* not present: b stays */
 	assert_int_equal(segver_latest(&s, 1, b), 40);
+	/* a claims it back; its answers before that claim do not count. */
+	segver_write_acked(&s, 1, a, 32, segver_sent(&s, a));
+	assert_int_equal(segver_latest(&s, 1, a), 32);
+	assert_int_equal(segver_latest(&s, 1, b), 0);
 	segver_free(&s);
 }
 
@@ -125,7 +148,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_learn_and_raise),
-	    cmocka_unit_test(test_race_with_write),
+	    cmocka_unit_test(test_answers_before_the_claim),
 	    cmocka_unit_test(test_epochs),
 	    cmocka_unit_test(test_collision),
 	};
