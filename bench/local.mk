@@ -39,3 +39,8 @@ dist_noinst_SCRIPTS += bench/fio/run
 # bench/prefetch: the prefetch evaluation of issue 4 (Python; runs
 # tools/ombra-sim on every shared trace, see docs/simulator.md).
 dist_noinst_SCRIPTS += bench/prefetch/run
+
+# bench/regions: issue 5's benchmark in the netns testbed (Python; needs
+# root and a build with ombra-netdelay): the CloudPhysics trace replayed
+# from region B with shadows off and on, and from A (docs/benchmarks.md).
+dist_noinst_SCRIPTS += bench/regions/run

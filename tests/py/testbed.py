@@ -6,7 +6,9 @@ real one-way delays, docs/testbed.md) in a temporary directory, run
 programs inside a region's namespace (`ombra-testbed exec REGION`), and
 talk to metad, the proxies and the storage nodes from the undelayed
 observer namespace NAME-wan, which the test process itself enters
-(enter_wan) before it opens any gRPC channel.
+(enter_wan) before it opens any gRPC channel.  bench/regions/run uses the
+same helpers (testbed_unavailable, locate_trace, trace_read_segments,
+Testbed.shadow_state, Testbed.wan_bytes for cross-region byte counts).
 
 How it fails: skip_unless_testbed() exits 77 naming what is missing (root,
 ip/iptables, network namespaces, NFQUEUE, a build with ombra-netdelay),
@@ -44,35 +46,47 @@ def testbed_script():
     return os.path.join(ot.srcdir(), "deploy", "testbed", "ombra-testbed")
 
 
-def find_trace():
-    """The CloudPhysics trace, found as deploy/main-job does: $OMBRA_TRACE,
-    $OMBRA_TRACES_DIR, ../shared/traces next to the source tree,
-    /work/shared/traces.  Exits 77 when none exists."""
+TRACE_NAME = "cloudPhysicsIO.vscsi.zst"
+TRACE_PLACES = "$OMBRA_TRACE, $OMBRA_TRACES_DIR, ../shared/traces, /work/shared/traces"
+
+
+def locate_trace():
+    """The CloudPhysics trace's absolute path, looked for as deploy/main-job
+    does: $OMBRA_TRACE, $OMBRA_TRACES_DIR, ../shared/traces next to the
+    source tree, /work/shared/traces; None when none exists."""
     cands = [os.environ.get("OMBRA_TRACE")]
     for d in (os.environ.get("OMBRA_TRACES_DIR"),
               os.path.join(ot.srcdir(), "..", "shared", "traces"), "/work/shared/traces"):
         if d:
-            cands.append(os.path.join(d, "cloudPhysicsIO.vscsi.zst"))
+            cands.append(os.path.join(d, TRACE_NAME))
     for c in cands:
         if c and os.path.isfile(c):
             return os.path.abspath(c)
-    skip("the CloudPhysics trace cloudPhysicsIO.vscsi.zst is absent "
-         "($OMBRA_TRACE, $OMBRA_TRACES_DIR, ../shared/traces, /work/shared/traces)")
     return None
 
 
-def skip_unless_testbed(name):
-    """Exit 77 unless this host can run a testbed (root, ip, iptables,
-    network namespaces, the NFQUEUE target and ombra-netdelay binding a
-    queue).  name: a unique prefix for the probe namespace."""
+def find_trace():
+    """The CloudPhysics trace (locate_trace()).  Exits 77 when none exists."""
+    path = locate_trace()
+    if path:
+        return path
+    skip("the CloudPhysics trace %s is absent (%s)" % (TRACE_NAME, TRACE_PLACES))
+    return None
+
+
+def testbed_unavailable(name):
+    """Why this host cannot run a testbed, as one line (root, ip, iptables,
+    network namespaces, the NFQUEUE target, ombra-netdelay binding a
+    queue), or None when it can.  name: a unique prefix for the probe
+    namespace, which is deleted again."""
     if os.geteuid() != 0:
-        skip("needs root (network namespaces, iptables, NFQUEUE)")
+        return "needs root (network namespaces, iptables, NFQUEUE)"
     for t in ("ip", "iptables", "iptables-save"):
         if not shutil.which(t):
-            skip("%s not installed (deploy/install-deps: iproute2 iptables)" % t)
+            return "%s not installed (deploy/install-deps: iproute2 iptables)" % t
     nd = os.path.join(ot.builddir(), "tools", "netdelay", "ombra-netdelay")
     if not os.access(nd, os.X_OK):
-        skip("%s not built (configure did not find libnetfilter_queue)" % nd)
+        return "%s not built (configure did not find libnetfilter_queue)" % nd
     probe = name + "-probe"
 
     def run(*argv, timeout=10):
@@ -80,21 +94,56 @@ def skip_unless_testbed(name):
                               stdin=subprocess.DEVNULL)
     r = run("ip", "netns", "add", probe)
     if r.returncode:
-        skip("network namespaces unavailable: %s" % r.stderr.strip())
+        return "network namespaces unavailable: %s" % r.stderr.strip()
     try:
         if shutil.which("modprobe"):
             run("modprobe", "nfnetlink_queue")
         r = run("ip", "netns", "exec", probe, "iptables", "-w", "-A", "OUTPUT", "-d",
                 "10.99.0.0/24", "-j", "NFQUEUE", "--queue-num", "7")
         if r.returncode:
-            skip("iptables NFQUEUE target unavailable: %s" % r.stderr.strip())
+            return "iptables NFQUEUE target unavailable: %s" % r.stderr.strip()
         try:
             run("ip", "netns", "exec", probe, nd, "--queue", "7=1", timeout=1)
-            skip("ombra-netdelay exited at once: cannot bind an NFQUEUE queue")
+            return "ombra-netdelay exited at once: cannot bind an NFQUEUE queue"
         except subprocess.TimeoutExpired:
             pass  # it bound the queue and kept running: fine
     finally:
         run("ip", "netns", "del", probe)
+    return None
+
+
+def skip_unless_testbed(name):
+    """Exit 77 unless this host can run a testbed (testbed_unavailable()).
+    name: a unique prefix for the probe namespace."""
+    why = testbed_unavailable(name)
+    if why:
+        skip(why)
+
+
+def trace_read_segments(trace, limit, volume_size, segment_size, skip=0):
+    """Indexes of the segments read by the requests that `ombra-replay
+    --skip SKIP --limit LIMIT` replays from `trace` (skip and limit count
+    the requests that map to at least one block), mapped onto a volume of
+    volume_size bytes as ombra-replay maps them (docs/replay.md)."""
+    tools = os.path.join(ot.srcdir(), "tools")
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    from ombra_replay import mapping, traces
+    segs = set()
+    n = 0
+    with traces.Reader(trace) as r:
+        for q in r:
+            if limit is not None and n >= skip + limit:
+                break
+            m = mapping.map_request(q.offset, q.length, volume_size)
+            if m is None:
+                continue
+            n += 1
+            if n <= skip or q.op != "R":
+                continue
+            start, length = m
+            segs.update(range(start // segment_size, (start + length - 1) // segment_size + 1))
+    return segs
 
 
 def _setns_net(path):
@@ -237,6 +286,60 @@ class Testbed:
         namespace; the CompletedProcess."""
         return self.exec("wan", [ot.find_binary("ombractl", "cli"), "--endpoints",
                                  self.endpoints] + list(args), timeout=timeout, check=check)
+
+    def shadow_state(self, volume, region, segs):
+        """(missing, filling, lagging): the segments of segs (indexes) with
+        no shadow in region, with one still being filled (or in error), and
+        with a filled one that is behind the primary (lag_versions), from
+        `ombractl volume shards --json`."""
+        r = self.ctl("volume", "shards", volume, "--max", "65536", "--json", timeout=120)
+        doc = json.loads(r.stdout)
+        missing, filling, lagging = set(segs), set(), set()
+        for s in doc.get("segments", []):
+            idx = int(s.get("index", 0))
+            if idx not in segs:
+                continue
+            infos = s.get("shadow_info") or [{}] * len(s.get("shadows", []))
+            for sh, info in zip(s.get("shadows", []), infos):
+                if sh.get("region") != region:
+                    continue
+                missing.discard(idx)
+                if "error" in info or info.get("filling"):
+                    filling.add(idx)
+                elif int(info.get("lag_versions", 0)):
+                    lagging.add(idx)
+        return missing, filling, lagging
+
+    def wan_bytes(self):
+        """Bytes that crossed between regions so far: {(src, dst): bytes}.
+
+        Read from the byte counters of the NFQUEUE rules of the OMBRA_WAN
+        chain in each region's namespace (`iptables -L OMBRA_WAN -v -x -n`):
+        the rule for src's subnet in dst's namespace counts every IP packet
+        that arrived in dst from src (headers included; GRO may have merged
+        segments), before ombra-netdelay holds it.  Each packet is counted
+        once, at its receiver.  Traffic to and from the observer (wan) is
+        not counted, and a pair whose delay is 0 has no rule, so it is
+        absent.  Take differences of two calls."""
+        regions = self.info["testbed"]["regions"]
+        by_subnet = {r["subnet"]: r["name"] for r in regions}
+        out = {}
+        for r in regions:
+            argv = ["ip", "netns", "exec", r["netns"], "iptables", "-w", "-L", "OMBRA_WAN",
+                    "-v", "-x", "-n"]
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=30,
+                               stdin=subprocess.DEVNULL)
+            if p.returncode:
+                raise TestError("%s exited %d: %s" % (" ".join(argv), p.returncode,
+                                                      p.stderr.strip()))
+            for line in p.stdout.splitlines():
+                f = line.split()
+                if len(f) < 3 or not f[0].isdigit() or "NFQUEUE" not in f:
+                    continue
+                src = next((by_subnet[x] for x in f if x in by_subnet), None)
+                if src is not None:
+                    out[(src, r["name"])] = out.get((src, r["name"]), 0) + int(f[1])
+        return out
 
     # -- logs and teardown
 
