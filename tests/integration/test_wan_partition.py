@@ -58,19 +58,14 @@ Checked:
   failover and the heal);
 - no daemon log holds a sanitizer report.
 
-Status (2026-12-07): not in the suite (tests/integration/local.mk).  The
-lease and split-brain checks held in all 11 runs that reached them.  The
-checker step fails in some runs (1 of 5 on HEAD, 2 of 4 on a working tree
-with proxy changes) with a real bug: a STRONG read through r2's proxy, the
-volume's writer after the failover, returns the previous version of a
-block from a local shadow while a newer write of that block is in flight,
-after STRONG reads through r1 or r3 already returned the newer one from
-the primary.  The single-writer rule (proxy/segver.h) counts only
-acknowledged writes in the latest version L, but the primary shows a
-write to other proxies before it is acknowledged; slow writes (1.4 to 2 s,
-during the re-sync after heal) expose it.  docs/testbed.md has an example
-and the proposed fix.  On a failure the log lists, for each unplaceable
-read, the newer write in flight and who had already read it.
+History: the checker step found a real bug before commit b1cb2db (in 1
+of 5 runs on c96f8fa): a STRONG read through r2's proxy, the volume's
+writer after the failover, returned the previous version of a block from
+a local shadow while a newer write of that block was in flight, after
+STRONG reads through r1 or r3 had already returned the newer one from the
+primary (the single-writer rule counted only acknowledged writes).  Since
+proxy/wflight.c such reads go home.  On a failure the log lists, for each
+unplaceable read, the newer write in flight and who had already read it.
 
 Skipped (exit 77) without root/netns/NFQUEUE/ombra-netdelay (as
 test_testbed.sh).  Fails (exit 1) naming the step and what was violated,
