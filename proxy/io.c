@@ -55,6 +55,18 @@
 
 enum io_op { IO_READ, IO_WRITE, IO_ZERO, IO_FLUSH };
 
+/* Why a foreign copy did not serve a read part (refused_count). */
+enum refused_why {
+	REF_BEHIND,	 /* watermark below the version asked */
+	REF_NOT_PRESENT, /* some block not held */
+	REF_STALE,	 /* not confirmed recently enough, no read lease */
+	REF_UNREACHABLE, /* transport failure */
+	REF_OTHER,
+	REF_N
+};
+static const char *const refused_why_names[REF_N] = {
+    "behind", "not_present", "stale", "unreachable", "other"};
+
 /* Why a read part went to a remote home copy first (plan_remote_count). */
 enum remote_why {
 	WHY_NO_WRITER_LEASE, /* STRONG, this proxy holds no writer lease */
@@ -125,7 +137,7 @@ struct io_engine {
 	bool stopped;
 	/* Read parts served, [local?][kind]; foreign copies that refused. */
 	struct metric *served[2][ROUTE_KINDS];
-	struct metric *foreign_refused;
+	struct metric *foreign_refused[REF_N];
 	struct metric *prop_waits; /* part_wait_propagation() parks */
 	struct metric *remote_plans[WHY_N];
 	struct wflight wflight; /* write parts in flight (wflight.h) */
@@ -438,6 +450,27 @@ static void part_next_copy(struct io_part *pt)
 	part_retry_later(pt);
 }
 
+/* Count a foreign copy's refusal of a read part: code and msg are the
+ * node's status, or OK and the proxy's own check (behind). */
+static void refused_count(struct io_engine *e, grpc_status_code code,
+			  const char *msg)
+{
+	enum refused_why why = REF_OTHER;
+
+	if (code == GRPC_STATUS_OK || strstr(msg, "watermark") != NULL ||
+	    strstr(msg, "older than") != NULL)
+		why = REF_BEHIND;
+	else if (code == GRPC_STATUS_UNAVAILABLE ||
+		 code == GRPC_STATUS_DEADLINE_EXCEEDED)
+		why = REF_UNREACHABLE;
+	else if (strstr(msg, "not present") != NULL)
+		why = REF_NOT_PRESENT;
+	else if (strstr(msg, "stale copy") != NULL)
+		why = REF_STALE;
+	if (e->foreign_refused[why] != NULL)
+		metric_inc(e->foreign_refused[why], 1);
+}
+
 /* Read-your-writes: true if some block of the reply is older than what
  * this proxy's acknowledged writes gave it (a stale copy); fills
  * pt->last_msg. */
@@ -511,8 +544,7 @@ static bool part_reply_check(struct io_part *pt, const struct rpc_status *st)
 	/* A foreign copy that cannot serve the read (stale, not present,
 	 * an older node that does not know foreign reads): the next. */
 	if (part_foreign(pt)) {
-		if (pt->r->e->foreign_refused != NULL)
-			metric_inc(pt->r->e->foreign_refused, 1);
+		refused_count(pt->r->e, st->code, st->message);
 		if (pt->tries[pt->next_copy].kind == ROUTE_CACHE &&
 		    st->code == GRPC_STATUS_FAILED_PRECONDITION)
 			prefetch_cache_refused(p->prefetch, pt->r->vol, pt->seg,
@@ -591,8 +623,8 @@ static void on_read(void *arg, const struct rpc_status *st,
 	}
 	if (read_is_stale(pt, rr, a0) || foreign_is_stale(pt, rr)) {
 		pt->last_code = GRPC_STATUS_FAILED_PRECONDITION;
-		if (part_foreign(pt) && r->e->foreign_refused != NULL)
-			metric_inc(r->e->foreign_refused, 1);
+		if (part_foreign(pt))
+			refused_count(r->e, GRPC_STATUS_OK, "");
 		if (part_foreign(pt) &&
 		    pt->tries[pt->next_copy].kind == ROUTE_CACHE)
 			prefetch_cache_refused(r->e->p->prefetch, r->vol,
@@ -699,7 +731,7 @@ static void plan_remote_count(struct io_engine *e, const struct route_want *w,
 		why = WHY_NO_WRITER_LEASE;
 	else if (w->level == ROUTE_STRONG && wrflight)
 		why = WHY_WRITE_IN_FLIGHT;
-	else if (w->level == ROUTE_STRONG && w->writer_version == 0)
+	else if (w->level == ROUTE_STRONG && !w->writer_known)
 		why = WHY_VERSION_UNKNOWN;
 	else if (n_foreign == 0)
 		why = WHY_NO_FOREIGN_COPY;
@@ -735,22 +767,22 @@ static unsigned read_plan(struct io_part *pt)
 	wepoch = vlease_valid_epoch(r->vol);
 	if (w.level == ROUTE_UNSPECIFIED || w.level == ROUTE_STRONG) {
 		w.level = ROUTE_STRONG;
-		w.writer_version =
-		    segver_latest(proxy_volume_segver(r->vol), wepoch, pt->seg);
+		w.writer_known =
+		    segver_known(proxy_volume_segver(r->vol), wepoch, pt->seg,
+				 &w.writer_version);
 		/* The writer does not know the segment's version yet: the
 		 * primary's answer teaches it (segver.h), so ask it first. */
-		if (wepoch != 0 && w.writer_version == 0)
+		if (wepoch != 0 && !w.writer_known)
 			c[0].cost = 0;
 		/* Blocks being written now: only the primary is sure to
 		 * answer what other proxies' STRONG reads see (wflight.h). */
-		if (w.writer_version != 0 &&
-		    wflight_overlaps(&r->e->wflight, r->vol, pt->off,
-				     pt->len)) {
-			w.writer_version = 0;
+		if (w.writer_known && wflight_overlaps(&r->e->wflight, r->vol,
+						       pt->off, pt->len)) {
+			w.writer_known = false;
 			wrflight = true;
 		}
 	}
-	if (w.level != ROUTE_STRONG || w.writer_version != 0) {
+	if (w.level != ROUTE_STRONG || w.writer_known) {
 		uint64_t s0 = pt->seg * proxy_volume_seg_size(r->vol);
 		uint64_t b0 = (pt->off - s0) / IO_BLOCK;
 		uint64_t b1 =
@@ -831,9 +863,8 @@ static bool strong_foreign_bound(struct io_part *pt)
 	if (!t->foreign_ok || (r->ro.consistency != ROUTE_STRONG &&
 			       r->ro.consistency != ROUTE_UNSPECIFIED))
 		return true;
-	v = segver_latest(proxy_volume_segver(r->vol),
-			  vlease_valid_epoch(r->vol), pt->seg);
-	if (v == 0) {
+	if (!segver_known(proxy_volume_segver(r->vol),
+			  vlease_valid_epoch(r->vol), pt->seg, &v)) {
 		ombra_errmsg_printf(pt->last_msg,
 				    "writer lease of volume %s no longer "
 				    "valid: STRONG reads go home",
@@ -928,7 +959,8 @@ static void part_send(struct io_part *pt)
 		pt->wepoch = vlease_valid_epoch(r->vol);
 		pt->sv_token =
 		    pt->wepoch != 0 && pt->node == pt->primary && !q.foreign_ok
-			? segver_sent(proxy_volume_segver(r->vol), pt->seg)
+			? segver_sent(proxy_volume_segver(r->vol), pt->seg,
+				      true)
 			: 0;
 		rv = rpc_channel_unary(
 		    ch, &ombra__v1__store_service__descriptor, "Read", &q.base,
@@ -970,7 +1002,9 @@ static void part_send(struct io_part *pt)
 				    pt->len);
 			if (r->writer_epoch != 0)
 				pt->sv_token = segver_sent(
-				    proxy_volume_segver(r->vol), pt->seg);
+				    proxy_volume_segver(r->vol), pt->seg,
+				    proxy_volume_shadows(r->vol, pt->seg,
+							 copies, 1) > 0);
 		}
 		rv = rpc_channel_unary(
 		    ch, &ombra__v1__store_service__descriptor, "Write", &q.base,
@@ -1252,11 +1286,19 @@ int io_engine_create(struct proxy *p, struct io_engine **out, char *errmsg)
 				    "(local: this proxy's) and kind",
 				    labels);
 			}
-		e->foreign_refused = metrics_counter(
-		    p->metrics, "ombra_proxy_read_foreign_refused_total",
-		    "Read parts a foreign copy (shadow, cache) could not serve "
-		    "(stale, not present, unreachable): read elsewhere",
-		    NULL);
+		for (int i = 0; i < REF_N; i++) {
+			snprintf(labels, sizeof(labels), "reason=\"%s\"",
+				 refused_why_names[i]);
+			e->foreign_refused[i] = metrics_counter(
+			    p->metrics,
+			    "ombra_proxy_read_foreign_refused_total",
+			    "Read parts a foreign copy (shadow, cache) could "
+			    "not serve, read elsewhere, by reason (behind: "
+			    "watermark below the version asked; not_present; "
+			    "stale: not confirmed within the bound or no read "
+			    "lease; unreachable; other)",
+			    labels);
+		}
 		for (int i = 0; i < WHY_N; i++) {
 			snprintf(labels, sizeof(labels), "reason=\"%s\"",
 				 remote_why_names[i]);

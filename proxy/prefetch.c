@@ -237,6 +237,7 @@ static void io_drop(void *ctx, uint64_t volume_id, uint64_t seg, uint64_t node,
 	q.segment_index = seg;
 	q.offset_bytes = (uint64_t)first * PF_BLOCK;
 	q.length_bytes = (uint64_t)n * PF_BLOCK;
+	q.cache_only = true; /* the entry may have become a shadow */
 	rpc_channel_unary(ch, &ombra__v1__store_service__descriptor, "DropCopy",
 			  &q.base, PF_DROP_MS, on_dropped,
 			  (void *)(uintptr_t)node, NULL);

@@ -83,7 +83,7 @@ static bool eligible(const struct route_want *w, const struct route_cand *c,
 	case ROUTE_EVENTUAL:
 		break;
 	default: /* STRONG */
-		if (w->writer_version == 0)
+		if (!w->writer_known)
 			return false;
 		t->min_version = w->writer_version;
 		break;

@@ -11,8 +11,9 @@
  *
  * Eligibility of a foreign copy (shadow or cache entry; home copies always
  * qualify and are asked without foreign_ok, so they answer STRONG):
- *   STRONG    only with writer_version L != 0 (the writer lease is valid
- *             and L was learned under it): foreign_ok, min_version = L;
+ *   STRONG    only with writer_known (the writer lease is valid and the
+ *             segment's latest version L was learned under it, 0 for a
+ *             segment never written): foreign_ok, min_version = L;
  *   BOUNDED   foreign_ok with the client's min_version and/or
  *             max_staleness_ms (at least one is set, route_check());
  *   EVENTUAL  foreign_ok, no bound.
@@ -57,8 +58,10 @@ struct route_want {
 	uint64_t min_version;	   /* BOUNDED: read-your-writes token */
 	uint64_t max_staleness_ms; /* BOUNDED */
 	/* STRONG: the segment's latest version known under a valid writer
-	 * lease held by this proxy; 0 = none (home copies only). */
+	 * lease held by this proxy, if writer_known (else home copies
+	 * only). */
 	uint64_t writer_version;
+	bool writer_known;
 };
 
 /* One attempt: ask node with these StoreReadRequest fields. */

@@ -3,6 +3,7 @@
  * at send, known after an answer to a send at or after the claim.
  *
  * Failure: calloc failure leaves the table unallocated (nothing known). */
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "segver.h"
@@ -19,7 +20,7 @@ void segver_reset(struct segver *s, uint64_t epoch)
 	s->epoch = epoch;
 }
 
-uint64_t segver_sent(struct segver *s, uint64_t seg)
+uint64_t segver_sent(struct segver *s, uint64_t seg, bool may_evict)
 {
 	struct segver_slot *x;
 	uint64_t token = ++s->sends;
@@ -30,7 +31,7 @@ uint64_t segver_sent(struct segver *s, uint64_t seg)
 			return token;
 	}
 	x = &s->slots[seg % SEGVER_SLOTS];
-	if (x->seg_plus1 != seg + 1) {
+	if (x->seg_plus1 != seg + 1 && (x->seg_plus1 == 0 || may_evict)) {
 		/* Claim (evicting a colliding segment). */
 		x->seg_plus1 = seg + 1;
 		x->version = 0;
@@ -46,7 +47,7 @@ static void answered(struct segver *s, uint64_t epoch, uint64_t seg,
 {
 	struct segver_slot *x;
 
-	if (epoch == 0 || epoch != s->epoch || version == 0 || s->slots == NULL)
+	if (epoch == 0 || epoch != s->epoch || s->slots == NULL)
 		return;
 	x = &s->slots[seg % SEGVER_SLOTS];
 	if (x->seg_plus1 != seg + 1)
@@ -80,12 +81,17 @@ void segver_read_primary(struct segver *s, uint64_t epoch, uint64_t seg,
 	answered(s, epoch, seg, version, token);
 }
 
-uint64_t segver_latest(const struct segver *s, uint64_t epoch, uint64_t seg)
+bool segver_known(const struct segver *s, uint64_t epoch, uint64_t seg,
+		  uint64_t *version)
 {
 	const struct segver_slot *x;
 
+	*version = 0;
 	if (s->slots == NULL || epoch == 0 || epoch != s->epoch)
-		return 0;
+		return false;
 	x = &s->slots[seg % SEGVER_SLOTS];
-	return x->seg_plus1 == seg + 1 && x->known ? x->version : 0;
+	if (x->seg_plus1 != seg + 1 || !x->known)
+		return false;
+	*version = x->version;
+	return true;
 }

@@ -36,10 +36,10 @@
  * saw) forgets its segment.
  *
  * Bounded memory: a direct-mapped table of SEGVER_SLOTS segments (32 bytes
- * each, allocated on first use); a claim evicts a colliding segment, which
- * is simply unknown again (reads go home until it is known again).
- * Version 0 means unknown: an empty segment is never served from a
- * foreign copy by STRONG.
+ * each, allocated on first use); a claim may evict a colliding segment,
+ * which is simply unknown again (reads go home until it is known again).
+ * A segment never written is known at version 0 from a read at its
+ * primary.
  *
  * Failure: out of memory leaves the table empty (every segment unknown),
  * never an error.  Loop thread only; pure (tests/unit/test_segver.c). */
@@ -69,8 +69,12 @@ void segver_reset(struct segver *s, uint64_t epoch);
 
 /* A request of seg (a write, or a read at its primary) is being sent
  * (writes: the first send only): claims seg's slot if it does not track
- * seg.  Returns the send's token for the answer's call (never 0). */
-uint64_t segver_sent(struct segver *s, uint64_t seg);
+ * seg, and it is empty or may_evict (the caller passes false for writes
+ * of segments without a foreign copy: only segments read from foreign
+ * copies need L, and on a volume with more written segments than slots
+ * such writes evicted the read ones).  Returns the send's token for the
+ * answer's call (never 0). */
+uint64_t segver_sent(struct segver *s, uint64_t seg, bool may_evict);
 
 /* A write of seg sent under lease epoch epoch with token was acknowledged
  * with version.  Ignored when epoch is 0 or not the table's. */
@@ -82,14 +86,17 @@ void segver_write_acked(struct segver *s, uint64_t epoch, uint64_t seg,
 void segver_write_failed(struct segver *s, uint64_t seg);
 
 /* A read of seg at its primary, sent under lease epoch epoch with token,
- * answered segment_version version.  Ignored when epoch is 0 or not the
- * table's, or version is 0. */
+ * answered segment_version version (0: never written).  Ignored when
+ * epoch is 0 or not the table's. */
 void segver_read_primary(struct segver *s, uint64_t epoch, uint64_t seg,
 			 uint64_t version, uint64_t token);
 
-/* The latest version of seg known under epoch; 0 if unknown or the table
- * is for another epoch. */
-uint64_t segver_latest(const struct segver *s, uint64_t epoch, uint64_t seg);
+/* True if seg's latest version is known under epoch (not for another
+ * epoch's table), in *version: 0 for a segment never written (a read at
+ * the primary answered 0 and nothing was written since), whose copies all
+ * hold zeros or nothing. */
+bool segver_known(const struct segver *s, uint64_t epoch, uint64_t seg,
+		  uint64_t *version);
 
 /* Free the table (the struct itself is the caller's). */
 void segver_free(struct segver *s);

@@ -125,6 +125,7 @@ void fc_pulled(struct fc_copy *c, uint32_t first, uint32_t n, uint64_t v,
 	}
 	if (lowered) {
 		c->watermark = v;
+		c->n_runs = 0; /* claims made against the old watermark */
 	}
 	if (c->watermark == v && (lowered || now_ms > c->confirmed_ms)) {
 		/* v was the primary's version when the read was sent. */
@@ -134,25 +135,74 @@ void fc_pulled(struct fc_copy *c, uint32_t first, uint32_t n, uint64_t v,
 	c->last_use_ms = now_ms;
 }
 
+/* Move the watermark up to version (the writes up to it are applied). */
+static void advance(struct fc_copy *c, uint64_t version, uint64_t acked_ms)
+{
+	c->watermark = version;
+	if (acked_ms > c->confirmed_ms && version >= c->primary_version) {
+		c->confirmed_ms = acked_ms;
+	}
+}
+
+/* Fold the remembered runs the watermark has reached; drop the ones it
+ * has passed. */
+static void fold_runs(struct fc_copy *c)
+{
+	uint32_t i = 0;
+
+	while (i < c->n_runs) {
+		struct fc_run r = c->runs[i];
+
+		if (r.prev > c->watermark && r.version > c->watermark) {
+			i++; /* still ahead */
+			continue;
+		}
+		c->runs[i] = c->runs[--c->n_runs]; /* look at i again */
+		if (r.version > c->watermark) {
+			advance(c, r.version, r.acked_ms);
+			i = 0; /* earlier runs may continue it now */
+		}
+	}
+}
+
+/* Remember a run ahead of the watermark, forgetting the oldest if full. */
+static void remember_run(struct fc_copy *c, uint64_t prev, uint64_t version,
+			 uint64_t acked_ms)
+{
+	uint32_t i = c->n_runs;
+
+	if (i == FC_MAX_RUNS) {
+		i = 0;
+		for (uint32_t j = 1; j < c->n_runs; j++) {
+			if (c->runs[j].version < c->runs[i].version) {
+				i = j;
+			}
+		}
+	} else {
+		c->n_runs++;
+	}
+	c->runs[i] = (struct fc_run){prev, version, acked_ms};
+}
+
 bool fc_propagated(struct fc_copy *c, uint64_t prev, uint64_t version,
 		   const uint32_t *invalidate, size_t n_invalidate,
 		   uint64_t acked_ms)
 {
-	bool moved = false;
+	uint64_t before = c->watermark;
 
 	for (size_t i = 0; i < n_invalidate; i++) {
 		clear_present(c, invalidate[i]);
 	}
 	if (version > c->watermark && c->watermark >= prev) {
-		c->watermark = version;
-		moved = true;
-		if (acked_ms > c->confirmed_ms &&
-		    version >= c->primary_version) {
-			c->confirmed_ms = acked_ms;
-		}
+		advance(c, version, acked_ms);
+	} else if (version > c->watermark && prev < version) {
+		/* prev == version: a batch whose start is unknown (propq)
+		 * claims nothing to fold. */
+		remember_run(c, prev, version, acked_ms);
 	}
 	fc_primary_seen(c, version, acked_ms);
-	return moved;
+	fold_runs(c);
+	return c->watermark > before;
 }
 
 void fc_confirmed(struct fc_copy *c, uint64_t v, uint64_t asked_ms)
@@ -162,6 +212,7 @@ void fc_confirmed(struct fc_copy *c, uint64_t v, uint64_t asked_ms)
 		c->confirmed_ms = asked_ms;
 	}
 	fc_primary_seen(c, v, asked_ms);
+	fold_runs(c);
 }
 
 uint32_t fc_drop(struct fc_copy *c, uint32_t first, uint32_t n)
@@ -174,6 +225,7 @@ uint32_t fc_drop(struct fc_copy *c, uint32_t first, uint32_t n)
 	}
 	if (c->n_present == 0) {
 		c->watermark = 0; /* nothing held, nothing claimed */
+		c->n_runs = 0;
 	}
 	return dropped;
 }

@@ -23,6 +23,13 @@
 
 /* Largest segment: 4 MiB of 4 KiB blocks. */
 #define FC_MAX_BLOCKS 1024
+/* Propagated runs remembered ahead of the watermark (fc_propagated). */
+#define FC_MAX_RUNS 8
+
+/* Writes prev -> version applied while the watermark was below prev. */
+struct fc_run {
+	uint64_t prev, version, acked_ms;
+};
 
 enum fc_kind {
 	FC_SHADOW = 0, /* = COPY_SHADOW: metad's shadow policy, whole segment */
@@ -42,7 +49,9 @@ struct fc_copy {
 	uint64_t last_read_ms;
 	uint64_t last_use_ms; /* read, pulled or created: LRU order */
 	uint64_t reads;
-	bool filling; /* a background fill is running */
+	bool filling;			 /* a background fill is running */
+	struct fc_run runs[FC_MAX_RUNS]; /* in memory only */
+	uint32_t n_runs;
 };
 
 /* An empty copy (nothing present, watermark 0). */
@@ -68,10 +77,18 @@ void fc_pulled(struct fc_copy *c, uint32_t first, uint32_t n, uint64_t v,
 /* Propagation (ReplicateRequest shadow=true) of writes prev -> version
  * whose whole blocks the caller applied to the present blocks: drops the
  * invalidated (partial) blocks from present, then moves the watermark to
- * version iff it was >= prev.  Returns true when the watermark moved.
- * acked_ms (0 = unknown): when the primary acknowledged version; with
- * the watermark moved and version the newest known, the copy counts as
- * confirmed at acked_ms. */
+ * version iff it was >= prev.  A run that arrives ahead of the watermark
+ * (watermark < prev: the proxy's acknowledgements, hence its batches,
+ * came out of version order, or a batch is still on its way) is
+ * remembered (at most FC_MAX_RUNS, the oldest forgotten first), and the
+ * watermark moves through it once it reaches prev: writes up to prev and
+ * writes prev -> version are then all applied, like TCP's reassembly of
+ * out-of-order segments.  Without it a shadow stayed behind until
+ * anti-entropy, and the single writer's STRONG reads went to another
+ * region.  Returns true when the watermark moved.  acked_ms (0 =
+ * unknown): when the primary acknowledged version; with the watermark
+ * moved and version the newest known, the copy counts as confirmed at
+ * acked_ms (a run's own acked_ms when it is folded in). */
 bool fc_propagated(struct fc_copy *c, uint64_t prev, uint64_t version,
 		   const uint32_t *invalidate, size_t n_invalidate,
 		   uint64_t acked_ms);

@@ -256,6 +256,17 @@ void svc_drop_copy(struct rpc_call *call, const ProtobufCMessage *req,
 		return;
 	}
 	e = foreign_find(sd, q->volume_id, q->segment_index);
+	if (e != NULL && q->cache_only && e->c.kind == FC_SHADOW) {
+		/* A prefetch engine's eviction of a cache entry that the
+		 * shadow policy has turned into a shadow since: its blocks
+		 * stay (dropping them made the shadow refuse reads as "not
+		 * present" until anti-entropy). */
+		log_debug("DropCopy (cache only): volume %llu segment %llu is "
+			  "a shadow here: kept",
+			  (unsigned long long)q->volume_id,
+			  (unsigned long long)q->segment_index);
+		e = NULL;
+	}
 	if (e != NULL) {
 		first = q->offset_bytes / SEGSTORE_BLOCK_SIZE;
 		n = q->length_bytes == 0

@@ -53,6 +53,50 @@ static void test_pull_empty_then_partial(void **state)
 	assert_false(fc_all_present(&c, 15, 2));
 }
 
+/* Runs ahead of the watermark: folded in any order, a gap holds them,
+ * the oldest is forgotten when the table is full, a lowered watermark or
+ * an emptied copy forgets them, anti-entropy folds them too. */
+static void test_propagation_runs(void **state)
+{
+	struct fc_copy c;
+
+	(void)state;
+	fc_init(&c, 1, 0, FC_SHADOW, 16, 0);
+	fc_pulled(&c, 0, 16, V(1), 10);
+	/* 4->5, 3->4, 2->3 arrive before 1->2: all folded at once. */
+	assert_false(fc_propagated(&c, V(4), V(5), NULL, 0, 50));
+	assert_false(fc_propagated(&c, V(3), V(4), NULL, 0, 40));
+	assert_false(fc_propagated(&c, V(2), V(3), NULL, 0, 30));
+	assert_int_equal(c.n_runs, 3);
+	assert_true(fc_propagated(&c, V(1), V(2), NULL, 0, 20));
+	assert_int_equal(c.watermark, V(5));
+	assert_int_equal(c.confirmed_ms, 50);
+	assert_int_equal(c.n_runs, 0);
+	/* An unknown start (prev == version) is never remembered. */
+	assert_false(fc_propagated(&c, V(9), V(9), NULL, 0, 60));
+	assert_int_equal(c.n_runs, 0);
+	/* Full: the oldest run (6->7) is forgotten, so 5->6 stops at 6. */
+	for (uint64_t v = 6; v < 6 + FC_MAX_RUNS + 1; v++) {
+		assert_false(fc_propagated(&c, V(v), V(v + 1), NULL, 0, 70));
+	}
+	assert_int_equal(c.n_runs, FC_MAX_RUNS);
+	assert_true(fc_propagated(&c, V(5), V(6), NULL, 0, 65));
+	assert_int_equal(c.watermark, V(6));
+	/* Anti-entropy confirms 7: the remembered runs from 7 fold in. */
+	fc_confirmed(&c, V(7), 80);
+	assert_int_equal(c.watermark, V(6 + FC_MAX_RUNS + 1));
+	assert_int_equal(c.n_runs, 0);
+	/* A lowered watermark forgets runs claimed against the old one. */
+	assert_false(fc_propagated(&c, V(20), V(21), NULL, 0, 90));
+	fc_pulled(&c, 0, 1, V(3), 95);
+	assert_int_equal(c.n_runs, 0);
+	/* So does a copy emptied by drops. */
+	assert_false(fc_propagated(&c, V(20), V(21), NULL, 0, 90));
+	fc_drop(&c, 0, 16);
+	assert_int_equal(c.n_runs, 0);
+	assert_int_equal(c.watermark, 0);
+}
+
 static void test_propagation_chain(void **state)
 {
 	struct fc_copy c;
@@ -69,13 +113,22 @@ static void test_propagation_chain(void **state)
 	assert_int_equal(c.watermark, V(4));
 	assert_int_equal(c.primary_version, V(6));
 	assert_int_equal(fc_lag_versions(&c), 2);
-	/* ...and the late 4 -> 5 moves it to 5 only (6 was missed in
-	 * between for all the copy knows: anti-entropy repairs it). */
+	/* ...but is remembered: the late 4 -> 5 moves it through 5 to 6,
+	 * confirmed when 6 was acknowledged (the newest known). */
 	assert_true(fc_propagated(&c, V(4), V(5), NULL, 0, 30));
-	assert_int_equal(c.watermark, V(5));
-	assert_int_equal(c.confirmed_ms, 20); /* 5 was not the newest */
+	assert_int_equal(c.watermark, V(6));
+	assert_int_equal(c.confirmed_ms, 40);
+	assert_int_equal(c.n_runs, 0);
 	/* A replayed message changes nothing. */
 	assert_false(fc_propagated(&c, V(4), V(5), NULL, 0, 30));
+	assert_int_equal(c.watermark, V(6));
+	/* A gap: 7 -> 8 waits for 6 -> 7, which then moves it to 8. */
+	assert_false(fc_propagated(&c, V(7), V(8), NULL, 0, 45));
+	assert_int_equal(c.watermark, V(6));
+	assert_true(fc_propagated(&c, V(6), V(7), NULL, 0, 44));
+	assert_int_equal(c.watermark, V(8));
+	assert_int_equal(c.confirmed_ms, 45);
+	fc_pulled(&c, 0, 16, V(5), 46); /* an old pull lowers it to 5 */
 	assert_int_equal(c.watermark, V(5));
 	/* An unaligned write's partial block is dropped from present even
 	 * when the chain is broken. */
@@ -327,6 +380,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_pull_empty_then_partial),
 	    cmocka_unit_test(test_propagation_chain),
+	    cmocka_unit_test(test_propagation_runs),
 	    cmocka_unit_test(test_new_epoch_lag),
 	    cmocka_unit_test(test_never_written_lag),
 	    cmocka_unit_test(test_drop),

@@ -67,7 +67,8 @@ static void test_strong_home_only(void **state)
 
 static void test_strong_with_writer_version(void **state)
 {
-	struct route_want w = {.level = ROUTE_STRONG, .writer_version = 42};
+	struct route_want w = {
+	    .level = ROUTE_STRONG, .writer_version = 42, .writer_known = true};
 	struct route_try t[8];
 	unsigned n;
 
@@ -87,6 +88,16 @@ static void test_strong_with_writer_version(void **state)
 	assert_false(t[2].foreign_ok);
 	assert_int_equal(t[2].min_version, 0);
 	assert_int_equal(t[3].node, 1);
+	/* A segment known never written: foreign copies at min_version 0. */
+	w.writer_version = 0;
+	n = route_plan(&w, cands, 4, t, 8);
+	assert_int_equal(n, 4);
+	assert_true(t[0].foreign_ok);
+	assert_int_equal(t[0].min_version, 0);
+	/* Not known: home copies only. */
+	w.writer_known = false;
+	assert_int_equal(route_plan(&w, cands, 4, t, 8), 2);
+	w.writer_known = true;
 }
 
 static void test_bounded_and_eventual(void **state)
