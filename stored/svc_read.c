@@ -526,6 +526,26 @@ static void foreign_read_done(void *arg)
 	rop_end(op);
 }
 
+/* A foreign read served on the loop when it cannot block, as read_inline
+ * does for home reads: through the thread pool it queued behind the
+ * propagated writes' syncs of the same node, and the single writer's
+ * reads at its local shadows took 8 ms (p50) against 3 ms at home. */
+static bool foreign_read_inline(struct rop *op)
+{
+	const Ombra__V1__StoreReadRequest *q = op->req;
+
+	if (op->r.alen > READ_INLINE_MAX ||
+	    segstore_read_nowait(op->sd->ss, q->volume_id, q->segment_index,
+				 op->r.aoff, op->r.alen, op->buf,
+				 op->versions) != 0) {
+		return false;
+	}
+	op->rv = 0;
+	op->n_bad = 0;
+	fill_crcs(op);
+	return true;
+}
+
 /* Serve op from the foreign copy e or refuse FAILED_PRECONDITION. */
 static void foreign_read(struct rop *op, struct fcent *e)
 {
@@ -544,9 +564,16 @@ static void foreign_read(struct rop *op, struct fcent *e)
 	op->bad = calloc(n, sizeof(uint64_t));
 	op->crcs = calloc(n, sizeof(uint32_t));
 	if (op->buf == NULL || op->versions == NULL || op->bad == NULL ||
-	    op->crcs == NULL ||
-	    work_submit(op->sd, foreign_read_work, foreign_read_done, op) !=
-		0) {
+	    op->crcs == NULL) {
+		rop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	if (foreign_read_inline(op)) {
+		foreign_read_done(op);
+		return;
+	}
+	if (work_submit(op->sd, foreign_read_work, foreign_read_done, op) !=
+	    0) {
 		rop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	}
 }
