@@ -8,7 +8,7 @@
  * block's version and crc, and the segment's version V read with the
  * data.  Every block's crc is checked against its data and version, the
  * blocks are stored with their source versions (segstore_apply_if_newer,
- * durable: a block already newer here is kept), and only then are they
+ * not synced: a block already newer here is kept), and only then are they
  * marked present and the watermark set by fc_pulled() (V for an empty
  * copy, else min(watermark, V)).  Blocks never written at the source
  * (version 0) are present zeros: nothing is stored for them.
@@ -103,9 +103,10 @@ static void fp_apply_work(void *arg)
 
 	p->rv = 0;
 	if (p->n_blk > 0) {
+		/* Not synced: a foreign copy is soft state (foreign_rep.c). */
 		p->rv = segstore_apply_if_newer(
 		    p->sd->ss, p->vol, (uint32_t)p->segsize, p->blk, p->n_blk,
-		    true, NULL, p->errmsg);
+		    false, NULL, p->errmsg);
 	}
 }
 

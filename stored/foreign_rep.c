@@ -4,7 +4,8 @@
  * and the write chain").
  *
  * Every block's crc is checked first (nothing is applied otherwise).  The
- * blocks are applied if newer (segstore_apply_if_newer, durable): all of
+ * blocks are applied if newer (segstore_apply_if_newer, not synced: see
+ * docs/stored.md "Foreign copies", durability): all of
  * them for a shadow (a whole-segment copy) or while a pull runs into the
  * copy (the pull may have read the source before this write), else only
  * those present in the cache entry.  Then, on the loop, fc_propagated()
@@ -76,9 +77,12 @@ static void frep_work(void *arg)
 	struct segstore_segment_info info;
 	char errmsg[OMBRA_ERRMSG_LEN];
 
+	/* Not synced (fua false), like a home write without FUA: a foreign
+	 * copy is soft state, and a synced apply held the segment lock for
+	 * an fdatasync, stalling the local reads of the writer. */
 	op->rv = segstore_apply_if_newer(
 	    op->sd->ss, q->volume_id, (uint32_t)op->segsize, op->blk, op->n_blk,
-	    true, &op->n_applied, op->errmsg);
+	    false, &op->n_applied, op->errmsg);
 	if (op->rv == 0 &&
 	    segstore_segment_info(op->sd->ss, q->volume_id, q->segment_index,
 				  &info, NULL, 0, errmsg) == 0) {
