@@ -5,6 +5,7 @@
 # time and stops every process it started.  The longest runs first so
 # that `make -j2 check` overlaps it with the others.
 INTEGRATION_TESTS = \
+	tests/integration/test_wan_locality.py \
 	tests/integration/test_wan_partition.py \
 	tests/integration/test_wan_region_loss.py \
 	tests/integration/test_wan_shadow_lifecycle.py \
