@@ -79,22 +79,6 @@ LOCAL_MIN = 0.90
 P50_SLACK_MS = 2.0
 
 
-def read_segments(trace, limit, seg_size):
-    """Segments (index) the first `limit` requests of the trace read."""
-    from ombra_replay import mapping, traces
-    segs = set()
-    with traces.Reader(trace) as r:
-        for i, q in enumerate(r):
-            if i >= limit:
-                break
-            if q.op != "R":
-                continue
-            start, n = mapping.map_request(q.offset, q.length, VOL_SIZE)
-            if n:
-                segs.update(range(start // seg_size, (start + n - 1) // seg_size + 1))
-    return segs
-
-
 def replay(t, region, trace, name, extra):
     """ombra-replay --via nbd in region's namespace; its JSON report,
     checked for 0 failures and 0 errors."""
@@ -162,27 +146,6 @@ def log_counters(before, after):
             log("  %s +%g", key, d)
 
 
-def shadow_state(t, segs):
-    """(segments in segs without a shadow in r2, not filled, lagging)."""
-    r = t.ctl("volume", "shards", VOL, "--max", "65536", "--json", timeout=120)
-    doc = json.loads(r.stdout)
-    missing, filling, lagging = set(segs), set(), set()
-    for s in doc.get("segments", []):
-        idx = int(s.get("index", 0))
-        if idx not in segs:
-            continue
-        infos = s.get("shadow_info") or [{}] * len(s.get("shadows", []))
-        for sh, info in zip(s.get("shadows", []), infos):
-            if sh.get("region") != "r2":
-                continue
-            missing.discard(idx)
-            if "error" in info or info.get("filling"):
-                filling.add(idx)
-            elif int(info.get("lag_versions", 0)):
-                lagging.add(idx)
-    return missing, filling, lagging
-
-
 def main():
     trace = tbh.find_trace()
     sys.path.insert(0, os.path.join(ot.srcdir(), "tools"))
@@ -197,7 +160,7 @@ def main():
                   "--idle-ms", "600000")
             seg_size = json.loads(t.ctl("volume", "get", VOL, "--json").stdout)
             seg_size = int(seg_size.get("volume", seg_size).get("segment_size_bytes", MIB))
-        segs = read_segments(trace, LIMIT, seg_size)
+        segs = tbh.trace_read_segments(trace, LIMIT, VOL_SIZE, seg_size)
         log("the first %d requests read %d segments of %d bytes", LIMIT, len(segs), seg_size)
         sa, sb = (os.path.join(t.tmp, "state-%s.json" % n) for n in "ab")
         # An NBD client stays attached to r2's proxy across both r2 passes,
@@ -212,7 +175,7 @@ def main():
             last = [None]
 
             def ready():
-                last[0] = shadow_state(t, segs)
+                last[0] = t.shadow_state(VOL, "r2", segs)
                 return not any(last[0])
             try:
                 ot.wait_until(ready, 120, "filled current shadows in r2", interval=2)
