@@ -84,12 +84,9 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
 import ombra_test as ot  # noqa: E402
+from wan_blocks import BLOCK, BLOCKS, MIB, SEGS, block_offset, decode, encode  # noqa: E402,F401
 
-MIB = 1 << 20
-BLOCK = 4096
 VOL = "wp"
-SEGS = 4
-BLOCKS = 8  # block b lives at segment b % SEGS, block b // SEGS of it
 PROBE_BLOCK = 200  # the stale client's block in every segment (not in the history)
 PRE_S = 6    # writes acknowledged through r1 for this long before the partition
 PART_S = 24  # partition length
@@ -97,21 +94,6 @@ POST_S = 12  # after heal, at least this long and until r1 reads again
 MAX_RUN_S = 240
 SEQ_BITS = 40
 READERS = ("r1", "r2", "r3")
-
-
-def block_offset(b):
-    return (b % SEGS) * MIB + (b // SEGS) * BLOCK
-
-
-def encode(value):
-    raw = value.encode()
-    return raw + b"\0" * (BLOCK - len(raw))
-
-
-def decode(data):
-    """The value a block holds: None for zeros (never written)."""
-    s = data.rstrip(b"\0")
-    return s.decode() if s else None
 
 
 # ------------------------------------------------------------------ worker

@@ -43,30 +43,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import grpc  # noqa: E402
 import ombra_cluster as oc  # noqa: E402
 import ombra_test as ot  # noqa: E402
+from wan_blocks import BLOCK, BLOCKS, MIB, SEGS, block_offset, decode, encode  # noqa: E402,F401
 import testbed as tbh  # noqa: E402
 from ombra_test import expect, log, step  # noqa: E402
 
-MIB = 1 << 20
-BLOCK = 4096
 VOL = "wr"
-SEGS = 4
-BLOCKS = 8  # block b: segment b % SEGS, block b // SEGS of it
 STALE_MS = 30000
 SEQ_BITS = 40
-
-
-def block_offset(b):
-    return (b % SEGS) * MIB + (b // SEGS) * BLOCK
-
-
-def encode(value):
-    raw = value.encode()
-    return raw + b"\0" * (BLOCK - len(raw))
-
-
-def decode(data):
-    s = data.rstrip(b"\0")
-    return s.decode() if s else None
 
 
 class Client(threading.Thread):

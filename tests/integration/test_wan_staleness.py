@@ -47,32 +47,14 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree free of __pycache__
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "py"))
 import ombra_test as ot  # noqa: E402
+from wan_blocks import BLOCK, BLOCKS, MIB, SEGS, block_offset, decode, encode  # noqa: E402,F401
 
-MIB = 1 << 20
-BLOCK = 4096
 VOL = "wt"
-SEGS = 4
-BLOCKS = 8  # block b lives at segment b % SEGS, block b // SEGS of it
 RUN_S = 25
 STALE_MS = 1000
 STALE_ONLY = {"r2-stale", "r3-stale"}  # clients reading with max_staleness_ms only
 READERS = (("strong", "STRONG", 0, False), ("stale", "BOUNDED", STALE_MS, False),
            ("token", "BOUNDED", 0, True), ("both", "BOUNDED", STALE_MS, True))
-
-
-def block_offset(b):
-    return (b % SEGS) * MIB + (b // SEGS) * BLOCK
-
-
-def encode(value):
-    raw = value.encode()
-    return raw + b"\0" * (BLOCK - len(raw))
-
-
-def decode(data):
-    """The value a block holds: None for zeros (never written)."""
-    s = data.rstrip(b"\0")
-    return s.decode() if s else None
 
 
 # ------------------------------------------------------------------ worker
