@@ -26,8 +26,7 @@
  * but makes nothing known: it could be lower than an answer the slot
  * never saw.  This learns on write-heavy volumes too, where a read at the
  * primary rarely escapes a racing write (the first design learned only
- * from such unraced reads, and the writer of test_wan_locality sent about
- * 20% of its reads home).
+ * from such unraced reads).
  *
  * Knowledge is tied to one lease epoch: segver_reset() at every new grant
  * forgets everything, and answers to requests sent under another epoch
