@@ -14,6 +14,10 @@
  * primary teach segver.h the segments' latest versions.  Flush sends
  * StoreService.Flush to every distinct primary of the volume.
  *
+ * A read call that has another copy to go to has the failover deadline
+ * of its node (nodes_failover_ms(): about 4 p99s, docs/proxy.md "Read
+ * failover") instead of IO_CALL_MS.
+ *
  * Retries: FAILED_PRECONDITION (stale epoch, not a copy), UNAVAILABLE,
  * DEADLINE_EXCEEDED and connection failures are retried; a foreign copy's
  * failure of any kind only moves the read on.  A write refused for a stale
@@ -964,7 +968,10 @@ static void part_send(struct io_part *pt)
 			: 0;
 		rv = rpc_channel_unary(
 		    ch, &ombra__v1__store_service__descriptor, "Read", &q.base,
-		    IO_CALL_MS, on_read, pt, NULL);
+		    pt->next_copy + 1 < pt->n_copies
+			? nodes_failover_ms(p->nodes, pt->node, IO_CALL_MS)
+			: IO_CALL_MS,
+		    on_read, pt, NULL);
 	} else if (r->op == IO_FLUSH) {
 		Ombra__V1__StoreFlushRequest q =
 		    OMBRA__V1__STORE_FLUSH_REQUEST__INIT;

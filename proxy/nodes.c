@@ -271,6 +271,15 @@ double nodes_expected_ms(struct nodes *n, uint64_t id)
 	return lat_expected(&x->lat, x->down, proxy_now_ms());
 }
 
+int nodes_failover_ms(struct nodes *n, uint64_t id, int max_ms)
+{
+	struct pnode *x = node_find(n, id);
+
+	if (x == NULL)
+		return max_ms;
+	return lat_failover_ms(&x->lat, proxy_now_ms(), max_ms);
+}
+
 const char *nodes_region(struct nodes *n, uint64_t id)
 {
 	struct pnode *x = node_find(n, id);

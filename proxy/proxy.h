@@ -217,6 +217,11 @@ void nodes_inflight(struct nodes *n, uint64_t id, int delta);
  * unknown node costs 2e9). */
 double nodes_expected_ms(struct nodes *n, uint64_t id);
 
+/* Deadline (ms) for a read at node id when another copy could serve it:
+ * route_lat.h lat_failover_ms(), capped at max_ms; max_ms for an unknown
+ * node. */
+int nodes_failover_ms(struct nodes *n, uint64_t id, int max_ms);
+
 /* Region of node id ("" if unknown); owned by the table. */
 const char *nodes_region(struct nodes *n, uint64_t id);
 

@@ -96,3 +96,15 @@ double lat_expected(struct lat_est *e, bool down, uint64_t now_ms)
 	base *= 1 + LAT_INFLIGHT_FACTOR * e->inflight;
 	return base + (down ? LAT_DOWN_PENALTY_MS : 0);
 }
+
+int lat_failover_ms(struct lat_est *e, uint64_t now_ms, int max_ms)
+{
+	double p99 = e->n_samples == 0 ? LAT_UNKNOWN_MS : lat_p99(e, now_ms);
+	double ms = LAT_FAILOVER_FACTOR * p99;
+
+	if (ms < LAT_FAILOVER_MIN_MS)
+		ms = LAT_FAILOVER_MIN_MS;
+	if (ms > max_ms)
+		ms = max_ms;
+	return (int)ms;
+}

@@ -36,6 +36,8 @@
 #define LAT_INFLIGHT_FACTOR 0.5 /* queueing penalty per call in flight */
 #define LAT_DOWN_PENALTY_MS 1e9 /* added to a down node's cost */
 #define LAT_WINDOW_MS 10000u	/* age beyond which a sample leaves the p99 */
+#define LAT_FAILOVER_FACTOR 4.0 /* failover deadline: this many p99s */
+#define LAT_FAILOVER_MIN_MS 300 /* ... but at least this long */
 
 struct lat_est {
 	double ewma_ms;		  /* 0 until the first sample */
@@ -63,5 +65,14 @@ double lat_p99(struct lat_est *e, uint64_t now_ms);
 /* Expected latency of one more call at now_ms (ms), see the model above;
  * down adds LAT_DOWN_PENALTY_MS. */
 double lat_expected(struct lat_est *e, bool down, uint64_t now_ms);
+
+/* How long (ms) a read at this node may take before the proxy gives up on
+ * it and asks the next copy of the segment (docs/proxy.md "Read
+ * failover"): LAT_FAILOVER_FACTOR times the p99 at now_ms, at least
+ * LAT_FAILOVER_MIN_MS and at most max_ms (the normal call deadline).  A
+ * node without samples gets max(LAT_FAILOVER_MIN_MS, 4 x LAT_UNKNOWN_MS).
+ * A cut-off answer costs one more read elsewhere; waiting for a node that
+ * is gone (a partitioned region) costs the whole call deadline. */
+int lat_failover_ms(struct lat_est *e, uint64_t now_ms, int max_ms);
 
 #endif

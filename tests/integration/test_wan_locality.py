@@ -111,22 +111,6 @@ def replay(t, region, trace, name, extra):
     return rep
 
 
-def counters(t, region):
-    """{(metric, labels): value} of the read-path counters of region's
-    proxy, to log what happened to the reads of a pass."""
-    out = {}
-    for line in t.metrics("%s-proxy" % region).splitlines():
-        if line.startswith(("ombra_proxy_read_parts_total", "ombra_proxy_retries_total",
-                            "ombra_proxy_read_foreign_refused_total",
-                            "ombra_proxy_read_remote_plans_total",
-                            "ombra_proxy_read_propagation_waits_total",
-                            "ombra_proxy_read_duration_seconds_sum",
-                            "ombra_proxy_read_duration_seconds_count")):
-            key, _, val = line.rpartition(" ")
-            out[key] = float(val)
-    return out
-
-
 def store_reads(t, region):
     """(sum s, count) of the Read calls served by region's storage nodes."""
     total, n = 0.0, 0
@@ -137,13 +121,6 @@ def store_reads(t, region):
         n += oc.parse_metric(text, "ombra_stored_request_duration_seconds_count",
                              {"method": "Read"}) or 0
     return total, n
-
-
-def log_counters(before, after):
-    for key in sorted(after):
-        d = after[key] - before.get(key, 0)
-        if d:
-            log("  %s +%g", key, d)
 
 
 def main():
@@ -184,20 +161,20 @@ def main():
                 log("not ready after 120 s: %d without a shadow %s, %d filling, %d lagging",
                     len(m), sorted(m)[:10], len(f), len(lg))
         with step("measured replay through r2"):
-            p0, c0, s0 = t.read_parts("r2"), counters(t, "r2"), store_reads(t, "r2")
+            p0, c0, s0 = t.read_parts("r2"), t.read_counters("r2"), store_reads(t, "r2")
             rep2 = replay(t, "r2", trace, "measured-r2", ["--load-state", sa,
                                                           "--save-state", sb])
             p1 = t.read_parts("r2")
-            log_counters(c0, counters(t, "r2"))
+            tbh.log_counters(c0, t.read_counters("r2"))
             s1 = store_reads(t, "r2")
             log("  r2 storage nodes: %d Reads, mean %.2f ms", s1[1] - s0[1],
                 1000 * (s1[0] - s0[0]) / max(1, s1[1] - s0[1]))
         pin.disconnect()
         pin.close()
         with step("the same replay through r1"):
-            c0, s0 = counters(t, "r1"), store_reads(t, "r1")
+            c0, s0 = t.read_counters("r1"), store_reads(t, "r1")
             rep1 = replay(t, "r1", trace, "measured-r1", ["--load-state", sb])
-            log_counters(c0, counters(t, "r1"))
+            tbh.log_counters(c0, t.read_counters("r1"))
             s1 = store_reads(t, "r1")
             log("  r1 storage nodes: %d Reads, mean %.2f ms", s1[1] - s0[1],
                 1000 * (s1[0] - s0[0]) / max(1, s1[1] - s0[1]))

@@ -95,11 +95,11 @@ class Client(threading.Thread):
 
 
 def max_gap(ops, start, end):
-    """Longest time (s) in [start, end] without a successful operation
-    returning."""
+    """(longest time in s in [start, end] without a successful operation
+    returning, when that gap began)."""
     ts = [start] + sorted(o["return"] for o in ops if o["ok"] and start <= o["return"] <= end)
     ts.append(end)
-    return max(b - a for a, b in zip(ts, ts[1:]))
+    return max((b - a, a) for a, b in zip(ts, ts[1:]))
 
 
 def leader_id(t):
@@ -163,6 +163,7 @@ def main():
         for c in [writer] + readers:
             c.start()
         time.sleep(3)
+        c0 = t.read_counters("r2")
         with step("partition r1"):
             t.tb("partition", "r1")
             tp = time.monotonic()  # every rule in place
@@ -179,14 +180,17 @@ def main():
             fails = [o for o in writer.ops if not o["ok"]]
             log("writer: %d writes, %d without an answer: %s", len(writer.ops), len(fails),
                 sorted({o["error"][:60] for o in fails}))
+            log("r2 proxy read counters since the partition:")
+            tbh.log_counters(c0, t.read_counters("r2"))
             expect(first - tp < 15, "writes resumed %.1f s after the partition", first - tp)
         with step("reads in r2 continue"):
             end = min(c.ops[-1]["return"] for c in readers)
             for c in readers:
-                gap = max_gap(c.ops, tp - 1, end)
+                gap, at = max_gap(c.ops, tp - 1, end)
                 bad = [o for o in c.ops if not o["ok"]]
-                log("%s reader: %d reads, %d failed, longest gap %.2f s", c.level, len(c.ops),
-                    len(bad), gap)
+                log("%s reader: %d reads, %d failed, longest gap %.2f s from %+.2f s after "
+                    "the partition; failures at %s", c.level, len(c.ops), len(bad), gap, at - tp,
+                    ["%+.2f s" % (o["invoke"] - tp) for o in bad[:5]])
                 expect(gap < 2.0, "%s reads in r2: a gap of %.2f s without a successful read "
                        "(failures: %s)", c.level, gap, [o.get("error") for o in bad[:3]])
         with step("failovers and RPO"):

@@ -120,6 +120,15 @@ def skip_unless_testbed(name):
         skip(why)
 
 
+def log_counters(before, after):
+    """Log each counter of after (Testbed.read_counters) that moved since
+    before, with its increase."""
+    for key in sorted(after):
+        d = after[key] - before.get(key, 0)
+        if d:
+            log("  %s +%g", key, d)
+
+
 def trace_read_segments(trace, limit, volume_size, segment_size, skip=0):
     """Indexes of the segments read by the requests that `ombra-replay
     --skip SKIP --limit LIMIT` replays from `trace` (skip and limit count
@@ -275,6 +284,23 @@ class Testbed:
         text = self.metrics("%s-proxy" % region)
         return {w: oc.parse_metric(text, "ombra_proxy_read_parts_total", {"where": w}) or 0
                 for w in ("local", "remote")}
+
+    def read_counters(self, region):
+        """{"metric{labels}": value} of the read-path counters of region's
+        proxy (parts served, retries, foreign refusals, remote plans,
+        propagation waits, read duration), to log what happened to the
+        reads of a phase with log_counters()."""
+        out = {}
+        for line in self.metrics("%s-proxy" % region).splitlines():
+            if line.startswith(("ombra_proxy_read_parts_total", "ombra_proxy_retries_total",
+                                "ombra_proxy_read_foreign_refused_total",
+                                "ombra_proxy_read_remote_plans_total",
+                                "ombra_proxy_read_propagation_waits_total",
+                                "ombra_proxy_read_duration_seconds_sum",
+                                "ombra_proxy_read_duration_seconds_count")):
+                key, _, val = line.rpartition(" ")
+                out[key] = float(val)
+        return out
 
     def shard_map(self, volume):
         """(Volume, [SegmentPlacement], {node id: Node}) from GetShardMap."""

@@ -167,6 +167,29 @@ static void test_window_forgets_old_tail(void **state)
 	assert_true(lat_p99(&busy, t + 100 + LAT_WINDOW_MS) == busy.ewma_ms);
 }
 
+/* The read failover deadline: 4 p99s, at least 300 ms, at most the call
+ * deadline; a node without samples gets the floor. */
+static void test_failover_deadline(void **state)
+{
+	struct lat_est e;
+	uint64_t t = 1000;
+
+	(void)state;
+	lat_init(&e);
+	assert_int_equal(lat_failover_ms(&e, t, 5000), LAT_FAILOVER_MIN_MS);
+	for (int i = 0; i < 50; i++)
+		lat_sample(&e, 2, t + (uint64_t)i);
+	assert_int_equal(lat_failover_ms(&e, t + 50, 5000),
+			 LAT_FAILOVER_MIN_MS);
+	for (int i = 0; i < 50; i++)
+		lat_sample(&e, 100, t + 100 + (uint64_t)i);
+	assert_int_equal(lat_failover_ms(&e, t + 150, 5000), 400);
+	for (int i = 0; i < 3; i++) /* a tail: 3 of 103 samples */
+		lat_sample(&e, 3000, t + 200);
+	assert_int_equal(lat_failover_ms(&e, t + 200, 5000), 5000);
+	assert_int_equal(lat_failover_ms(&e, t + 200, 200), 200);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +200,7 @@ int main(void)
 	    cmocka_unit_test(test_inflight_penalty),
 	    cmocka_unit_test(test_tail_ranks_behind),
 	    cmocka_unit_test(test_window_forgets_old_tail),
+	    cmocka_unit_test(test_failover_deadline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
