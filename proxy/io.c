@@ -4,7 +4,8 @@
  * StoreService call (Read/Write) on one node, sent with rpc_channel_* on
  * the loop.  Reads are widened to whole 4 KiB blocks and go to the copies
  * route_plan() allows for their consistency (route.h: home copies, shadows,
- * the prefetch cache holder), the lowest expected latency first; a foreign
+ * the prefetch cache holder), the lowest expected latency first (the plan
+ * and the checks of foreign answers are in io_read.c); a foreign
  * copy is asked with foreign_ok and its bound, and an answer whose
  * watermark is below the asked min_version is treated as stale.  Writes
  * and zeroes go to the segment's primary with its lease epoch, the
@@ -38,114 +39,13 @@
 
 #include "access.h"
 #include "args.h"
+#include "io_internal.h"
 #include "log.h"
-#include "metrics.h"
-#include "pcache.h"
 #include "prefetch.h"
 #include "propagate.h"
-#include "proxy.h"
-#include "route.h"
-#include "store.pb-c.h"
+#include "segver.h"
 #include "vlease.h"
-#include "wflight.h"
 #include "wtrack.h"
-
-#define IO_BLOCK 4096u
-#define IO_BUDGET_MS 15000u
-#define IO_CALL_MS 5000
-#define IO_BACKOFF_MIN_MS 50u
-#define IO_BACKOFF_MAX_MS 1000u
-#define IO_MAX_COPIES 8
-
-enum io_op { IO_READ, IO_WRITE, IO_ZERO, IO_FLUSH };
-
-/* Why a foreign copy did not serve a read part (refused_count). */
-enum refused_why {
-	REF_BEHIND,	 /* watermark below the version asked */
-	REF_NOT_PRESENT, /* some block not held */
-	REF_STALE,	 /* not confirmed recently enough, no read lease */
-	REF_UNREACHABLE, /* transport failure */
-	REF_OTHER,
-	REF_N
-};
-static const char *const refused_why_names[REF_N] = {
-    "behind", "not_present", "stale", "unreachable", "other"};
-
-/* Why a read part went to a remote home copy first (plan_remote_count). */
-enum remote_why {
-	WHY_NO_WRITER_LEASE, /* STRONG, this proxy holds no writer lease */
-	WHY_VERSION_UNKNOWN, /* STRONG, the writer does not know the version */
-	WHY_WRITE_IN_FLIGHT, /* STRONG, the writer writes these blocks now */
-	WHY_NO_FOREIGN_COPY, /* no shadow or cache entry of the segment */
-	WHY_COST,	     /* foreign copies exist but cost more */
-	WHY_N
-};
-static const char *const remote_why_names[WHY_N] = {
-    "no_writer_lease", "version_unknown", "write_in_flight", "no_foreign_copy",
-    "cost"};
-
-struct io_req;
-
-struct io_part {
-	struct io_req *r;
-	uint64_t seg;	   /* segment index; for flush: node id */
-	uint64_t off, len; /* volume range (reads: as requested) */
-	uint64_t deadline_ms;
-	unsigned attempt;
-	struct route_try tries[ROUTE_MAX_CANDS]; /* writes: the primary */
-	unsigned n_copies, next_copy;
-	uint64_t primary; /* reads: the segment's primary */
-	/* segver facts at the send (writes: the first send): the lease
-	 * epoch (reads) and segver_sent()'s token (0: none) */
-	uint64_t wepoch, sv_token;
-	uint64_t node; /* node of the call in flight */
-	uint64_t sent_ns;
-	uint64_t first_sent_unix_ms; /* writes: first send (propagate.h) */
-	grpc_status_code last_code;
-	char last_msg[OMBRA_ERRMSG_LEN];
-	uint64_t due_ms;
-	/* Parked (on the retry list) until this proxy's propagation to the
-	 * foreign copy of the current try answers, or until park_until (ms,
-	 * 0 = never parked): see part_wait_propagation(). */
-	uint64_t park_until;
-	bool parked;
-	struct wflight_ent wf; /* writes: in e->wflight while in flight */
-	bool done;
-	struct io_part *next_retry;
-};
-
-struct io_req {
-	struct io_engine *e;
-	struct proxy_volume *vol;
-	enum io_op op;
-	uint64_t off, len;
-	uint8_t *rbuf;
-	const uint8_t *wbuf;
-	bool fua;
-	struct proxy_read_opts ro; /* reads */
-	uint64_t writer_epoch;	   /* writes: vlease epoch, 0 = none */
-	char reqid[80];
-	proxy_io_cb cb;
-	void *arg;
-	unsigned n_parts, parts_left;
-	struct io_part *parts;
-	struct proxy_status st;
-	uint64_t version;
-	uint64_t t0_ns;
-};
-
-struct io_engine {
-	struct proxy *p;
-	uv_timer_t timer;
-	struct io_part *retry; /* parts waiting for their due time */
-	bool stopped;
-	/* Read parts served, [local?][kind]; foreign copies that refused. */
-	struct metric *served[2][ROUTE_KINDS];
-	struct metric *foreign_refused[REF_N];
-	struct metric *prop_waits; /* part_wait_propagation() parks */
-	struct metric *remote_plans[WHY_N];
-	struct wflight wflight; /* write parts in flight (wflight.h) */
-};
 
 static void part_send(struct io_part *pt);
 static void part_start(void *arg);
@@ -376,8 +276,8 @@ static bool part_wait_propagation(struct io_part *pt)
 	pt->next_retry = e->retry;
 	e->retry = pt;
 	timer_arm(e);
-	if (e->prop_waits != NULL)
-		metric_inc(e->prop_waits, 1);
+	if (e->rm.prop_waits != NULL)
+		metric_inc(e->rm.prop_waits, 1);
 	return true;
 }
 
@@ -454,60 +354,6 @@ static void part_next_copy(struct io_part *pt)
 	part_retry_later(pt);
 }
 
-/* Count a foreign copy's refusal of a read part: code and msg are the
- * node's status, or OK and the proxy's own check (behind). */
-static void refused_count(struct io_engine *e, grpc_status_code code,
-			  const char *msg)
-{
-	enum refused_why why = REF_OTHER;
-
-	if (code == GRPC_STATUS_OK || strstr(msg, "watermark") != NULL ||
-	    strstr(msg, "older than") != NULL)
-		why = REF_BEHIND;
-	else if (code == GRPC_STATUS_UNAVAILABLE ||
-		 code == GRPC_STATUS_DEADLINE_EXCEEDED)
-		why = REF_UNREACHABLE;
-	else if (strstr(msg, "not present") != NULL)
-		why = REF_NOT_PRESENT;
-	else if (strstr(msg, "stale copy") != NULL)
-		why = REF_STALE;
-	if (e->foreign_refused[why] != NULL)
-		metric_inc(e->foreign_refused[why], 1);
-}
-
-/* Read-your-writes: true if some block of the reply is older than what
- * this proxy's acknowledged writes gave it (a stale copy); fills
- * pt->last_msg. */
-static bool read_is_stale(struct io_part *pt,
-			  const Ombra__V1__StoreReadResponse *rr, uint64_t a0)
-{
-	struct wtrack *wt = proxy_volume_wtrack(pt->r->vol);
-	uint64_t first = a0 / IO_BLOCK;
-
-	for (size_t i = 0; i < rr->n_block_versions; i++) {
-		uint64_t want = wtrack_expected(wt, first + i);
-
-		if (want != 0 && rr->block_versions[i] < want) {
-			ombra_errmsg_printf(
-			    pt->last_msg,
-			    "node %s answered block %" PRIu64
-			    " at version %" PRIu64 ", older than the %" PRIu64
-			    " this proxy wrote (stale copy)",
-			    nodes_address(pt->r->e->p->nodes, pt->node),
-			    first + i, rr->block_versions[i], want);
-			return true;
-		}
-	}
-	return false;
-}
-
-/* The read's current attempt is at a foreign copy (shadow, cache). */
-static bool part_foreign(const struct io_part *pt)
-{
-	return pt->r->op == IO_READ && pt->n_copies > 0 &&
-	       pt->tries[pt->next_copy].foreign_ok;
-}
-
 /* Common reply handling: latency, node health; returns true if the caller
  * should go on with a successful reply. */
 static bool part_reply_check(struct io_part *pt, const struct rpc_status *st)
@@ -547,8 +393,8 @@ static bool part_reply_check(struct io_part *pt, const struct rpc_status *st)
 	}
 	/* A foreign copy that cannot serve the read (stale, not present,
 	 * an older node that does not know foreign reads): the next. */
-	if (part_foreign(pt)) {
-		refused_count(pt->r->e, st->code, st->message);
+	if (io_part_foreign(pt)) {
+		io_read_refused(pt->r->e, st->code, st->message);
 		if (pt->tries[pt->next_copy].kind == ROUTE_CACHE &&
 		    st->code == GRPC_STATUS_FAILED_PRECONDITION)
 			prefetch_cache_refused(p->prefetch, pt->r->vol, pt->seg,
@@ -572,39 +418,6 @@ static bool part_reply_check(struct io_part *pt, const struct rpc_status *st)
 	return false;
 }
 
-/* A foreign answer must prove the bound it was asked for: its watermark
- * (segment_version) at least the min_version (a node that ignores
- * foreign_ok and answers from some other state fails this).  fills
- * pt->last_msg. */
-static bool foreign_is_stale(struct io_part *pt,
-			     const Ombra__V1__StoreReadResponse *rr)
-{
-	const struct route_try *t = &pt->tries[pt->next_copy];
-
-	if (!t->foreign_ok || t->min_version == 0 ||
-	    rr->segment_version >= t->min_version)
-		return false;
-	ombra_errmsg_printf(pt->last_msg,
-			    "%s copy on node %s answered at version %" PRIu64
-			    ", below the %" PRIu64 " asked (stale copy)",
-			    route_kind_name(t->kind),
-			    nodes_address(pt->r->e->p->nodes, pt->node),
-			    rr->segment_version, t->min_version);
-	return true;
-}
-
-/* Count a served read part by locality and copy kind (/metrics). */
-static void read_served(struct io_part *pt)
-{
-	struct io_engine *e = pt->r->e;
-	const struct route_try *t = &pt->tries[pt->next_copy];
-	const char *region = nodes_region(e->p->nodes, pt->node);
-	int local = e->p->region != NULL && strcmp(region, e->p->region) == 0;
-
-	if (e->served[local][t->kind] != NULL)
-		metric_inc(e->served[local][t->kind], 1);
-}
-
 static void on_read(void *arg, const struct rpc_status *st,
 		    const ProtobufCMessage *resp)
 {
@@ -625,11 +438,11 @@ static void on_read(void *arg, const struct rpc_status *st,
 			  a1 - a0);
 		return;
 	}
-	if (read_is_stale(pt, rr, a0) || foreign_is_stale(pt, rr)) {
+	if (io_read_is_stale(pt, rr, a0) || io_foreign_is_stale(pt, rr)) {
 		pt->last_code = GRPC_STATUS_FAILED_PRECONDITION;
-		if (part_foreign(pt))
-			refused_count(r->e, GRPC_STATUS_OK, "");
-		if (part_foreign(pt) &&
+		if (io_part_foreign(pt))
+			io_read_refused(r->e, GRPC_STATUS_OK, "");
+		if (io_part_foreign(pt) &&
 		    pt->tries[pt->next_copy].kind == ROUTE_CACHE)
 			prefetch_cache_refused(r->e->p->prefetch, r->vol,
 					       pt->seg, pt->node);
@@ -641,7 +454,7 @@ static void on_read(void *arg, const struct rpc_status *st,
 	if (pt->node == pt->primary && !rr->foreign)
 		segver_read_primary(proxy_volume_segver(r->vol), pt->wepoch,
 				    pt->seg, rr->segment_version, pt->sv_token);
-	read_served(pt);
+	io_read_served(pt);
 	memcpy(r->rbuf + (pt->off - r->off), rr->data.data + (pt->off - a0),
 	       pt->len);
 	for (size_t i = 0; i < rr->n_block_versions; i++)
@@ -706,112 +519,6 @@ static void on_flush(void *arg, const struct rpc_status *st,
 
 /* ------------------------------------------------------------ sending */
 
-/* Add n nodes of one kind to the candidates c (at most ROUTE_MAX_CANDS). */
-static unsigned cands_add(struct nodes *nodes, const char *region,
-			  struct route_cand *c, unsigned k, const uint64_t *ids,
-			  unsigned n, enum route_kind kind)
-{
-	for (unsigned i = 0; i < n && k < ROUTE_MAX_CANDS; i++) {
-		c[k].node = ids[i];
-		c[k].kind = kind;
-		c[k].cost = route_cost(
-		    nodes_expected_ms(nodes, ids[i]),
-		    strcmp(nodes_region(nodes, ids[i]), region) == 0);
-		k++;
-	}
-	return k;
-}
-
-/* A read part planned to a home copy in another region first: count why
- * (ombra_proxy_read_remote_plans_total), so an operator can tell what
- * keeps reads from local copies.  n_foreign: foreign candidates. */
-static void plan_remote_count(struct io_engine *e, const struct route_want *w,
-			      uint64_t wepoch, bool wrflight,
-			      unsigned n_foreign)
-{
-	enum remote_why why;
-
-	if (w->level == ROUTE_STRONG && wepoch == 0)
-		why = WHY_NO_WRITER_LEASE;
-	else if (w->level == ROUTE_STRONG && wrflight)
-		why = WHY_WRITE_IN_FLIGHT;
-	else if (w->level == ROUTE_STRONG && !w->writer_known)
-		why = WHY_VERSION_UNKNOWN;
-	else if (n_foreign == 0)
-		why = WHY_NO_FOREIGN_COPY;
-	else
-		why = WHY_COST;
-	if (e->remote_plans[why] != NULL)
-		metric_inc(e->remote_plans[why], 1);
-}
-
-/* The read part's attempts for this round (route.h): home copies, and the
- * foreign copies its consistency may use (shadows, the cache holder of
- * the whole block range), by expected latency. */
-static unsigned read_plan(struct io_part *pt)
-{
-	struct io_req *r = pt->r;
-	struct proxy *p = r->e->p;
-	struct route_cand c[ROUTE_MAX_CANDS];
-	struct route_want w = {
-	    .level = (enum route_level)r->ro.consistency,
-	    .min_version = r->ro.min_version,
-	    .max_staleness_ms = r->ro.max_staleness_ms,
-	};
-	const char *rg = p->region != NULL ? p->region : "";
-	uint64_t ids[ROUTE_MAX_CANDS], epoch = 0, wepoch;
-	unsigned n, k, n_home;
-	bool wrflight = false;
-
-	n = proxy_volume_copies(r->vol, pt->seg, ids, IO_MAX_COPIES, &epoch);
-	if (n == 0)
-		return 0;
-	pt->primary = ids[0];
-	k = n_home = cands_add(p->nodes, rg, c, 0, ids, n, ROUTE_HOME);
-	wepoch = vlease_valid_epoch(r->vol);
-	if (w.level == ROUTE_UNSPECIFIED || w.level == ROUTE_STRONG) {
-		w.level = ROUTE_STRONG;
-		w.writer_known =
-		    segver_known(proxy_volume_segver(r->vol), wepoch, pt->seg,
-				 &w.writer_version);
-		/* The writer does not know the segment's version yet: the
-		 * primary's answer teaches it (segver.h), so ask it first. */
-		if (wepoch != 0 && !w.writer_known)
-			c[0].cost = 0;
-		/* Blocks being written now: only the primary is sure to
-		 * answer what other proxies' STRONG reads see (wflight.h). */
-		if (w.writer_known && wflight_overlaps(&r->e->wflight, r->vol,
-						       pt->off, pt->len)) {
-			w.writer_known = false;
-			wrflight = true;
-		}
-	}
-	if (w.level != ROUTE_STRONG || w.writer_known) {
-		uint64_t s0 = pt->seg * proxy_volume_seg_size(r->vol);
-		uint64_t b0 = (pt->off - s0) / IO_BLOCK;
-		uint64_t b1 =
-		    (pt->off + pt->len - s0 + IO_BLOCK - 1) / IO_BLOCK;
-
-		n = proxy_volume_shadows(r->vol, pt->seg, ids,
-					 ROUTE_MAX_CANDS - k);
-		k = cands_add(p->nodes, rg, c, k, ids, n, ROUTE_SHADOW);
-		if (p->pcache != NULL && b1 <= PCACHE_MAX_BLOCKS) {
-			ids[0] = pcache_lookup(
-			    p->pcache, proxy_volume_id(r->vol), pt->seg,
-			    (uint32_t)b0, (uint32_t)(b1 - b0));
-			if (ids[0] != 0)
-				k = cands_add(p->nodes, rg, c, k, ids, 1,
-					      ROUTE_CACHE);
-		}
-	}
-	n = route_plan(&w, c, k, pt->tries, ROUTE_MAX_CANDS);
-	if (n > 0 && pt->tries[0].kind == ROUTE_HOME &&
-	    strcmp(nodes_region(p->nodes, pt->tries[0].node), rg) != 0)
-		plan_remote_count(r->e, &w, wepoch, wrflight,
-				  k > n_home ? k - n_home : 0);
-	return n;
-}
-
 static bool part_pick(struct io_part *pt)
 {
 	struct io_req *r = pt->r;
@@ -825,7 +532,7 @@ static bool part_pick(struct io_part *pt)
 	if (pt->n_copies == 0) {
 		pt->next_copy = 0;
 		if (r->op == IO_READ) {
-			pt->n_copies = read_plan(pt);
+			pt->n_copies = io_read_plan(pt);
 		} else if (proxy_volume_copies(r->vol, pt->seg, ids,
 					       IO_MAX_COPIES, &epoch) > 0) {
 			memset(&pt->tries[0], 0, sizeof(pt->tries[0]));
@@ -851,40 +558,6 @@ static bool still_primary(struct io_part *pt)
 		if (ids[i] == pt->seg)
 			return true;
 	return false;
-}
-
-/* A STRONG read at a foreign copy asks for the segment's latest version
- * as known now (a write acknowledged since the plan raised it); false
- * (pt->last_msg says why) if the writer lease is no longer valid, the
- * version no longer known, or a write of the read's blocks is in flight
- * (wflight.h). */
-static bool strong_foreign_bound(struct io_part *pt)
-{
-	struct io_req *r = pt->r;
-	struct route_try *t = &pt->tries[pt->next_copy];
-	uint64_t v;
-
-	if (!t->foreign_ok || (r->ro.consistency != ROUTE_STRONG &&
-			       r->ro.consistency != ROUTE_UNSPECIFIED))
-		return true;
-	if (!segver_known(proxy_volume_segver(r->vol),
-			  vlease_valid_epoch(r->vol), pt->seg, &v)) {
-		ombra_errmsg_printf(pt->last_msg,
-				    "writer lease of volume %s no longer "
-				    "valid: STRONG reads go home",
-				    proxy_volume_name(r->vol));
-		return false;
-	}
-	if (wflight_overlaps(&r->e->wflight, r->vol, pt->off, pt->len)) {
-		ombra_errmsg_printf(pt->last_msg,
-				    "a write of these blocks of volume %s is "
-				    "in flight: STRONG reads go home",
-				    proxy_volume_name(r->vol));
-		return false;
-	}
-	if (v > t->min_version)
-		t->min_version = v;
-	return true;
 }
 
 static void part_send(struct io_part *pt)
@@ -938,7 +611,7 @@ static void part_send(struct io_part *pt)
 		}
 		return;
 	}
-	if (r->op == IO_READ && !strong_foreign_bound(pt)) {
+	if (r->op == IO_READ && !io_strong_foreign_bound(pt)) {
 		part_next_copy(pt);
 		return;
 	}
@@ -1278,52 +951,7 @@ int io_engine_create(struct proxy *p, struct io_engine **out, char *errmsg)
 		return OMBRA_ENOMEM;
 	}
 	e->p = p;
-	if (p->metrics != NULL) {
-		char labels[64];
-
-		for (int local = 0; local < 2; local++)
-			for (int k = 0; k < ROUTE_KINDS; k++) {
-				snprintf(labels, sizeof(labels),
-					 "where=\"%s\",copy=\"%s\"",
-					 local ? "local" : "remote",
-					 route_kind_name((enum route_kind)k));
-				e->served[local][k] = metrics_counter(
-				    p->metrics, "ombra_proxy_read_parts_total",
-				    "Read parts served, by the copy's region "
-				    "(local: this proxy's) and kind",
-				    labels);
-			}
-		for (int i = 0; i < REF_N; i++) {
-			snprintf(labels, sizeof(labels), "reason=\"%s\"",
-				 refused_why_names[i]);
-			e->foreign_refused[i] = metrics_counter(
-			    p->metrics,
-			    "ombra_proxy_read_foreign_refused_total",
-			    "Read parts a foreign copy (shadow, cache) could "
-			    "not serve, read elsewhere, by reason (behind: "
-			    "watermark below the version asked; not_present; "
-			    "stale: not confirmed within the bound or no read "
-			    "lease; unreachable; other)",
-			    labels);
-		}
-		for (int i = 0; i < WHY_N; i++) {
-			snprintf(labels, sizeof(labels), "reason=\"%s\"",
-				 remote_why_names[i]);
-			e->remote_plans[i] = metrics_counter(
-			    p->metrics, "ombra_proxy_read_remote_plans_total",
-			    "Read parts sent to a home copy in another region "
-			    "first, by reason (no_writer_lease, "
-			    "version_unknown: STRONG reads of a non-writer or "
-			    "of a segment whose version the writer has not "
-			    "learned; no_foreign_copy; cost)",
-			    labels);
-		}
-		e->prop_waits = metrics_counter(
-		    p->metrics, "ombra_proxy_read_propagation_waits_total",
-		    "Read parts that waited for this proxy's propagation to "
-		    "bring a foreign copy to the version they need",
-		    NULL);
-	}
+	io_read_metrics_init(e);
 	uv_timer_init(p->loop, &e->timer);
 	e->timer.data = e;
 	*out = e;

@@ -11,6 +11,8 @@ proxy_ombra_proxy_SOURCES = \
 	proxy/route.c proxy/route.h proxy/segver.c proxy/segver.h \
 	proxy/watch.c \
 	proxy/io.c \
+	proxy/io_internal.h \
+	proxy/io_read.c \
 	proxy/wtrack.c proxy/wtrack.h proxy/wflight.c proxy/wflight.h \
 	proxy/pcache.c proxy/pcache.h \
 	proxy/vlease.c proxy/vlease.h \

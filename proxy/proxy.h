@@ -11,6 +11,7 @@
  *   watch.c           the AdminService.Watch stream on its own thread
  *   nodes.c           stored nodes: channels, latency EWMA, probes, health
  *   io.c              the engine: proxy_io_* (proxy_io.h), splits and retries
+ *   io_read.c         read routing: plan, checks of foreign answers, counters
  *   route.c           copy choice per read part by consistency (route.h)
  *   route_lat.c       per-node latency estimator (route_lat.h)
  *   segver.c          latest segment versions under a writer lease

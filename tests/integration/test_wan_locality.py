@@ -111,16 +111,33 @@ def replay(t, region, trace, name, extra):
     return rep
 
 
-def store_reads(t, region):
-    """(sum s, count) of the Read calls served by region's storage nodes."""
-    total, n = 0.0, 0
+def layer_means(t, region):
+    """{layer: (sum s, count, count <= 2.5 ms)} of the reads of region at
+    each layer they cross: the proxy's NBD server (header to reply), its
+    I/O engine (submit to completion), the storage nodes' Read calls."""
+    def hist(text, name, labels):
+        return (oc.parse_metric(text, name + "_sum", labels) or 0,
+                oc.parse_metric(text, name + "_count", labels) or 0,
+                oc.parse_metric(text, name + "_bucket", dict(labels, le="0.0025")) or 0)
+    px = t.metrics("%s-proxy" % region)
+    out = {"proxy NBD": hist(px, "nbd_request_seconds", {"op": "read"}),
+           "proxy I/O engine": hist(px, "ombra_proxy_read_duration_seconds", {})}
+    st = [0, 0, 0]
     for node in ("stored1", "stored2"):
-        text = t.metrics("%s-%s" % (region, node))
-        total += oc.parse_metric(text, "ombra_stored_request_duration_seconds_sum",
-                                 {"method": "Read"}) or 0
-        n += oc.parse_metric(text, "ombra_stored_request_duration_seconds_count",
-                             {"method": "Read"}) or 0
-    return total, n
+        h = hist(t.metrics("%s-%s" % (region, node)), "ombra_stored_request_duration_seconds",
+                 {"method": "Read"})
+        st = [a + b for a, b in zip(st, h)]
+    out["storage nodes"] = tuple(st)
+    return out
+
+
+def log_layers(before, after):
+    """Log each layer's mean read latency and share <= 2.5 ms between two
+    layer_means() snapshots."""
+    for layer in after:
+        s, n, fast = (a - b for a, b in zip(after[layer], before[layer]))
+        log("  %s: %d reads, mean %.2f ms, %.0f%% within 2.5 ms", layer, n,
+            1000 * s / max(n, 1), 100.0 * fast / max(n, 1))
 
 
 def main():
@@ -161,23 +178,19 @@ def main():
                 log("not ready after 120 s: %d without a shadow %s, %d filling, %d lagging",
                     len(m), sorted(m)[:10], len(f), len(lg))
         with step("measured replay through r2"):
-            p0, c0, s0 = t.read_parts("r2"), t.read_counters("r2"), store_reads(t, "r2")
+            p0, c0, s0 = t.read_parts("r2"), t.read_counters("r2"), layer_means(t, "r2")
             rep2 = replay(t, "r2", trace, "measured-r2", ["--load-state", sa,
                                                           "--save-state", sb])
             p1 = t.read_parts("r2")
             tbh.log_counters(c0, t.read_counters("r2"))
-            s1 = store_reads(t, "r2")
-            log("  r2 storage nodes: %d Reads, mean %.2f ms", s1[1] - s0[1],
-                1000 * (s1[0] - s0[0]) / max(1, s1[1] - s0[1]))
+            log_layers(s0, layer_means(t, "r2"))
         pin.disconnect()
         pin.close()
         with step("the same replay through r1"):
-            c0, s0 = t.read_counters("r1"), store_reads(t, "r1")
+            c0, s0 = t.read_counters("r1"), layer_means(t, "r1")
             rep1 = replay(t, "r1", trace, "measured-r1", ["--load-state", sb])
             tbh.log_counters(c0, t.read_counters("r1"))
-            s1 = store_reads(t, "r1")
-            log("  r1 storage nodes: %d Reads, mean %.2f ms", s1[1] - s0[1],
-                1000 * (s1[0] - s0[0]) / max(1, s1[1] - s0[1]))
+            log_layers(s0, layer_means(t, "r1"))
         with step("locality and latency"):
             local = p1["local"] - p0["local"]
             total = local + p1["remote"] - p0["remote"]
