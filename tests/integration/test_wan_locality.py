@@ -56,8 +56,13 @@ idle wake-ups (the measured passes replayed at 10x trace time: 7.3
 against 3.1 ms); propagation sharing the read's gRPC connection (a
 separate connection for Replicate: 8.1 against 2.9 ms).  What remains is
 something tied to r2's write stream (the gap appears only while the
-writer's 60 ms WAN writes are in flight), not found yet.  The p50 check
-is therefore logged as MISSED or MET instead of failing the suite.
+writer's 60 ms WAN writes are in flight), not found yet.  The gap shrinks
+with the build's overhead: in a build without sanitizers (./configure
+defaults, as deploy/main-job builds) this test gave 3.67 against 1.54 ms,
+a gap of 2.13 ms, with the storage nodes equal (0.79 and 0.72 ms).  The
+p50 check is logged as MISSED or MET instead of failing the suite: the
+suite runs under sanitizers, and latency goals are measured by
+bench/regions (its second goal line) on the build it is given.
 
 Skipped (exit 77) without root/netns/NFQUEUE/ombra-netdelay (as
 test_testbed.sh), without the trace ($OMBRA_TRACE, $OMBRA_TRACES_DIR,
