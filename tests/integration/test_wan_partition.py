@@ -356,14 +356,6 @@ def explain(hist, op_id):
 # ------------------------------------------------------------------ test
 
 
-def leader_id(t):
-    r = t.ctl("cluster", "status", check=False)
-    for line in r.stdout.splitlines():
-        if line.startswith("leader:") and "member" in line:
-            return int(line.split("member", 1)[1].split()[0])
-    return None
-
-
 def main():
     import grpc
     import ombra_cluster as oc
@@ -377,18 +369,18 @@ def main():
             t.up()
             t.enter_wan()
         with step("metad leader in r1 (the region to be cut off)"):
-            ot.wait_until(lambda: leader_id(t) is not None, 30, "a metad leader")
+            ot.wait_until(lambda: t.metad_leader() is not None, 30, "a metad leader")
             for _ in range(8):
-                lead = leader_id(t)
+                lead = t.metad_leader()
                 if lead == 1:
                     break
                 # stopped, another member wins the election; then it rejoins
                 t.tb("kill", "r%d" % lead, "metad", "--signal", "TERM")
-                ot.wait_until(lambda: leader_id(t) not in (None, lead), 30,
+                ot.wait_until(lambda: t.metad_leader() not in (None, lead), 30,
                               "a metad leader other than member %d" % lead)
                 t.tb("restart", "r%d" % lead, "metad")
-            expect(leader_id(t) == 1, "could not make r1's metad the leader (leader: member %s)",
-                   leader_id(t))
+            expect(t.metad_leader() == 1, "could not make r1's metad the leader (leader: member %s)",
+                   t.metad_leader())
         with step("volume %s homed in r1, policy regions r2 with auto-promote" % VOL):
             t.ctl("volume", "create", VOL, "--size", "%dMiB" % SEGS, "--region", "r1",
                   "--replicas", "2")

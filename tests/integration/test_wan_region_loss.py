@@ -102,14 +102,6 @@ def max_gap(ops, start, end):
     return max((b - a, a) for a, b in zip(ts, ts[1:]))
 
 
-def leader_id(t):
-    r = t.ctl("cluster", "status")
-    for line in r.stdout.splitlines():
-        if line.startswith("leader:") and "member" in line:
-            return int(line.split("member", 1)[1].split()[0])
-    return None
-
-
 def main():
     pb = oc.stubs()
     with tbh.Testbed("wr%d" % (os.getpid() % 10000)) as t:
@@ -117,16 +109,16 @@ def main():
             t.up()
             t.enter_wan()
         with step("metad leader outside r1"):
-            ot.wait_until(lambda: leader_id(t) is not None, 30, "a metad leader")
-            if leader_id(t) == 1:
+            ot.wait_until(lambda: t.metad_leader() is not None, 30, "a metad leader")
+            if t.metad_leader() == 1:
                 # Stopped (not restarted at once, which let r1's member win
                 # the next election again under load: CI failed once): r2
                 # and r3 elect a leader between them, then r1 rejoins.
                 t.tb("kill", "r1", "metad", "--signal", "TERM")
-                ot.wait_until(lambda: leader_id(t) not in (None, 1), 60,
+                ot.wait_until(lambda: t.metad_leader() not in (None, 1), 60,
                               "a metad leader other than r1's")
                 t.tb("restart", "r1", "metad")
-            log("metad leader: member %s", leader_id(t))
+            log("metad leader: member %s", t.metad_leader())
         with step("volume %s homed in r1, policy regions r2 with auto-promote" % VOL):
             t.ctl("volume", "create", VOL, "--size", "%dMiB" % SEGS, "--region", "r1",
                   "--replicas", "2")

@@ -302,6 +302,15 @@ class Testbed:
                 out[key] = float(val)
         return out
 
+    def metad_leader(self):
+        """Member id of the metad Raft leader (`ombractl cluster status`),
+        None while there is none or no metad answers."""
+        r = self.ctl("cluster", "status", check=False)
+        for line in r.stdout.splitlines():
+            if line.startswith("leader:") and "member" in line:
+                return int(line.split("member", 1)[1].split()[0])
+        return None
+
     def shard_map(self, volume):
         """(Volume, [SegmentPlacement], {node id: Node}) from GetShardMap."""
         import ombra_cluster as oc
