@@ -25,6 +25,19 @@ static const char *const remote_why_names[WHY_N] = {
     "no_writer_lease", "version_unknown", "write_in_flight", "no_foreign_copy",
     "cost"};
 
+/* One counter per reason (label reason="names[i]") into out[0..n). */
+static void by_reason(struct metrics_registry *reg, const char *name,
+		      const char *help, const char *const *names, int n,
+		      struct metric **out)
+{
+	char labels[64];
+
+	for (int i = 0; i < n; i++) {
+		snprintf(labels, sizeof(labels), "reason=\"%s\"", names[i]);
+		out[i] = metrics_counter(reg, name, help, labels);
+	}
+}
+
 void io_read_metrics_init(struct io_engine *e)
 {
 	struct proxy *p = e->p;
@@ -44,30 +57,18 @@ void io_read_metrics_init(struct io_engine *e)
 			    "(local: this proxy's) and kind",
 			    labels);
 		}
-	for (int i = 0; i < REF_N; i++) {
-		snprintf(labels, sizeof(labels), "reason=\"%s\"",
-			 refused_why_names[i]);
-		e->rm.foreign_refused[i] = metrics_counter(
-		    p->metrics, "ombra_proxy_read_foreign_refused_total",
-		    "Read parts a foreign copy (shadow, cache) could "
-		    "not serve, read elsewhere, by reason (behind: "
-		    "watermark below the version asked; not_present; "
-		    "stale: not confirmed within the bound or no read "
-		    "lease; unreachable; other)",
-		    labels);
-	}
-	for (int i = 0; i < WHY_N; i++) {
-		snprintf(labels, sizeof(labels), "reason=\"%s\"",
-			 remote_why_names[i]);
-		e->rm.remote_plans[i] = metrics_counter(
-		    p->metrics, "ombra_proxy_read_remote_plans_total",
-		    "Read parts sent to a home copy in another region "
-		    "first, by reason (no_writer_lease, "
-		    "version_unknown: STRONG reads of a non-writer or "
-		    "of a segment whose version the writer has not "
-		    "learned; no_foreign_copy; cost)",
-		    labels);
-	}
+	by_reason(p->metrics, "ombra_proxy_read_foreign_refused_total",
+		  "Read parts a foreign copy (shadow, cache) could not serve, "
+		  "read elsewhere, by reason (behind: watermark below the "
+		  "version asked; not_present; stale: not confirmed within the "
+		  "bound or no read lease; unreachable; other)",
+		  refused_why_names, REF_N, e->rm.foreign_refused);
+	by_reason(p->metrics, "ombra_proxy_read_remote_plans_total",
+		  "Read parts sent to a home copy in another region first, by "
+		  "reason (no_writer_lease, version_unknown: STRONG reads of a "
+		  "non-writer or of a segment whose version the writer has not "
+		  "learned; no_foreign_copy; cost)",
+		  remote_why_names, WHY_N, e->rm.remote_plans);
 	e->rm.prop_waits = metrics_counter(
 	    p->metrics, "ombra_proxy_read_propagation_waits_total",
 	    "Read parts that waited for this proxy's propagation to "

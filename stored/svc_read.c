@@ -284,6 +284,32 @@ static void rop_fail(struct rop *op, grpc_status_code code, const char *msg)
 	rop_end(op);
 }
 
+/* Allocate op's buffers for its r.n_blocks blocks (freed by rop_end),
+ * then serve it on the loop if serve_inline() can do so without blocking,
+ * else run work() in the thread pool; done() answers either way.  Out of
+ * memory fails op with RESOURCE_EXHAUSTED. */
+static void rop_start(struct rop *op, bool (*serve_inline)(struct rop *op),
+		      void (*work)(void *arg), void (*done)(void *arg))
+{
+	size_t n = op->r.n_blocks;
+
+	op->buf = malloc(op->r.alen);
+	op->versions = calloc(n, sizeof(uint64_t));
+	op->bad = calloc(n, sizeof(uint64_t));
+	op->crcs = calloc(n, sizeof(uint32_t));
+	if (op->buf == NULL || op->versions == NULL || op->bad == NULL ||
+	    op->crcs == NULL) {
+		rop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	if (serve_inline(op)) {
+		done(op);
+		return;
+	}
+	if (work_submit(op->sd, work, done, op) != 0)
+		rop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+}
+
 /* Each block's crc for the answer (the reader checks data in transit). */
 static void fill_crcs(struct rop *op)
 {
@@ -549,7 +575,6 @@ static bool foreign_read_inline(struct rop *op)
 /* Serve op from the foreign copy e or refuse FAILED_PRECONDITION. */
 static void foreign_read(struct rop *op, struct fcent *e)
 {
-	size_t n = op->r.n_blocks;
 	char msg[OMBRA_ERRMSG_LEN];
 
 	if (!foreign_may_serve(op, e, msg, sizeof(msg))) {
@@ -559,23 +584,8 @@ static void foreign_read(struct rop *op, struct fcent *e)
 	}
 	op->fgen = e->gen;
 	op->seg_version = e->c.watermark;
-	op->buf = malloc(op->r.alen);
-	op->versions = calloc(n, sizeof(uint64_t));
-	op->bad = calloc(n, sizeof(uint64_t));
-	op->crcs = calloc(n, sizeof(uint32_t));
-	if (op->buf == NULL || op->versions == NULL || op->bad == NULL ||
-	    op->crcs == NULL) {
-		rop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	if (foreign_read_inline(op)) {
-		foreign_read_done(op);
-		return;
-	}
-	if (work_submit(op->sd, foreign_read_work, foreign_read_done, op) !=
-	    0) {
-		rop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-	}
+	rop_start(op, foreign_read_inline, foreign_read_work,
+		  foreign_read_done);
 }
 
 static void read_mapped(void *arg, int rv)
@@ -588,7 +598,6 @@ static void read_mapped(void *arg, int rv)
 	struct sm_volume *v =
 	    maps_checked(sd, q->volume_id, rv, q->segment_size_bytes,
 			 GRPC_STATUS_NOT_FOUND, &code, msg, sizeof(msg));
-	size_t n;
 
 	if (v == NULL) {
 		rop_fail(op, code, msg);
@@ -649,23 +658,7 @@ static void read_mapped(void *arg, int rv)
 			return;
 		}
 	}
-	n = op->r.n_blocks;
-	op->buf = malloc(op->r.alen);
-	op->versions = calloc(n, sizeof(uint64_t));
-	op->bad = calloc(n, sizeof(uint64_t));
-	op->crcs = calloc(n, sizeof(uint32_t));
-	if (op->buf == NULL || op->versions == NULL || op->bad == NULL ||
-	    op->crcs == NULL) {
-		rop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-		return;
-	}
-	if (read_inline(op)) {
-		read_done(op);
-		return;
-	}
-	if (work_submit(sd, read_work, read_done, op) != 0) {
-		rop_fail(op, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-	}
+	rop_start(op, read_inline, read_work, read_done);
 }
 
 void svc_read(struct rpc_call *call, const ProtobufCMessage *req, void *data)
