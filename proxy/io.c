@@ -144,8 +144,12 @@ static void part_done(struct io_part *pt, grpc_status_code code,
 		vsnprintf(r->st.message, sizeof(r->st.message), fmt, ap);
 		va_end(ap);
 	}
-	if (--r->parts_left == 0)
-		req_finish(r);
+	if (--r->parts_left == 0) {
+		if (r->starting)
+			defer_call(r->e->p->defer, req_finish, r);
+		else
+			req_finish(r);
+	}
 }
 
 /* ------------------------------------------------------------ retries */
@@ -164,63 +168,71 @@ static void timer_arm(struct io_engine *e)
 			       first > now ? first - now : 0, 0);
 }
 
-static void on_timer(uv_timer_t *t)
+/* Take the parts of e's retry list that match(pt, arg) off it, re-arm
+ * the timer for the others, and send them (their next attempt now). */
+static void retry_release(struct io_engine *e,
+			  bool (*match)(const struct io_part *pt,
+					const void *arg),
+			  const void *arg)
 {
-	struct io_engine *e = t->data;
-	uint64_t now = proxy_now_ms();
-	struct io_part **pp = &e->retry, *due = NULL;
+	struct io_part **pp = &e->retry, *go = NULL;
 
 	while (*pp != NULL) {
 		struct io_part *pt = *pp;
 
-		if (pt->due_ms <= now) {
+		if (match(pt, arg)) {
 			*pp = pt->next_retry;
-			pt->next_retry = due;
-			due = pt;
+			pt->next_retry = go;
+			go = pt;
 		} else {
 			pp = &pt->next_retry;
 		}
 	}
+	if (go == NULL)
+		return;
 	timer_arm(e);
-	while (due != NULL) {
-		struct io_part *next = due->next_retry;
+	while (go != NULL) {
+		struct io_part *next = go->next_retry;
 
-		due->next_retry = NULL;
-		due->parked = false;
-		part_send(due);
-		due = next;
+		go->next_retry = NULL;
+		go->parked = false;
+		part_send(go);
+		go = next;
 	}
+}
+
+static bool part_due(const struct io_part *pt, const void *now)
+{
+	return pt->due_ms <= *(const uint64_t *)now;
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct io_engine *e = t->data;
+	uint64_t now = proxy_now_ms();
+
+	retry_release(e, part_due, &now);
+	timer_arm(e);
+}
+
+struct prop_key {
+	uint64_t node, volume_id, seg;
+};
+
+static bool part_parked_on(const struct io_part *pt, const void *arg)
+{
+	const struct prop_key *k = arg;
+
+	return pt->parked && pt->node == k->node && pt->seg == k->seg &&
+	       proxy_volume_id(pt->r->vol) == k->volume_id;
 }
 
 void io_engine_propagated(void *ctx, uint64_t node, uint64_t volume_id,
 			  uint64_t seg)
 {
-	struct io_engine *e = ctx;
-	struct io_part **pp = &e->retry, *woken = NULL;
+	struct prop_key k = {node, volume_id, seg};
 
-	while (*pp != NULL) {
-		struct io_part *pt = *pp;
-
-		if (pt->parked && pt->node == node && pt->seg == seg &&
-		    proxy_volume_id(pt->r->vol) == volume_id) {
-			*pp = pt->next_retry;
-			pt->next_retry = woken;
-			woken = pt;
-		} else {
-			pp = &pt->next_retry;
-		}
-	}
-	if (woken == NULL)
-		return;
-	timer_arm(e);
-	while (woken != NULL) {
-		struct io_part *next = woken->next_retry;
-
-		woken->next_retry = NULL;
-		woken->parked = false;
-		part_send(woken);
-		woken = next;
-	}
+	retry_release(ctx, part_parked_on, &k);
 }
 
 static void part_schedule(struct io_part *pt)
@@ -738,6 +750,20 @@ static void io_answer(struct proxy *p, proxy_io_cb cb, void *arg,
 	defer_call(p->defer, early_run, x);
 }
 
+/* Send the first attempt of each of r's parts now, in the caller's loop
+ * callback: no loop turn between a client's request and its calls to the
+ * nodes, where other work (write completions, propagation, prefetch)
+ * would delay it.  A part that finishes at once (no placement, lease
+ * gone) finishes the request through the loop (part_done), so that the
+ * client's callback never runs inside io_submit() (proxy_io.h). */
+static void req_start(struct io_req *r)
+{
+	r->starting = true;
+	for (unsigned i = 0; i < r->n_parts; i++)
+		part_send(&r->parts[i]);
+	r->starting = false;
+}
+
 /* vlease_cb: the write's lease is held (or refused): send the parts. */
 static void write_leased(void *arg, const struct proxy_status *st,
 			 uint64_t epoch)
@@ -750,13 +776,31 @@ static void write_leased(void *arg, const struct proxy_status *st,
 		return;
 	}
 	r->writer_epoch = epoch;
-	/* Through the loop: a part may finish (and free r) at once. */
-	for (unsigned i = 0; i < r->n_parts; i++)
-		defer_call(r->e->p->defer, part_start, &r->parts[i]);
+	req_start(r);
 }
 
-/* Validate and split [off, off+len) into per-segment parts, then send
- * (writes once the volume's writer lease is held).  ro: reads only. */
+/* defer_fn: a write (or zero) request, one loop turn after io_submit():
+ * its parts are sent under the writer lease held now, or once
+ * vlease_acquire() got it.  Reads are sent at once instead, so a read
+ * decoded from the same client buffer as writes goes to its node first:
+ * a write's send is the heavier work of the loop (its payload; a primary
+ * maybe in another region), and a reader waits for its read while a
+ * write is usually absorbed. */
+static void write_begin(void *arg)
+{
+	struct io_req *r = arg;
+	struct proxy *p = r->e->p;
+
+	if (vlease_use_now(r->vol, &r->writer_epoch))
+		req_start(r);
+	else
+		vlease_acquire(r->vol, write_leased, r); /* via the loop */
+	prefetch_observe(p->prefetch, r->vol, r->off, r->len, false);
+}
+
+/* Validate and split [off, off+len) into per-segment parts, then send:
+ * reads at once, writes after a loop turn (write_begin()).  ro: reads
+ * only. */
 static void io_submit(struct proxy_volume *vol, enum io_op op, uint64_t off,
 		      uint64_t len, void *rbuf, const void *wbuf, bool fua,
 		      const struct proxy_read_opts *ro, const char *request_id,
@@ -846,13 +890,14 @@ static void io_submit(struct proxy_volume *vol, enum io_op op, uint64_t off,
 		access_note(p->access, proxy_volume_id(vol), s, op != IO_READ,
 			    pt->len);
 	}
-	prefetch_observe(p->prefetch, vol, off, len, op == IO_READ);
 	if (op != IO_READ) {
-		vlease_acquire(vol, write_leased, r); /* answers via the loop */
+		defer_call(p->defer, write_begin, r);
 		return;
 	}
-	for (unsigned i = 0; i < r->n_parts; i++)
-		defer_call(p->defer, part_start, &r->parts[i]);
+	/* The read's own calls first, the prediction of what comes next
+	 * after them: it is not on this read's path. */
+	req_start(r);
+	prefetch_observe(p->prefetch, vol, off, len, true);
 }
 
 bool proxy_read_opts_check(const struct proxy_read_opts *o, char *errmsg,

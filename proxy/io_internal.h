@@ -105,6 +105,7 @@ struct io_req {
 	struct proxy_status st;
 	uint64_t version;
 	uint64_t t0_ns;
+	bool starting; /* inside req_start(): finish through the loop */
 };
 
 struct io_engine {

@@ -434,6 +434,21 @@ void vlease_acquire(struct proxy_volume *vol, vlease_cb cb, void *arg)
 	job_start(m, vol, JOB_ACQUIRE, 0);
 }
 
+bool vlease_use_now(struct proxy_volume *vol, uint64_t *epoch)
+{
+	struct vlease_mgr *m = mgr_of(vol);
+	uint64_t ep;
+
+	*epoch = 0;
+	if (!vlease_enabled(m))
+		return true;
+	if (m->stopped || (ep = vlease_valid_epoch(vol)) == 0)
+		return false;
+	proxy_volume_vlease(vol)->last_use_ms = proxy_now_ms();
+	*epoch = ep;
+	return true;
+}
+
 uint64_t vlease_valid_epoch(struct proxy_volume *vol)
 {
 	struct vlease *vl = proxy_volume_vlease(vol);

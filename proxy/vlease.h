@@ -89,6 +89,13 @@ bool vlease_enabled(const struct vlease_mgr *m);
  * off: OK with epoch 0.  cb never runs inside this call. */
 void vlease_acquire(struct proxy_volume *vol, vlease_cb cb, void *arg);
 
+/* The fast path of vlease_acquire() for a write: true with *epoch set
+ * (0 with single-writer off) when the write may be sent at once, under
+ * the lease this proxy holds and that is valid now (its use is noted, as
+ * vlease_acquire() does); false when it must wait for vlease_acquire()
+ * (lease not held or expired, manager stopped).  Never calls back. */
+bool vlease_use_now(struct proxy_volume *vol, uint64_t *epoch);
+
 /* The epoch of vol's lease if it is held and valid now, else 0. */
 uint64_t vlease_valid_epoch(struct proxy_volume *vol);
 
