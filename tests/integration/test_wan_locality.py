@@ -64,6 +64,22 @@ p50 check is logged as MISSED or MET instead of failing the suite: the
 suite runs under sanitizers, and latency goals are measured by
 bench/regions (its second goal line) on the build it is given.
 
+Where the time goes (2026-12-07, fourth session: per-read timestamps of
+the replay, the proxy's NBD server and I/O engine, its loop and the
+storage nodes' calls, scratch instrumentation not kept; docs/testbed.md):
+the extra milliseconds through r2 are CPU time that r2's write stream
+puts next to every read on this 2-core machine.  The replay's queue is
+full of 60 ms WAN writes, so each read starts the moment one of them is
+answered; each write costs r2's proxy about 1 ms of CPU to send (two
+thirds of it the kernel's TCP path through the testbed's veth, bridge
+and NFQUEUE, run in the sender's context), and r2's nodes apply every
+write again as shadows.  Through r1 the same writes are answered in
+5 ms, over no WAN path, before the next read starts.  Sending reads
+before writes (docs/proxy.md "Reads first") removed the 1 to 2 ms a read
+waited in the proxy before it was parsed, but the time moved to the
+node and the answer: the p50 did not change (5.7 to 6.1 ms against 2.3
+to 2.6 under sanitizers; 3.43 against 1.42 ms optimized).
+
 Skipped (exit 77) without root/netns/NFQUEUE/ombra-netdelay (as
 test_testbed.sh), without the trace ($OMBRA_TRACE, $OMBRA_TRACES_DIR,
 ../shared/traces, /work/shared/traces) or without python3-libnbd.  Fails
