@@ -169,8 +169,9 @@ static void timer_arm(struct io_engine *e)
 }
 
 /* Take the parts of e's retry list that match(pt, arg) off it, re-arm
- * the timer for the others, and send them (their next attempt now). */
-static void retry_release(struct io_engine *e,
+ * the timer for the others, and send them (their next attempt now).
+ * Returns false (timer untouched) if none matched. */
+static bool retry_release(struct io_engine *e,
 			  bool (*match)(const struct io_part *pt,
 					const void *arg),
 			  const void *arg)
@@ -189,7 +190,7 @@ static void retry_release(struct io_engine *e,
 		}
 	}
 	if (go == NULL)
-		return;
+		return false;
 	timer_arm(e);
 	while (go != NULL) {
 		struct io_part *next = go->next_retry;
@@ -199,6 +200,7 @@ static void retry_release(struct io_engine *e,
 		part_send(go);
 		go = next;
 	}
+	return true;
 }
 
 static bool part_due(const struct io_part *pt, const void *now)
@@ -211,8 +213,8 @@ static void on_timer(uv_timer_t *t)
 	struct io_engine *e = t->data;
 	uint64_t now = proxy_now_ms();
 
-	retry_release(e, part_due, &now);
-	timer_arm(e);
+	if (!retry_release(e, part_due, &now))
+		timer_arm(e); /* fired early: nothing due yet */
 }
 
 struct prop_key {

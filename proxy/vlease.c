@@ -403,9 +403,10 @@ void vlease_acquire(struct proxy_volume *vol, vlease_cb cb, void *arg)
 	struct vlease_mgr *m = mgr_of(vol);
 	struct vlease *vl = proxy_volume_vlease(vol);
 	struct vlease_waiter *w;
+	uint64_t epoch;
 
-	if (!vlease_enabled(m)) {
-		answer_soon(p, cb, arg, GRPC_STATUS_OK, "", 0);
+	if (vlease_use_now(vol, &epoch)) {
+		answer_soon(p, cb, arg, GRPC_STATUS_OK, "", epoch);
 		return;
 	}
 	if (m->stopped) {
@@ -414,10 +415,6 @@ void vlease_acquire(struct proxy_volume *vol, vlease_cb cb, void *arg)
 		return;
 	}
 	vl->last_use_ms = proxy_now_ms();
-	if (vlease_valid_epoch(vol) != 0) {
-		answer_soon(p, cb, arg, GRPC_STATUS_OK, "", vl->epoch);
-		return;
-	}
 	if (vl->state == VLEASE_HELD) /* ran out before the timer saw it */
 		lease_expired(m, vol);
 	w = calloc(1, sizeof(*w));
