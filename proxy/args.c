@@ -28,6 +28,7 @@ enum {
 	OPT_TLS_KEY,
 	OPT_TLS_NAME,
 	OPT_PROP_MAX,
+	OPT_PROP_LINGER,
 	OPT_ACCESS_MAX,
 	OPT_PCACHE_SEGS,
 	OPT_PREFETCH,
@@ -54,6 +55,7 @@ static const struct option options[] = {
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-server-name", required_argument, NULL, OPT_TLS_NAME},
     {"propagate-max-bytes", required_argument, NULL, OPT_PROP_MAX},
+    {"propagate-linger-ms", required_argument, NULL, OPT_PROP_LINGER},
     {"access-max-segments", required_argument, NULL, OPT_ACCESS_MAX},
     {"pcache-segments", required_argument, NULL, OPT_PCACHE_SEGS},
     {"prefetch", required_argument, NULL, OPT_PREFETCH},
@@ -96,6 +98,12 @@ const char *proxy_args_usage(void)
 	       "to shadows\n"
 	       "                         (default 64MiB; beyond it the oldest "
 	       "are dropped)\n"
+	       "  --propagate-linger-ms MS\n"
+	       "                         wait before a segment's writes go to "
+	       "its shadows,\n"
+	       "                         out of the way of the reads that "
+	       "follow them\n"
+	       "                         (default 4, 0-1000; 0 = at once)\n"
 	       "  --access-max-segments N\n"
 	       "                         segments per access-statistics "
 	       "report (default 4096)\n"
@@ -199,6 +207,7 @@ int proxy_args_parse(struct proxy_args *a, int argc, char **argv,
 	a->nbd = DEFAULT_NBD;
 	a->log_level = LOG_INFO;
 	a->propagate_max_bytes = 64u << 20;
+	a->propagate_linger_ms = 4;
 	a->access_max_segments = 4096;
 	a->pcache_segments = 65536;
 	a->single_writer = true;
@@ -254,6 +263,17 @@ int proxy_args_parse(struct proxy_args *a, int argc, char **argv,
 					   optarg,
 					   "expected a size of at least 1MiB "
 					   "(e.g. 64MiB)");
+			break;
+		case OPT_PROP_LINGER:
+			if (strcmp(optarg, "0") == 0)
+				a->propagate_linger_ms = 0;
+			else if (parse_count("propagate-linger-ms", optarg,
+					     1000, &a->propagate_linger_ms,
+					     errmsg) != 0)
+				return bad(errmsg, "propagate-linger-ms",
+					   optarg,
+					   "expected milliseconds from 0 to "
+					   "1000");
 			break;
 		case OPT_ACCESS_MAX:
 			if (parse_count("access-max-segments", optarg, 1u << 20,

@@ -285,6 +285,8 @@ static bool part_wait_propagation(struct io_part *pt)
 	    !propagate_pending(e->p->prop, pt->node, proxy_volume_id(r->vol),
 			       pt->seg, t->min_version))
 		return false;
+	/* The propagation may still linger (docs/proxy.md "Linger"). */
+	propagate_hurry(e->p->prop, pt->node, proxy_volume_id(r->vol), pt->seg);
 	pt->parked = true;
 	pt->due_ms = pt->park_until;
 	pt->next_retry = e->retry;

@@ -323,7 +323,8 @@ static int daemon_start(struct daemon *d, char *errmsg)
 	    (rv = volcache_create(p, &p->vc, errmsg)) != 0 ||
 	    (rv = nodes_create(p, &p->nodes, errmsg)) != 0 ||
 	    (rv = io_engine_create(p, &p->io, errmsg)) != 0 ||
-	    (rv = propagate_create(p, d->args.propagate_max_bytes, &p->prop,
+	    (rv = propagate_create(p, d->args.propagate_max_bytes,
+				   d->args.propagate_linger_ms, &p->prop,
 				   errmsg)) != 0 ||
 	    (rv = access_create(p, d->args.listen,
 				(size_t)d->args.access_max_segments, &p->access,

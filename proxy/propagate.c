@@ -3,9 +3,11 @@
  *
  * The I/O engine calls propagate_write() when a segment's primary
  * acknowledged a write or zero, before it answers the client; this only
- * copies the whole blocks into the queue (proxy/propq.c) and arms a
- * zero-delay timer, so the client's acknowledgement never waits for a
- * shadow.  The timer runs propq_kick(), which hands each ready
+ * copies the whole blocks into the queue (proxy/propq.c) and arms a timer
+ * for the end of the linger (--propagate-linger-ms, docs/proxy.md
+ * "Linger"), so the client's acknowledgement never waits for a shadow and
+ * the shadow's apply does not run next to the read the client usually
+ * sends right after it.  The timer runs propq_kick(), which hands each ready
  * (target, segment) batch to send_batch(): one StoreService.Replicate with
  * shadow = true, prev_version -> version, the merged blocks with their
  * crc32c (stored/crc.c, linked in) and the partial blocks as
@@ -48,6 +50,7 @@ struct propagate {
 	struct proxy *p;
 	struct propq *q;
 	uv_timer_t kick, tick;
+	uint64_t linger_ms; /* --propagate-linger-ms */
 	bool kick_armed, stopped, destroyed;
 	unsigned open_handles; /* timers not yet closed */
 	unsigned inflight;
@@ -151,6 +154,14 @@ bool propagate_pending(const struct propagate *g, uint64_t node,
 		return false;
 	return propq_pending(g->q, node, volume_id, seg, version,
 			     proxy_now_ms());
+}
+
+void propagate_hurry(struct propagate *g, uint64_t node, uint64_t volume_id,
+		     uint64_t seg)
+{
+	if (g != NULL && !g->stopped &&
+	    propq_hurry(g->q, node, volume_id, seg, proxy_now_ms()))
+		kick_soon(g, 0);
 }
 
 /* propq_send_fn: one Replicate call. */
@@ -297,7 +308,7 @@ void propagate_write(struct propagate *g, struct proxy_volume *vol,
 	w.len = len;
 	w.data = data;
 	propq_add(g->q, &w, targets, k, proxy_now_ms());
-	kick_soon(g, 0);
+	kick_soon(g, g->linger_ms);
 }
 
 /* ------------------------------------------------------------ metrics */
@@ -427,7 +438,7 @@ static void on_tick(uv_timer_t *t)
 
 /* ------------------------------------------------------------ life */
 
-int propagate_create(struct proxy *p, uint64_t max_bytes,
+int propagate_create(struct proxy *p, uint64_t max_bytes, uint64_t linger_ms,
 		     struct propagate **out, char *errmsg)
 {
 	struct propagate *g = calloc(1, sizeof(*g));
@@ -437,6 +448,7 @@ int propagate_create(struct proxy *p, uint64_t max_bytes,
 	    .max_batch_writes = 64,
 	    .backoff_min_ms = 50,
 	    .backoff_max_ms = 5000,
+	    .linger_ms = linger_ms,
 	};
 
 	if (g == NULL || propq_create(&cfg, send_batch, g, &g->q) != 0) {
@@ -445,6 +457,7 @@ int propagate_create(struct proxy *p, uint64_t max_bytes,
 		return OMBRA_ENOMEM;
 	}
 	g->p = p;
+	g->linger_ms = linger_ms;
 	if (p->metrics != NULL)
 		g->total_bytes = metrics_gauge(
 		    p->metrics, "ombra_proxy_propagate_queue_bytes",

@@ -82,6 +82,9 @@ struct propq_config {
 	uint64_t max_batch_bytes; /* data bytes per Replicate, > 0 */
 	unsigned max_batch_writes;
 	uint64_t backoff_min_ms, backoff_max_ms;
+	/* A chain that gets its first write waits this long (ms) before it
+	 * is sent, unless hurried (propq_hurry): docs/proxy.md "Linger". */
+	uint64_t linger_ms;
 };
 
 struct propq;
@@ -104,9 +107,9 @@ void propq_destroy(struct propq *q);
 unsigned propq_add(struct propq *q, const struct propq_write *w,
 		   const uint64_t *targets, unsigned n, uint64_t now_ms);
 
-/* Send every chain that is idle, has queued writes and whose backoff has
- * passed.  Returns the time (ms, same clock as now_ms) of the next backoff
- * expiry, or UINT64_MAX when nothing waits. */
+/* Send every chain that is idle, has queued writes and whose linger or
+ * backoff has passed.  Returns the time (ms, same clock as now_ms) of the
+ * next linger or backoff expiry, or UINT64_MAX when nothing waits. */
 uint64_t propq_kick(struct propq *q, uint64_t now_ms);
 
 /* Outcome of a batch handed to send; b is invalid afterwards. */
@@ -114,11 +117,18 @@ void propq_done(struct propq *q, struct propq_batch *b, enum propq_outcome o,
 		uint64_t now_ms);
 
 /* True if the queue holds, for node's copy of (volume_id, seg), a write
- * of version >= version, queued or in flight, and that chain is not
- * backing off after a failure: a Replicate that may bring the copy to
- * version is under way or about to be sent.  Read-only. */
+ * of version >= version, queued (lingering included) or in flight, and
+ * that chain is not backing off after a failure: a Replicate that may
+ * bring the copy to version is under way or about to be sent.
+ * Read-only. */
 bool propq_pending(const struct propq *q, uint64_t node, uint64_t volume_id,
 		   uint64_t seg, uint64_t version, uint64_t now_ms);
+
+/* End the linger of node's chain of (volume_id, seg): it is due at
+ * now_ms (the caller then runs propq_kick).  No effect on a chain in
+ * flight or backing off.  Returns true if a queued chain was made due. */
+bool propq_hurry(struct propq *q, uint64_t node, uint64_t volume_id,
+		 uint64_t seg, uint64_t now_ms);
 
 /* Per target node, for metrics. */
 struct propq_target_stats {
@@ -148,9 +158,11 @@ struct proxy;
 struct proxy_volume;
 struct propagate;
 
-/* max_bytes: the queue bound (--propagate-max-bytes).  Starts a timer on
- * p->loop (retries, metrics every second). */
-int propagate_create(struct proxy *p, uint64_t max_bytes,
+/* max_bytes: the queue bound (--propagate-max-bytes); linger_ms: how long
+ * a segment's first queued write waits before it is sent
+ * (--propagate-linger-ms, 0 = at once).  Starts a timer on p->loop
+ * (retries, metrics every second). */
+int propagate_create(struct proxy *p, uint64_t max_bytes, uint64_t linger_ms,
 		     struct propagate **out, char *errmsg);
 /* Stop sending (shutdown): batches in flight finish CANCELLED. */
 void propagate_stop(struct propagate *g);
@@ -173,6 +185,12 @@ void propagate_set_done_hook(struct propagate *g, propagate_done_fn fn,
  * False when g is NULL or stopped. */
 bool propagate_pending(const struct propagate *g, uint64_t node,
 		       uint64_t volume_id, uint64_t seg, uint64_t version);
+
+/* A read waits for the propagation propagate_pending() found: end its
+ * linger (propq_hurry) so it is sent now.  No-op if g is NULL or
+ * stopped. */
+void propagate_hurry(struct propagate *g, uint64_t node, uint64_t volume_id,
+		     uint64_t seg);
 
 /* Wall clock (Unix ms) of ReplicateRequest.acked_unix_ms. */
 uint64_t propagate_unix_ms(void);

@@ -192,27 +192,46 @@ static struct pq_chain *chain_get(struct pq_target *t, uint64_t vol,
 	return c;
 }
 
-bool propq_pending(const struct propq *q, uint64_t node, uint64_t volume_id,
-		   uint64_t seg, uint64_t version, uint64_t now_ms)
+/* node's chain of (volume_id, seg), or NULL. */
+static struct pq_chain *chain_find(const struct propq *q, uint64_t node,
+				   uint64_t volume_id, uint64_t seg)
 {
 	const struct pq_target *t;
-	const struct pq_chain *c;
+	struct pq_chain *c;
 
 	for (t = q->targets; t != NULL && t->s.node != node; t = t->next)
 		;
-	if (t == NULL)
+	for (c = t != NULL ? t->chains : NULL; c != NULL; c = c->next)
+		if (c->volume_id == volume_id && c->seg == seg)
+			return c;
+	return NULL;
+}
+
+bool propq_pending(const struct propq *q, uint64_t node, uint64_t volume_id,
+		   uint64_t seg, uint64_t version, uint64_t now_ms)
+{
+	const struct pq_chain *c = chain_find(q, node, volume_id, seg);
+
+	if (c == NULL)
 		return false;
-	for (c = t->chains; c != NULL; c = c->next) {
-		if (c->volume_id != volume_id || c->seg != seg)
-			continue;
-		if (c->flight == NULL && c->due_ms > now_ms)
-			return false; /* backing off: not soon */
-		for (const struct pq_entry *e = c->head; e != NULL; e = e->next)
-			if (e->w->w.version >= version)
-				return true;
-		return false;
-	}
+	if (c->flight == NULL && c->attempt > 0 && c->due_ms > now_ms)
+		return false; /* backing off: not soon */
+	for (const struct pq_entry *e = c->head; e != NULL; e = e->next)
+		if (e->w->w.version >= version)
+			return true;
 	return false;
+}
+
+bool propq_hurry(struct propq *q, uint64_t node, uint64_t volume_id,
+		 uint64_t seg, uint64_t now_ms)
+{
+	struct pq_chain *c = chain_find(q, node, volume_id, seg);
+
+	if (c == NULL || c->flight != NULL || c->attempt > 0 ||
+	    c->head == NULL || c->due_ms <= now_ms)
+		return false;
+	c->due_ms = now_ms;
+	return true;
 }
 
 /* Free a chain with nothing queued and nothing in flight. */
@@ -344,10 +363,16 @@ unsigned propq_add(struct propq *q, const struct propq_write *in,
 		w->refs++;
 		e->c = c;
 		e->t_ms = now_ms;
-		if (c->tail != NULL)
+		if (c->tail != NULL) {
 			c->tail->next = e;
-		else
+		} else {
 			c->head = e;
+			/* Linger (not over a backoff, not behind a flight:
+			 * what queues during a flight goes when it ends). */
+			if (c->flight == NULL &&
+			    c->due_ms < now_ms + q->cfg.linger_ms)
+				c->due_ms = now_ms + q->cfg.linger_ms;
+		}
 		c->tail = e;
 		e->age_prev = t->age_tail;
 		if (t->age_tail != NULL)

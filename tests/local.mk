@@ -3,8 +3,10 @@
 # fragments.
 # The shared real traces: $OMBRA_TRACES_DIR, else ../shared/traces next to
 # the source tree, else /work/shared/traces (tests skip when none exists).
+# OMBRA_OPTIMIZED=yes: no debug, no sanitizers (latency goals asserted).
 AM_TESTS_ENVIRONMENT = \
 	OMBRA_SRCDIR='$(abs_top_srcdir)'; export OMBRA_SRCDIR; \
+	OMBRA_OPTIMIZED='$(OMBRA_OPTIMIZED)'; export OMBRA_OPTIMIZED; \
 	OMBRA_BUILDDIR='$(abs_top_builddir)'; export OMBRA_BUILDDIR; \
 	PYTHONPATH='$(abs_top_builddir)/tests/py/gen:$(abs_top_srcdir)/tests/py'; export PYTHONPATH; \
 	PATH='$(abs_top_builddir)/metad:$(abs_top_builddir)/cli:$(abs_top_srcdir)/deploy:'"$$PATH"; export PATH; \

@@ -208,6 +208,8 @@ def usage_errors(proxy_bin):
         (ok[:4] + ["--metad", "127.0.0.1:2,x"], "--metad"),
         (ok + ["--nbd", "1234"], "--nbd '1234'"),
         (ok + ["--log-level", "loud"], "--log-level 'loud'"),
+        (ok + ["--propagate-linger-ms", "1001"], "--propagate-linger-ms '1001'"),
+        (ok + ["--propagate-linger-ms", "-1"], "--propagate-linger-ms '-1'"),
         (ok + ["--tls-ca", "/nonexistent"], "TLS needs all"),
         (ok + ["extra"], "unexpected argument 'extra'"),
     ]
@@ -219,7 +221,8 @@ def usage_errors(proxy_bin):
                   " ".join(args), r.returncode, r.stderr, want)
     r = subprocess.run([proxy_bin, "--help"], capture_output=True, text=True,
                        timeout=20)
-    ot.expect(r.returncode == 0 and "--metad" in r.stdout, "--help: %d %r",
+    ot.expect(r.returncode == 0 and "--metad" in r.stdout and
+              "--propagate-linger-ms" in r.stdout, "--help: %d %r",
               r.returncode, r.stdout[:200])
 
 

@@ -34,51 +34,40 @@ Asserted: each replay has 0 verification failures (stale or wrong
 data: every block read is checked against the last acknowledged write or
 the loaded state) and 0 errors; in pass 2 at least 90% of the read parts
 of r2's proxy (ombra_proxy_read_parts_total, where="local" against all)
-were served in r2; no daemon log holds a sanitizer report.  Logged, not
-asserted: pass 2's and pass 3's read p50 (the issue asks them within
-2 ms of each other, P50_SLACK_MS), and the read-path counters of both
+were served in r2; no daemon log holds a sanitizer report; and, in an
+optimized build only (OMBRA_OPTIMIZED=yes: no --enable-debug, no
+--enable-sanitize, as tests/run-all's second pass and deploy/main-job
+build), pass 2's read p50 at most P50_SLACK_MS (2 ms) above pass 3's.  In
+a debug or sanitizer build that comparison is only logged (MET or
+MISSED): ASan and -O0 slow every step of a read, through r2 about twice
+as much as through r1.  Also logged: the read-path counters of both
 proxies (reasons reads went remote, refusals by reason, propagation
 waits, mean read latency at the proxies and at the storage nodes).
 
-Status (2026-12-07): locality met, the p50 goal not.  490 of 490 read
-parts of pass 2 are served in r2 in every run since the writer learns
-segment versions from its writes (69 to 75% before).  Read p50 through r2
-is 5.7 to 8.1 ms against 2.4 to 3.1 ms through r1 (18.6 to 26.7 ms before
-this session's fixes), a gap of 3.3 to 5.2 ms.  What the layer log shows
-(5 runs): the storage nodes answer r2's reads in 1.7 to 2.0 ms on average
-(1.3 to 1.5 ms in r1), r2's proxy (NBD server and I/O engine alike) in
-4.6 to 5.2 ms (2.4 to 2.6 ms in r1), and the client sees another 2.5 ms
-on top in r2 (0.5 ms in r1).  What was ruled out, in scratch runs of the
-same testbed: the read path itself (64 KiB reads at r2's shadows and r1's
-home copies, no writes: p50 within 0.5 ms of each other); the client
-protocol (--via grpc gives the same gap: 8.6 against 4.5 ms); pacing and
-idle wake-ups (the measured passes replayed at 10x trace time: 7.3
-against 3.1 ms); propagation sharing the read's gRPC connection (a
-separate connection for Replicate: 8.1 against 2.9 ms).  What remains is
-something tied to r2's write stream (the gap appears only while the
-writer's 60 ms WAN writes are in flight), not found yet.  The gap shrinks
-with the build's overhead: in a build without sanitizers (./configure
-defaults, as deploy/main-job builds) this test gave 3.67 against 1.54 ms,
-a gap of 2.13 ms, with the storage nodes equal (0.79 and 0.72 ms).  The
-p50 check is logged as MISSED or MET instead of failing the suite: the
-suite runs under sanitizers, and latency goals are measured by
-bench/regions (its second goal line) on the build it is given.
+History of the p50 goal (optimized build, r2 against r1): 3.67 against
+1.54 ms before 2026-12-07; 3.50 and 3.61 against 1.41 and 1.47 after
+"reads first" (docs/proxy.md); 2.38 against 1.14 ms (gap 1.24) with the
+two changes of the fifth session (2026-12-07):
+- ombra-replay counted a request's latency from the top of its loop turn,
+  so a read was also charged for generating and sending the writes
+  started before it in that turn; it now counts from the request's
+  submission (docs/replay.md).  Through r2 the time from a read's clock
+  start to the loop's next wait was 0.39 ms p50 (0.17 through r1).
+- the proxy lingers 4 ms before it propagates a segment's writes to its
+  shadows (docs/proxy.md "Linger"), so r2's shadow applies no longer run
+  next to the read the replay sends right after each write is answered.
+Under sanitizers the gap was 3.3 to 5.2 ms before these changes.
 
-Where the time goes (2026-12-07, fourth session: per-read timestamps of
-the replay, the proxy's NBD server and I/O engine, its loop and the
-storage nodes' calls, scratch instrumentation not kept; docs/testbed.md):
-the extra milliseconds through r2 are CPU time that r2's write stream
-puts next to every read on this 2-core machine.  The replay's queue is
-full of 60 ms WAN writes, so each read starts the moment one of them is
-answered; each write costs r2's proxy about 1 ms of CPU to send (two
-thirds of it the kernel's TCP path through the testbed's veth, bridge
-and NFQUEUE, run in the sender's context), and r2's nodes apply every
-write again as shadows.  Through r1 the same writes are answered in
-5 ms, over no WAN path, before the next read starts.  Sending reads
-before writes (docs/proxy.md "Reads first") removed the 1 to 2 ms a read
-waited in the proxy before it was parsed, but the time moved to the
-node and the answer: the p50 did not change (5.7 to 6.1 ms against 2.3
-to 2.6 under sanitizers; 3.43 against 1.42 ms optimized).
+Where the rest of the gap comes from (fourth session, per-read
+timestamps and perf, docs/testbed.md): the replay's queue is full of
+60 ms WAN writes, so each read starts the moment one of them is
+answered, and the machine is mostly idle between those moments; each
+write costs r2's proxy about 1 ms of CPU (two thirds in the kernel's TCP
+path through the testbed's veth, bridge and NFQUEUE) and every step of
+a read wakes a thread on an idle CPU.  Through r1 the writes are answered
+in 5 ms and the machine stays busy.  Keeping the CPUs out of their idle
+state (a scratch run with two SCHED_IDLE spinners) brought the storage
+nodes' mean read time through r2 down to r1's (0.56 against 0.51 ms).
 
 Skipped (exit 77) without root/netns/NFQUEUE/ombra-netdelay (as
 test_testbed.sh), without the trace ($OMBRA_TRACE, $OMBRA_TRACES_DIR,
@@ -228,9 +217,16 @@ def main():
                    "want at least %.0f%%", local, total, 100.0 * local / max(total, 1),
                    100 * LOCAL_MIN)
             a, b = rep2["latency_ms"]["read"]["p50"], rep1["latency_ms"]["read"]["p50"]
-            log("read p50 through r2 %.2f ms, through r1 %.2f ms: goal (within %.0f ms) "
-                "%s (logged, not asserted: see the header)", a, b, P50_SLACK_MS,
-                "MET" if abs(a - b) <= P50_SLACK_MS else "MISSED")
+            met = a - b <= P50_SLACK_MS
+            if os.environ.get("OMBRA_OPTIMIZED") == "yes":
+                log("read p50 through r2 %.2f ms, through r1 %.2f ms: goal (within %.0f ms) %s",
+                    a, b, P50_SLACK_MS, "MET" if met else "MISSED")
+                expect(met, "read p50 through r2 %.2f ms is more than %.0f ms above the %.2f ms "
+                       "through r1", a, P50_SLACK_MS, b)
+            else:
+                log("read p50 through r2 %.2f ms, through r1 %.2f ms: goal (within %.0f ms) "
+                    "%s (logged, not asserted in a debug or sanitizer build: see the header)",
+                    a, b, P50_SLACK_MS, "MET" if met else "MISSED")
         t.check_sanitizers()
 
 

@@ -2,8 +2,9 @@
  * order, batching of consecutive writes (and not across a gap), merged
  * blocks and invalidated partial blocks, crc32c as stored computes it,
  * retries with backoff, drops on FAILED_PRECONDITION, the memory bound and
- * its drop policy (oldest entry of the largest queue), lag counters, and
- * whether a propagation is pending for a reader to wait on. */
+ * its drop policy (oldest entry of the largest queue), lag counters,
+ * whether a propagation is pending for a reader to wait on, and the linger
+ * before a chain's first write is sent (and a reader hurrying it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,18 +38,25 @@ static int fake_send(void *ctx, struct propq_batch *b)
 	return 0;
 }
 
-static struct propq *mkq(struct sent *s, uint64_t max_bytes)
+static struct propq *mkq_linger(struct sent *s, uint64_t max_bytes,
+				uint64_t linger_ms)
 {
 	struct propq_config cfg = {.max_bytes = max_bytes,
 				   .max_batch_bytes = 4u << 20,
 				   .max_batch_writes = 8,
 				   .backoff_min_ms = 50,
-				   .backoff_max_ms = 400};
+				   .backoff_max_ms = 400,
+				   .linger_ms = linger_ms};
 	struct propq *q = NULL;
 
 	memset(s, 0, sizeof(*s));
 	assert_int_equal(propq_create(&cfg, fake_send, s, &q), 0);
 	return q;
+}
+
+static struct propq *mkq(struct sent *s, uint64_t max_bytes)
+{
+	return mkq_linger(s, max_bytes, 0);
 }
 
 /* A write of len bytes at off (volume bytes) in segment seg of volume 7,
@@ -300,6 +308,57 @@ static void test_pending(void **state)
 	propq_destroy(q);
 }
 
+/* Linger: a chain's first write waits linger_ms (the writes queued
+ * meanwhile join its batch), counts as pending, and a reader can end the
+ * wait (propq_hurry); what queues behind a flight goes when it ends, and a
+ * backoff is not shortened. */
+static void test_linger(void **state)
+{
+	struct sent s;
+	struct propq *q = mkq_linger(&s, 64u << 20, 4);
+
+	(void)state;
+	add(q, 0, 0, 4096, 1, 1, 2, T1, 1, 10);
+	assert_int_equal(propq_kick(q, 10), 14);
+	assert_int_equal(s.n, 0);
+	assert_true(propq_pending(q, 101, 7, 0, 2, 11)); /* lingering */
+	add(q, 0, 4096, 4096, 1, 2, 3, T1, 1, 12);	 /* joins, no reset */
+	assert_int_equal(propq_kick(q, 13), 14);
+	propq_kick(q, 14);
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.b[0]->n_writes, 2);
+	/* queued during the flight: sent as soon as it ends */
+	add(q, 0, 0, 4096, 1, 3, 4, T1, 1, 15);
+	propq_done(q, s.b[0], PROPQ_OK, 16);
+	propq_kick(q, 16);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.b[1]->version, 4);
+	/* a reader hurries a lingering chain, only that one */
+	add(q, 1, SEG, 4096, 1, 1, 2, T1, 1, 20);
+	add(q, 2, 2 * SEG, 4096, 1, 1, 2, T1, 1, 20);
+	assert_false(propq_hurry(q, 102, 7, 1, 21)); /* other node */
+	assert_false(propq_hurry(q, 101, 7, 0, 21)); /* in flight */
+	assert_true(propq_hurry(q, 101, 7, 1, 21));
+	assert_false(propq_hurry(q, 101, 7, 1, 21)); /* already due */
+	assert_int_equal(propq_kick(q, 21), 24);
+	assert_int_equal(s.n, 3);
+	assert_int_equal(s.b[2]->seg, 1);
+	/* a failed chain backs off; hurrying does not shorten it */
+	propq_done(q, s.b[2], PROPQ_RETRY, 22);
+	assert_false(propq_hurry(q, 101, 7, 1, 23));
+	assert_false(propq_pending(q, 101, 7, 1, 2, 23));
+	propq_kick(q, 24);
+	assert_int_equal(s.n, 4); /* seg 2 after its linger, seg 1 waits */
+	assert_int_equal(s.b[3]->seg, 2);
+	propq_kick(q, 72);
+	assert_int_equal(s.n, 5);
+	for (unsigned i = 1; i < 5; i++)
+		if (i != 2)
+			propq_done(q, s.b[i], PROPQ_OK, 80);
+	assert_int_equal(propq_entries(q), 0);
+	propq_destroy(q);
+}
+
 /* Two targets share one copy of the data but have their own chains. */
 static void test_two_targets(void **state)
 {
@@ -397,6 +456,7 @@ int main(void)
 	    cmocka_unit_test(test_retry_and_drop),
 	    cmocka_unit_test(test_two_targets),
 	    cmocka_unit_test(test_pending),
+	    cmocka_unit_test(test_linger),
 	    cmocka_unit_test(test_memory_bound),
 	    cmocka_unit_test(test_volume_lag),
 	};

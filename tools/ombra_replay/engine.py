@@ -84,11 +84,14 @@ class Engine:
         op.attempts += 1
         self.backend.submit(op)
 
-    def _start(self, op, now):
+    def _start(self, op):
         if op.kind == "W":
             op.data, op.wnos = self.book.write_data(op.offset, op.length)
             op.rid = uuid.uuid4().hex
-        op.t_first = now
+        # Latency counts from this request's submission: the time spent
+        # generating and sending the requests started before it in the same
+        # loop turn is not its latency (docs/replay.md).
+        op.t_first = time.monotonic()
         self.seq += 1
         op.seq = self.seq
         self.busy.update(op.blocks())
@@ -159,7 +162,7 @@ class Engine:
                         break
                     if self._overlaps(nxt):
                         break
-                    self._start(nxt, now)
+                    self._start(nxt)
                     nxt = None
                 if self.inflight == 0 and (exhausted or stats.aborted is not None):
                     break
