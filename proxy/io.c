@@ -15,9 +15,11 @@
  * primary teach segver.h the segments' latest versions.  Flush sends
  * StoreService.Flush to every distinct primary of the volume.
  *
- * A read call that has another copy to go to has the failover deadline
- * of its node (nodes_failover_ms(): about 4 p99s, docs/proxy.md "Read
- * failover") instead of IO_CALL_MS.
+ * A read call of a segment with more than one copy has the failover
+ * deadline of its node (nodes_failover_ms(): about 4 p99s, docs/proxy.md
+ * "Read failover") instead of IO_CALL_MS, the last copy of its list too:
+ * the retry goes back to the first (often a local copy that refused it
+ * a moment earlier).
  *
  * Retries: FAILED_PRECONDITION (stale epoch, not a copy), UNAVAILABLE,
  * DEADLINE_EXCEEDED and connection failures are retried; a foreign copy's
@@ -657,7 +659,7 @@ static void part_send(struct io_part *pt)
 			: 0;
 		rv = rpc_channel_unary(
 		    ch, &ombra__v1__store_service__descriptor, "Read", &q.base,
-		    pt->next_copy + 1 < pt->n_copies
+		    pt->n_copies > 1
 			? nodes_failover_ms(p->nodes, pt->node, IO_CALL_MS)
 			: IO_CALL_MS,
 		    on_read, pt, NULL);
