@@ -29,6 +29,7 @@ enum {
 	OPT_TLS_NAME,
 	OPT_PROP_MAX,
 	OPT_PROP_LINGER,
+	OPT_READ_POLL,
 	OPT_ACCESS_MAX,
 	OPT_PCACHE_SEGS,
 	OPT_PREFETCH,
@@ -56,6 +57,7 @@ static const struct option options[] = {
     {"tls-server-name", required_argument, NULL, OPT_TLS_NAME},
     {"propagate-max-bytes", required_argument, NULL, OPT_PROP_MAX},
     {"propagate-linger-ms", required_argument, NULL, OPT_PROP_LINGER},
+    {"read-poll-us", required_argument, NULL, OPT_READ_POLL},
     {"access-max-segments", required_argument, NULL, OPT_ACCESS_MAX},
     {"pcache-segments", required_argument, NULL, OPT_PCACHE_SEGS},
     {"prefetch", required_argument, NULL, OPT_PREFETCH},
@@ -104,6 +106,14 @@ const char *proxy_args_usage(void)
 	       "                         out of the way of the reads that "
 	       "follow them\n"
 	       "                         (default 4, 0-1000; 0 = at once)\n"
+	       "  --read-poll-us US      busy-poll the event loop while a "
+	       "read at a copy\n"
+	       "                         expected to answer within US is "
+	       "in flight, for\n"
+	       "                         at most US per read (default "
+	       "2000, 0-100000;\n"
+	       "                         0 = off: sleep until the answer "
+	       "comes)\n"
 	       "  --access-max-segments N\n"
 	       "                         segments per access-statistics "
 	       "report (default 4096)\n"
@@ -208,6 +218,7 @@ int proxy_args_parse(struct proxy_args *a, int argc, char **argv,
 	a->log_level = LOG_INFO;
 	a->propagate_max_bytes = 64u << 20;
 	a->propagate_linger_ms = 4;
+	a->read_poll_us = 2000;
 	a->access_max_segments = 4096;
 	a->pcache_segments = 65536;
 	a->single_writer = true;
@@ -274,6 +285,15 @@ int proxy_args_parse(struct proxy_args *a, int argc, char **argv,
 					   optarg,
 					   "expected milliseconds from 0 to "
 					   "1000");
+			break;
+		case OPT_READ_POLL:
+			if (strcmp(optarg, "0") == 0)
+				a->read_poll_us = 0;
+			else if (parse_count("read-poll-us", optarg, 100000,
+					     &a->read_poll_us, errmsg) != 0)
+				return bad(errmsg, "read-poll-us", optarg,
+					   "expected microseconds from 0 to "
+					   "100000");
 			break;
 		case OPT_ACCESS_MAX:
 			if (parse_count("access-max-segments", optarg, 1u << 20,

@@ -23,6 +23,7 @@ struct proxy_args {
 	enum log_level log_level;
 	uint64_t propagate_max_bytes; /* queue bound, bytes */
 	uint64_t propagate_linger_ms; /* wait before sending to shadows */
+	uint64_t read_poll_us;	      /* busypoll.h budget, 0 = off */
 	uint64_t access_max_segments; /* per access report */
 	uint64_t pcache_segments;     /* prefetch cache entries tracked */
 	bool single_writer;	      /* --single-writer on|off (vlease.h) */

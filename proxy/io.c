@@ -41,6 +41,7 @@
 
 #include "access.h"
 #include "args.h"
+#include "busypoll.h"
 #include "io_internal.h"
 #include "log.h"
 #include "prefetch.h"
@@ -447,6 +448,10 @@ static void on_read(void *arg, const struct rpc_status *st,
 	uint64_t a1 =
 	    (pt->off + pt->len + IO_BLOCK - 1) & ~(uint64_t)(IO_BLOCK - 1);
 
+	if (pt->polled) {
+		pt->polled = false;
+		busypoll_end(r->e->p->bpoll);
+	}
 	if (!part_reply_check(pt, st))
 		return;
 	if (rr->data.len != a1 - a0) {
@@ -715,8 +720,13 @@ static void part_send(struct io_part *pt)
 		part_retry_later(pt);
 		return;
 	}
-	if (r->op == IO_READ)
+	if (r->op == IO_READ) {
 		nodes_inflight(p->nodes, pt->node, +1);
+		pt->polled = busypoll_wants(
+		    p->bpoll, nodes_expected_ms(p->nodes, pt->node));
+		if (pt->polled)
+			busypoll_begin(p->bpoll);
+	}
 }
 
 /* ------------------------------------------------------------ requests */

@@ -73,6 +73,7 @@ struct io_part {
 	uint64_t wepoch, sv_token;
 	uint64_t node; /* node of the call in flight */
 	uint64_t sent_ns;
+	bool polled; /* the read in flight was busypoll_begin()-ed */
 	uint64_t first_sent_unix_ms; /* writes: first send (propagate.h) */
 	grpc_status_code last_code;
 	char last_msg[OMBRA_ERRMSG_LEN];

@@ -5,6 +5,7 @@ proxy_ombra_proxy_SOURCES = \
 	proxy/args.c proxy/args.h \
 	proxy/main.c \
 	proxy/defer.c \
+	proxy/busypoll.c proxy/busypoll.h \
 	proxy/metad_client.c \
 	proxy/volcache.c \
 	proxy/nodes.c proxy/route_lat.c proxy/route_lat.h \

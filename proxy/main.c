@@ -22,6 +22,7 @@
 
 #include "access.h"
 #include "args.h"
+#include "busypoll.h"
 #include "err.h"
 #include "http.h"
 #include "log.h"
@@ -177,6 +178,8 @@ static void finish(struct daemon *d)
 	}
 	propagate_destroy(d->p.prop);
 	d->p.prop = NULL;
+	busypoll_close(d->p.bpoll);
+	d->p.bpoll = NULL;
 	/* After the node channels closed: no pull can answer any more. */
 	prefetch_destroy(d->p.prefetch);
 	d->p.prefetch = NULL;
@@ -319,6 +322,8 @@ static int daemon_start(struct daemon *d, char *errmsg)
 	}
 	if ((rv = metrics_setup(p, errmsg)) != 0 ||
 	    (rv = defer_create(&d->loop, &p->defer, errmsg)) != 0 ||
+	    (rv = busypoll_create(&d->loop, d->args.read_poll_us, p->metrics,
+				  &p->bpoll, errmsg)) != 0 ||
 	    (rv = mdc_create(p, d->args.metad, &p->mdc, errmsg)) != 0 ||
 	    (rv = volcache_create(p, &p->vc, errmsg)) != 0 ||
 	    (rv = nodes_create(p, &p->nodes, errmsg)) != 0 ||

@@ -74,6 +74,7 @@ struct proxy {
 	struct pcache *pcache;
 	struct prefetch *prefetch;     /* prefetch.h; NULL when off */
 	struct propagate *prop;	       /* propagate.h */
+	struct busypoll *bpoll;	       /* busypoll.h */
 	struct access_stats *access;   /* access.h */
 	struct vlease_mgr *vlease;     /* writer leases (vlease.h) */
 	const struct proxy_args *args; /* the command line (args.h) */

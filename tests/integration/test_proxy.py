@@ -210,6 +210,8 @@ def usage_errors(proxy_bin):
         (ok + ["--log-level", "loud"], "--log-level 'loud'"),
         (ok + ["--propagate-linger-ms", "1001"], "--propagate-linger-ms '1001'"),
         (ok + ["--propagate-linger-ms", "-1"], "--propagate-linger-ms '-1'"),
+        (ok + ["--read-poll-us", "100001"], "--read-poll-us '100001'"),
+        (ok + ["--read-poll-us", "2ms"], "--read-poll-us '2ms'"),
         (ok + ["--tls-ca", "/nonexistent"], "TLS needs all"),
         (ok + ["extra"], "unexpected argument 'extra'"),
     ]
@@ -222,7 +224,8 @@ def usage_errors(proxy_bin):
     r = subprocess.run([proxy_bin, "--help"], capture_output=True, text=True,
                        timeout=20)
     ot.expect(r.returncode == 0 and "--metad" in r.stdout and
-              "--propagate-linger-ms" in r.stdout, "--help: %d %r",
+              "--propagate-linger-ms" in r.stdout and
+              "--read-poll-us" in r.stdout, "--help: %d %r",
               r.returncode, r.stdout[:200])
 
 
@@ -420,6 +423,12 @@ def main():
             mm = re.search(r"^ombra_proxy_writes_total (\S+)$", body, re.M)
             ot.expect(mm and float(mm.group(1)) >= 10, "writes_total %r",
                       mm and mm.group(1))
+            # Reads at these local nodes are busy-polled for (default
+            # --read-poll-us 2000, docs/proxy.md "Busy polling").
+            mm = re.search(r"^ombra_proxy_read_poll_seconds_total (\S+)$",
+                           body, re.M)
+            ot.expect(mm and float(mm.group(1)) > 0,
+                      "read_poll_seconds_total %r", mm and mm.group(1))
 
         with ot.step("SIGKILL the primary of segment 0 during writes; "
                      "acknowledged writes read back"):
