@@ -1,6 +1,6 @@
 /* rpc_channel.c: the asynchronous unary client for daemons (rpc.h,
  * rpc_channel_*).  Each channel owns a gRPC channel and a bridge
- * (rpc_bridge.h) whose thread drains the calls' completion queue; a call's
+ * (rpc_bridge.h: the process's shared completion queue and thread); a call's
  * single six-op batch completes on the loop thread, where its callback
  * runs.  Calls in flight are kept on a list so that closing the channel can
  * cancel them and wait for their callbacks before tearing the bridge down.
@@ -121,7 +121,7 @@ int rpc_channel_unary(struct rpc_channel *ch,
 	}
 	grpc_op ops[6];
 	rpc_unary_batch_init(&p->batch, req, ops);
-	p->tag.fn = on_reply;
+	rpc_tag_init(&p->tag, &ch->bridge, on_reply);
 	p->ch = ch;
 	p->cb = cb;
 	p->data = data;

@@ -1,8 +1,9 @@
 /* rpc_server.c: generic gRPC server on the gRPC core C API, dispatching to
  * handlers on the daemon's libuv loop.
  *
- * Threads.  A bridge (rpc_bridge.h) drains the server's completion queue
- * on its own thread and hands every completed tag to the loop.  Everything
+ * Threads.  A bridge (rpc_bridge.h) drains the completion queue (the
+ * process's shared one) on its thread and hands every completed tag to
+ * the loop.  Everything
  * else (method lookup, decoding, handlers,
  * starting batches, freeing) runs on the loop thread, so handlers touch
  * daemon state without locks.
@@ -97,7 +98,7 @@ struct rpc_call {
 struct rpc_server {
 	uv_loop_t *loop;
 	grpc_server *server;
-	struct rpc_bridge bridge; /* its cq is the server's */
+	struct rpc_bridge bridge; /* its cq (shared) is the server's */
 	char *listen;
 	struct rpc_tls tls;
 	char *tls_strings[4];
@@ -570,9 +571,9 @@ static int server_request_one(struct rpc_server *srv,
 		return OMBRA_ENOMEM;
 	c->srv = srv;
 	c->entry = e;
-	c->tag_new.fn = on_new;
-	c->tag_close.fn = on_close;
-	c->tag_send.fn = on_send;
+	rpc_tag_init(&c->tag_new, &srv->bridge, on_new);
+	rpc_tag_init(&c->tag_close, &srv->bridge, on_close);
+	rpc_tag_init(&c->tag_send, &srv->bridge, on_send);
 	c->final_code = GRPC_STATUS_OK;
 	grpc_call_details_init(&c->details);
 	grpc_metadata_array_init(&c->request_md);
@@ -800,7 +801,7 @@ void rpc_server_stop(struct rpc_server *srv, rpc_server_stop_cb cb, void *data)
 		return;
 	}
 	srv->stopping = true;
-	srv->tag_shutdown.fn = on_shutdown;
+	rpc_tag_init(&srv->tag_shutdown, &srv->bridge, on_shutdown);
 	grpc_server_shutdown_and_notify(srv->server, srv->bridge.cq,
 					&srv->tag_shutdown);
 	/* Cancelling every call makes each close complete; handlers that
