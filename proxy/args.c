@@ -107,13 +107,12 @@ const char *proxy_args_usage(void)
 	       "follow them\n"
 	       "                         (default 4, 0-1000; 0 = at once)\n"
 	       "  --read-poll-us US      busy-poll the event loop while a "
-	       "read at a copy\n"
-	       "                         expected to answer within US is "
-	       "in flight, for\n"
-	       "                         at most US per read (default "
-	       "2000, 0-100000;\n"
-	       "                         0 = off: sleep until the answer "
-	       "comes)\n"
+	       "read at a copy in\n"
+	       "                         this region is in flight, for at "
+	       "most US per read\n"
+	       "                         (default 5000, 0-100000; 0 = off: "
+	       "sleep until the\n"
+	       "                         answer comes)\n"
 	       "  --access-max-segments N\n"
 	       "                         segments per access-statistics "
 	       "report (default 4096)\n"
@@ -218,7 +217,7 @@ int proxy_args_parse(struct proxy_args *a, int argc, char **argv,
 	a->log_level = LOG_INFO;
 	a->propagate_max_bytes = 64u << 20;
 	a->propagate_linger_ms = 4;
-	a->read_poll_us = 2000;
+	a->read_poll_us = 5000;
 	a->access_max_segments = 4096;
 	a->pcache_segments = 65536;
 	a->single_writer = true;

@@ -2,6 +2,7 @@
  *
  * Failure: none after busypoll_create(); a missed busypoll_end() only
  * costs polling until the budget runs out. */
+#include <sched.h>
 #include <stdlib.h>
 
 #include "busypoll.h"
@@ -28,7 +29,10 @@ static void poll_stop(struct busypoll *bp, uint64_t now)
 }
 
 /* Runs once per loop turn while polling; an active idle handle is what
- * makes libuv poll with a zero timeout. */
+ * makes libuv poll with a zero timeout.  Each turn yields the CPU, so a
+ * thread that is ready to run on it (a storage node's, the client's) goes
+ * first: on a busy machine polling costs little, on an idle one it keeps
+ * this CPU awake. */
 static void on_idle(uv_idle_t *h)
 {
 	struct busypoll *bp = h->data;
@@ -36,6 +40,8 @@ static void on_idle(uv_idle_t *h)
 
 	if (bp->in_flight == 0 || now >= bp->until_ns)
 		poll_stop(bp, now);
+	else
+		sched_yield();
 }
 
 int busypoll_create(uv_loop_t *loop, uint64_t budget_us,
@@ -68,10 +74,9 @@ int busypoll_create(uv_loop_t *loop, uint64_t budget_us,
 	return 0;
 }
 
-bool busypoll_wants(const struct busypoll *bp, double expected_ms)
+bool busypoll_enabled(const struct busypoll *bp)
 {
-	return bp != NULL && bp->budget_ns > 0 &&
-	       expected_ms * 1e6 < (double)bp->budget_ns;
+	return bp != NULL && bp->budget_ns > 0;
 }
 
 void busypoll_begin(struct busypoll *bp)

@@ -16,8 +16,9 @@
  * sockets (Documentation/networking/napi.rst), and by SPDK and Seastar,
  * which poll all the time.
  *
- * Use: busypoll_wants() before sending a read (is the copy near enough,
- * by its expected latency?), busypoll_begin() once it is sent and
+ * Use: for a read sent to a copy in the proxy's own region (not by its
+ * measured latency, which the slow wake-ups themselves inflate),
+ * busypoll_begin() once it is sent when busypoll_enabled(), and
  * busypoll_end() exactly once when its answer (or failure) is handled.
  * All on the loop thread.
  *
@@ -41,9 +42,8 @@ int busypoll_create(uv_loop_t *loop, uint64_t budget_us,
 		    struct metrics_registry *metrics, struct busypoll **out,
 		    char *errmsg);
 
-/* Should a read at a copy with expected latency expected_ms be polled
- * for?  True when polling is on and expected_ms is below the budget. */
-bool busypoll_wants(const struct busypoll *bp, double expected_ms);
+/* Is busy polling on (a budget above 0)? */
+bool busypoll_enabled(const struct busypoll *bp);
 
 /* A polled read was sent: poll until busypoll_end() has been called as
  * often as this, or the budget from now has passed. */

@@ -424,7 +424,7 @@ def main():
             ot.expect(mm and float(mm.group(1)) >= 10, "writes_total %r",
                       mm and mm.group(1))
             # Reads at these local nodes are busy-polled for (default
-            # --read-poll-us 2000, docs/proxy.md "Busy polling").
+            # --read-poll-us 5000, docs/proxy.md "Busy polling").
             mm = re.search(r"^ombra_proxy_read_poll_seconds_total (\S+)$",
                            body, re.M)
             ot.expect(mm and float(mm.group(1)) > 0,

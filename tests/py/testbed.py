@@ -288,14 +288,15 @@ class Testbed:
     def read_counters(self, region):
         """{"metric{labels}": value} of the read-path counters of region's
         proxy (parts served, retries, foreign refusals, remote plans,
-        propagation waits, read duration), to log what happened to the
-        reads of a phase with log_counters()."""
+        propagation waits, busy polling, read duration), to log what
+        happened to the reads of a phase with log_counters()."""
         out = {}
         for line in self.metrics("%s-proxy" % region).splitlines():
             if line.startswith(("ombra_proxy_read_parts_total", "ombra_proxy_retries_total",
                                 "ombra_proxy_read_foreign_refused_total",
                                 "ombra_proxy_read_remote_plans_total",
                                 "ombra_proxy_read_propagation_waits_total",
+                                "ombra_proxy_read_poll_seconds_total",
                                 "ombra_proxy_read_duration_seconds_sum",
                                 "ombra_proxy_read_duration_seconds_count")):
                 key, _, val = line.rpartition(" ")
