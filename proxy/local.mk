@@ -34,7 +34,8 @@ proxy_ombra_proxy_LDADD += libpredict.a -lm
 PROXY_UNIT_TESTS = tests/unit/test_wtrack tests/unit/test_pcache \
 	tests/unit/test_propq tests/unit/test_access \
 	tests/unit/test_route_lat tests/unit/test_prefetch_core \
-	tests/unit/test_route tests/unit/test_segver tests/unit/test_wflight
+	tests/unit/test_route tests/unit/test_segver tests/unit/test_wflight \
+	tests/unit/test_busypoll
 check_PROGRAMS += $(PROXY_UNIT_TESTS)
 TESTS += $(PROXY_UNIT_TESTS)
 tests_unit_test_wtrack_SOURCES = tests/unit/test_wtrack.c proxy/wtrack.c
@@ -68,3 +69,6 @@ tests_unit_test_segver_LDADD = $(CMOCKA_LIBS)
 tests_unit_test_wflight_SOURCES = tests/unit/test_wflight.c proxy/wflight.c
 tests_unit_test_wflight_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_wflight_LDADD = $(CMOCKA_LIBS)
+tests_unit_test_busypoll_SOURCES = tests/unit/test_busypoll.c proxy/busypoll.c
+tests_unit_test_busypoll_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_busypoll_LDADD = $(OMBRA_BASE_LIBS) $(CMOCKA_LIBS)
