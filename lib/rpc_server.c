@@ -3,10 +3,9 @@
  *
  * Threads.  A bridge (rpc_bridge.h) drains the completion queue (the
  * process's shared one) on its thread and hands every completed tag to
- * the loop.  Everything
- * else (method lookup, decoding, handlers,
- * starting batches, freeing) runs on the loop thread, so handlers touch
- * daemon state without locks.
+ * the loop.  Everything else (decoding, handlers, starting batches,
+ * freeing) runs on the loop thread, so handlers touch daemon state
+ * without locks.
  *
  * A call's life.  Every method added with rpc_server_add_service() is
  * registered with gRPC (grpc_server_register_method) with its request
@@ -223,8 +222,8 @@ static void on_send(struct rpc_tag *tag, bool ok)
 	call_maybe_free(c);
 }
 
-/* Add the final status it to the batch ops[*n], keeping what the batch
- * needs until it completes. */
+/* Add the final status item it to the batch ops[*n], keeping what the
+ * batch needs until it completes. */
 static void add_status_op(struct rpc_call *c, const struct send_item *it,
 			  grpc_op *ops, size_t *n)
 {
@@ -545,16 +544,20 @@ static void on_new(struct rpc_tag *tag, bool ok)
 		c->cancelled_flag = 1;
 	}
 
-	if (c->entry == NULL || c->entry->handler == NULL) {
+	if (c->entry == NULL) {
 		grpc_slice path = c->details.method;
 		rpc_call_fail(c, GRPC_STATUS_UNIMPLEMENTED,
 			      "unknown method %.*s: this server does not "
 			      "implement it",
-			      c->entry ? (int)strlen(c->entry->path)
-				       : (int)GRPC_SLICE_LENGTH(path),
-			      c->entry
-				  ? c->entry->path
-				  : (const char *)GRPC_SLICE_START_PTR(path));
+			      (int)GRPC_SLICE_LENGTH(path),
+			      (const char *)GRPC_SLICE_START_PTR(path));
+		return;
+	}
+	if (c->entry->handler == NULL) {
+		rpc_call_fail(c, GRPC_STATUS_UNIMPLEMENTED,
+			      "unknown method %s: this server does not "
+			      "implement it",
+			      c->entry->path);
 		return;
 	}
 	call_dispatch(c);

@@ -722,9 +722,8 @@ static void part_send(struct io_part *pt)
 	}
 	if (r->op == IO_READ) {
 		nodes_inflight(p->nodes, pt->node, +1);
-		pt->polled =
-		    busypoll_enabled(p->bpoll) && p->region != NULL &&
-		    strcmp(nodes_region(p->nodes, pt->node), p->region) == 0;
+		pt->polled = busypoll_enabled(p->bpoll) &&
+			     nodes_in_region(p->nodes, pt->node, p->region);
 		if (pt->polled)
 			busypoll_begin(p->bpoll);
 	}

@@ -277,8 +277,7 @@ void io_read_served(struct io_part *pt)
 {
 	struct io_engine *e = pt->r->e;
 	const struct route_try *t = &pt->tries[pt->next_copy];
-	const char *region = nodes_region(e->p->nodes, pt->node);
-	int local = e->p->region != NULL && strcmp(region, e->p->region) == 0;
+	int local = nodes_in_region(e->p->nodes, pt->node, e->p->region);
 
 	if (e->rm.served[local][t->kind] != NULL)
 		metric_inc(e->rm.served[local][t->kind], 1);

@@ -287,6 +287,11 @@ const char *nodes_region(struct nodes *n, uint64_t id)
 	return x != NULL && x->region != NULL ? x->region : "";
 }
 
+bool nodes_in_region(struct nodes *n, uint64_t id, const char *region)
+{
+	return region != NULL && strcmp(nodes_region(n, id), region) == 0;
+}
+
 /* Sort key: down nodes last, then by expected latency. */
 static double node_cost(struct nodes *n, uint64_t id)
 {

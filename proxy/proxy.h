@@ -227,6 +227,9 @@ int nodes_failover_ms(struct nodes *n, uint64_t id, int max_ms);
 /* Region of node id ("" if unknown); owned by the table. */
 const char *nodes_region(struct nodes *n, uint64_t id);
 
+/* Is node id in region (false when region is NULL)? */
+bool nodes_in_region(struct nodes *n, uint64_t id, const char *region);
+
 /* Order ids (count entries) by expected latency: nodes that are up first,
  * then by nodes_expected_ms(); ties keep their order (primary first). */
 void nodes_rank(struct nodes *n, uint64_t *ids, unsigned count);
